@@ -1,0 +1,327 @@
+"""Typed, frozen settings loaded from config.toml with REVIEWQ_<SECTION>_<KEY> overrides.
+
+Nothing here touches the disk at import time; `load_settings()` reads the file when called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "change-me"
+MODES = ("production", "demo", "test")
+REVEAL_MODES = ("immediate", "end_of_session", "never")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line that names the key at fault."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = DEFAULT_SECRET_KEY
+    workers: int = 1
+    threads: int = 64
+    mode: str = "production"
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///reviewq.db"
+    sqlite_busy_timeout_ms: int = 5000
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    lease_seconds: int = 120
+    two_person_rule: bool = True
+    sweep_interval_s: int = 30
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    default_rate: float = 0.1
+    high_risk: tuple[str, ...] = ("billing", "access")
+    rates: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    default_timeout_s: int = 3600
+    max_timeout_s: int = 86400
+    approve_on_timeout_intents: tuple[str, ...] = ()
+    max_wait_s: int = 60
+    expiry_interval_s: int = 5
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    max_body_bytes: int = 1024 * 1024
+    rate_limit_per_minute: int = 6000
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    allowed_hosts: tuple[str, ...] = ()
+    max_attempts: int = 8
+    timeout_s: int = 10
+    outbox_interval_s: int = 2
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    library: str = "canaries"
+    schedule: str = "0 6 * * mon"
+    timezone: str = "UTC"
+    per_reviewer_per_week: int = 5
+    controls_per_reviewer_per_week: int = 5
+    reveal: str = "immediate"
+
+
+@dataclass(frozen=True)
+class VigilanceSettings:
+    idle_seconds: int = 60
+    session_gap_minutes: int = 15
+    break_nudge_minutes: int = 25
+    decay_bin_minutes: int = 10
+    min_canaries: int = 10
+    cusum_p0: float = 0.10
+    cusum_p1: float = 0.30
+    cusum_h: float = 3.5
+    target_catch_rate: float = 0.8
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    max_failed_logins_per_minute: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    canaries: CanarySettings = field(default_factory=CanarySettings)
+    vigilance: VigilanceSettings = field(default_factory=VigilanceSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    # Where relative paths (the canary library) are resolved from: the config file's folder.
+    base_dir: Path = PROJECT_ROOT
+
+    @property
+    def is_production(self) -> bool:
+        return self.server.mode == "production"
+
+    @property
+    def canary_library_path(self) -> Path:
+        path = Path(self.canaries.library)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def replace(self, **sections: dict) -> Settings:
+        """A copy with some keys changed, e.g. `replace(database={"url": ...})`."""
+        changes = {}
+        for name, values in sections.items():
+            changes[name] = dataclasses.replace(getattr(self, name), **values)
+        return _validated(dataclasses.replace(self, **changes))
+
+
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Settings)[f.name]
+    for f in dataclasses.fields(Settings)
+    if f.name != "base_dir"
+}
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("REVIEWQ_CONFIG") or PROJECT_ROOT / "config.toml")
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the TOML file, apply environment overrides, and validate every key."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = Path(env["REVIEWQ_CONFIG"]) if env.get("REVIEWQ_CONFIG") else default_config_path()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    sections = {name: _section_from_toml(name, raw.pop(name, {}), path) for name in SECTIONS}
+    if raw:
+        raise ConfigError(f"{path}: unknown section [{sorted(raw)[0]}]")
+    for name, cls in SECTIONS.items():
+        sections[name] = _apply_env(name, cls, sections[name], env)
+    settings = Settings(**sections, base_dir=path.resolve().parent)
+    return _validated(settings)
+
+
+def _section_from_toml(name: str, table: object, path: Path):
+    cls = SECTIONS[name]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in hints:
+            raise ConfigError(f"{path}: unknown key {name}.{key}")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value)
+    return cls(**values)
+
+
+def _apply_env(name: str, cls: type, section, env) -> object:
+    hints = typing.get_type_hints(cls)
+    prefix = f"REVIEWQ_{name.upper()}_"
+    changes = {}
+    for var, text in env.items():
+        if not var.startswith(prefix):
+            continue
+        key = var[len(prefix) :].lower()
+        if key not in hints:
+            raise ConfigError(f"environment variable {var}: unknown key {name}.{key}")
+        changes[key] = _coerce(f"{name}.{key} (from {var})", hints[key], _parse_env(hints[key], text))
+    return dataclasses.replace(section, **changes) if changes else section
+
+
+def _parse_env(hint, text: str):
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        return text
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if origin is tuple:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if origin is dict:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def _type_name(hint) -> str:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return "a list of strings"
+    if origin is dict:
+        return "a table of numbers"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
+
+
+def _coerce(key: str, hint, value):
+    origin = typing.get_origin(hint)
+    bad = ConfigError(f"{key} must be {_type_name(hint)}, got {value!r}")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise bad
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ConfigError(f"{key}.{k} must be a number, got {v!r}")
+            out[str(k)] = float(v)
+        return out
+    if isinstance(hint, types.UnionType):  # pragma: no cover - no such keys today
+        return value
+    raise bad  # pragma: no cover
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _validated(s: Settings) -> Settings:
+    _require(s.server.mode in MODES, f"server.mode must be one of {', '.join(MODES)}")
+    _require(1 <= s.server.port <= 65535, "server.port must be between 1 and 65535")
+    _require(s.server.workers >= 1, "server.workers must be at least 1")
+    _require(s.server.threads >= 1, "server.threads must be at least 1")
+    _require(
+        s.database.url.startswith(("sqlite:", "postgresql")),
+        "database.url must be a sqlite:// or postgresql+psycopg:// URL",
+    )
+    _require(s.queue.lease_seconds > 0, "queue.lease_seconds must be positive")
+    _require(0.0 <= s.sampling.default_rate <= 1.0, "sampling.default_rate must be within 0..1")
+    for cat, rate in s.sampling.rates.items():
+        _require(0.0 <= rate <= 1.0, f"sampling.rates.{cat} must be within 0..1")
+    _require(s.approvals.default_timeout_s > 0, "approvals.default_timeout_s must be positive")
+    _require(
+        s.approvals.default_timeout_s <= s.approvals.max_timeout_s,
+        "approvals.default_timeout_s must not exceed approvals.max_timeout_s",
+    )
+    _require(1 <= s.approvals.max_wait_s <= 300, "approvals.max_wait_s must be within 1..300")
+    _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
+    _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
+    _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")
+    _require(
+        s.canaries.reveal in REVEAL_MODES,
+        f"canaries.reveal must be one of {', '.join(REVEAL_MODES)}",
+    )
+    _require(s.canaries.per_reviewer_per_week >= 0, "canaries.per_reviewer_per_week must be >= 0")
+    _require(
+        s.canaries.controls_per_reviewer_per_week >= 0,
+        "canaries.controls_per_reviewer_per_week must be >= 0",
+    )
+    v = s.vigilance
+    _require(0 < v.cusum_p0 < v.cusum_p1 < 1, "vigilance.cusum_p0 < cusum_p1 must lie in (0, 1)")
+    _require(v.cusum_h > 0, "vigilance.cusum_h must be positive")
+    _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
+    _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
+    _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    return s
+
+
+def check_secret_key(settings: Settings) -> None:
+    """Refuse the shipped secret outside demo and test mode."""
+    if settings.is_production and settings.server.secret_key == DEFAULT_SECRET_KEY:
+        raise ConfigError(
+            "server.secret_key is still the default; set a random one in config.toml or "
+            "REVIEWQ_SERVER_SECRET_KEY (the default is accepted only in demo and test mode)"
+        )

@@ -1,0 +1,102 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL (scale-out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
+
+from reviewq.config import Settings
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        poolclass=NullPool if make_url(url).database in (None, "", ":memory:") else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what runs.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # A deferred read transaction that later writes fails with SQLITE_BUSY without waiting;
+        # writers take the lock up front so busy_timeout applies. Readers stay deferred.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def make_engine(settings: Settings, *, readonly: bool = False) -> Engine:
+    url = settings.database.url
+    if is_sqlite(url):
+        return _make_sqlite_engine(
+            url, settings.database.sqlite_busy_timeout_ms, immediate=not readonly
+        )
+    return create_engine(
+        url,
+        pool_size=settings.database.pool_size,
+        max_overflow=settings.database.pool_size * 2,
+        pool_pre_ping=True,
+    )
+
+
+@dataclass
+class Database:
+    """The write engine and, for SQLite, a deferred-transaction engine for read-only work."""
+
+    settings: Settings
+    engine: Engine
+    read_engine: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = make_engine(settings)
+        read_engine = make_engine(settings, readonly=True) if is_sqlite(settings.database.url) else engine
+        return cls(settings=settings, engine=engine, read_engine=read_engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.settings.database.url)
+
+    def session(self, *, readonly: bool = False) -> Session:
+        return Session(self.read_engine if readonly else self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session_scope(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction for a CLI command or a scheduled job: commit on success."""
+        session = self.session(readonly=readonly)
+        try:
+            yield session
+            if readonly:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -1,0 +1,393 @@
+"""The claim-safe review queue: enqueue, claim with a lease, decide, release, sweep.
+
+Claims are safe under concurrency on both backends: candidates are picked with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL, and every state change is a conditional UPDATE that
+only one transaction can win (SQLite serialises writers with BEGIN IMMEDIATE on top of that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from reviewq.config import Settings
+from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
+from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
+from reviewq.models import (
+    Decision,
+    DecisionCreate,
+    Item,
+    ItemCreate,
+    ItemKind,
+    ItemStatus,
+    Outcome,
+    ReviewSession,
+    User,
+    Verdict,
+    can_transition,
+    new_public_id,
+)
+
+# How many times claim_next retries when another reviewer wins the race for its candidate.
+CLAIM_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    item: Item
+    created: bool  # False: an item with the same dedupe key already existed
+
+
+def enqueue(*, session: Session, data: ItemCreate, now: datetime) -> Enqueued:
+    """Add an item, or return the existing one with the same dedupe key."""
+    if data.dedupe_key is not None:
+        existing = find_by_dedupe_key(session=session, dedupe_key=data.dedupe_key)
+        if existing is not None:
+            return Enqueued(existing, created=False)
+    item = Item(
+        **data.model_dump(),
+        public_id=new_public_id("itm"),
+        status=ItemStatus.QUEUED,
+        created_at=now,
+        updated_at=now,
+    )
+    if data.dedupe_key is None:
+        session.add(item)
+        session.flush()
+        return Enqueued(item, created=True)
+    # A concurrent submission of the same key may win the insert; then return its item.
+    try:
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        existing = find_by_dedupe_key(session=session, dedupe_key=data.dedupe_key)
+        if existing is None:
+            raise
+        return Enqueued(existing, created=False)
+    return Enqueued(item, created=True)
+
+
+def find_by_dedupe_key(*, session: Session, dedupe_key: str) -> Item | None:
+    return session.exec(select(Item).where(Item.dedupe_key == dedupe_key)).first()
+
+
+def get_item(*, session: Session, public_id: str) -> Item:
+    item = session.exec(select(Item).where(Item.public_id == public_id)).first()
+    if item is None:
+        raise NotFound(f"no item {public_id!r}", field="id")
+    return item
+
+
+def _not_decided_by(reviewer_id: int):
+    """Under the two-person rule a reviewer may not approve the same item twice."""
+    already = (
+        select(Decision.id)
+        .where(Decision.item_id == Item.id, Decision.reviewer_id == reviewer_id)
+        .exists()
+    )
+    return sa.or_(Item.required_approvals <= 1, ~already)
+
+
+def _candidate_queries(reviewer_id: int, now: datetime):
+    """The three claim tiers, in order: approvals by deadline, my due assignments, oldest outputs."""
+    due = sa.or_(Item.not_before.is_(None), Item.not_before <= now)
+    mine_or_anyone = sa.or_(Item.assigned_to.is_(None), Item.assigned_to == reviewer_id)
+    queued = Item.status == ItemStatus.QUEUED
+    approvals = (
+        select(Item.id)
+        .where(
+            queued,
+            Item.kind == ItemKind.APPROVAL,
+            due,
+            mine_or_anyone,
+            sa.or_(Item.deadline.is_(None), Item.deadline > now),
+            _not_decided_by(reviewer_id),
+        )
+        .order_by(Item.deadline.asc().nulls_last(), Item.priority.desc(), Item.created_at, Item.id)
+    )
+    assigned = (
+        select(Item.id)
+        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to == reviewer_id, due)
+        .order_by(Item.not_before.asc().nulls_first(), Item.created_at, Item.id)
+    )
+    oldest = (
+        select(Item.id)
+        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to.is_(None), due)
+        .order_by(Item.priority.desc(), Item.created_at, Item.id)
+    )
+    return approvals, assigned, oldest
+
+
+def claim_next(
+    *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int
+) -> Item | None:
+    """Lease the next item for this reviewer, or None when nothing is due for them."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    lease_until = now + timedelta(seconds=lease_seconds)
+    for _attempt in range(CLAIM_ATTEMPTS):
+        candidate_id = None
+        for query in _candidate_queries(reviewer_id, now):
+            query = query.limit(1)
+            if postgres:
+                query = query.with_for_update(skip_locked=True, of=Item)
+            candidate_id = session.exec(query).first()
+            if candidate_id is not None:
+                break
+        if candidate_id is None:
+            return None
+        won = session.execute(
+            sa.update(Item)
+            .where(Item.id == candidate_id, Item.status == ItemStatus.QUEUED)
+            .values(
+                status=ItemStatus.LEASED,
+                lease_holder=reviewer_id,
+                leased_at=now,
+                lease_expires_at=lease_until,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won == 1:
+            item = session.get(Item, candidate_id, populate_existing=True)
+            return item
+    return None
+
+
+def renew_lease(
+    *, session: Session, public_id: str, reviewer_id: int, now: datetime, lease_seconds: int
+) -> datetime:
+    """Heartbeat: extend the lease this reviewer holds. Raises LeaseLost if they no longer do."""
+    until = now + timedelta(seconds=lease_seconds)
+    changed = session.execute(
+        sa.update(Item)
+        .where(
+            Item.public_id == public_id,
+            Item.status == ItemStatus.LEASED,
+            Item.lease_holder == reviewer_id,
+        )
+        .values(lease_expires_at=until, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise LeaseLost("this item is no longer yours; take the next one", field="id")
+    return until
+
+
+def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime) -> bool:
+    """Give a leased item back to the queue (skip, logout). False if it was not held."""
+    changed = session.execute(
+        sa.update(Item)
+        .where(
+            Item.public_id == public_id,
+            Item.status == ItemStatus.LEASED,
+            Item.lease_holder == reviewer_id,
+        )
+        .values(**_unleased(now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+def release_all(*, session: Session, reviewer_id: int, now: datetime) -> int:
+    """Give back every item this reviewer holds (logout)."""
+    return session.execute(
+        sa.update(Item)
+        .where(Item.status == ItemStatus.LEASED, Item.lease_holder == reviewer_id)
+        .values(**_unleased(now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def sweep_expired_leases(*, session: Session, now: datetime) -> int:
+    """Return items whose lease ran out to the queue. Decided items are never touched."""
+    return session.execute(
+        sa.update(Item)
+        .where(Item.status == ItemStatus.LEASED, Item.lease_expires_at < now)
+        .values(**_unleased(now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+def _unleased(now: datetime) -> dict:
+    return {
+        "status": ItemStatus.QUEUED,
+        "lease_holder": None,
+        "leased_at": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    item: Item
+    decision: Decision
+    settled: bool  # the item reached its outcome (False: first of two approvals)
+
+
+def decide(
+    *,
+    session: Session,
+    public_id: str,
+    reviewer: User,
+    data: DecisionCreate,
+    now: datetime,
+    settings: Settings,
+) -> DecideResult:
+    """Record a reviewer's verdict on the item they hold, and settle the item if it is final."""
+    if data.verdict == Verdict.REJECT and data.reason is None:
+        raise ValidationFailed("a reject needs a reason bucket", field="reason")
+    item = get_item(session=session, public_id=public_id)
+    if item.status != ItemStatus.LEASED or item.lease_holder != reviewer.id:
+        if not can_transition(item.status, ItemStatus.DECIDED):
+            raise InvalidTransition(f"item is already {item.status.value}", field="id")
+        raise LeaseLost("this item is no longer yours; take the next one", field="id")
+
+    approvals_so_far = 0
+    if item.required_approvals > 1:
+        approvals_so_far = session.exec(
+            select(sa.func.count(Decision.id)).where(
+                Decision.item_id == item.id, Decision.verdict == Verdict.APPROVE
+            )
+        ).one()
+    settled = data.verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
+    values = _settled(item, data.verdict, now) if settled else _unleased(now)
+    won = session.execute(
+        sa.update(Item)
+        .where(
+            Item.id == item.id,
+            Item.status == ItemStatus.LEASED,
+            Item.lease_holder == reviewer.id,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        raise LeaseLost("this item was decided or taken by someone else", field="id")
+    shown_at = item.leased_at or now
+    session.refresh(item)
+
+    decision = _record_decision(
+        session=session, item=item, reviewer=reviewer, data=data,
+        shown_at=shown_at, now=now, settings=settings,
+    )
+    record_event(
+        session=session,
+        actor=user_actor(reviewer.name),
+        action="item.decided" if settled else "item.approved_first_of_two",
+        object_type="item",
+        object_id=item.public_id,
+        now=now,
+        details={"verdict": data.verdict.value, "reason": data.reason.value if data.reason else None},
+    )
+    return DecideResult(item=item, decision=decision, settled=settled)
+
+
+def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
+    if verdict == Verdict.APPROVE:
+        outcome = Outcome.APPROVE
+    else:
+        outcome = Outcome.DENY if item.kind == ItemKind.APPROVAL else Outcome.REJECT
+    return {
+        "status": ItemStatus.DECIDED,
+        "outcome": outcome,
+        "decided_at": now,
+        "lease_holder": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+def _record_decision(
+    *,
+    session: Session,
+    item: Item,
+    reviewer: User,
+    data: DecisionCreate,
+    shown_at: datetime,
+    now: datetime,
+    settings: Settings,
+) -> Decision:
+    timing = measure_item(
+        shown_at=shown_at,
+        decided_at=now,
+        client_active_ms=data.active_ms,
+        idle_seconds=settings.vigilance.idle_seconds,
+    )
+    latest = session.exec(
+        select(ReviewSession)
+        .where(ReviewSession.reviewer_id == reviewer.id)
+        .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
+        .limit(1)
+    ).first()
+    previous = (
+        SessionSoFar(latest.started_at, latest.last_activity_at, latest.active_ms)
+        if latest is not None
+        else None
+    )
+    placement = place_in_session(
+        previous=previous,
+        shown_at=shown_at,
+        decided_at=now,
+        active_ms=timing.active_ms,
+        gap_minutes=settings.vigilance.session_gap_minutes,
+    )
+    if placement.continues:
+        review_session = latest
+    else:
+        review_session = ReviewSession(
+            reviewer_id=reviewer.id,
+            started_at=max(shown_at, now - timedelta(milliseconds=timing.active_ms)),
+            last_activity_at=now,
+        )
+    review_session.active_ms += timing.active_ms
+    review_session.decisions += 1
+    review_session.last_activity_at = now
+    session.add(review_session)
+    session.flush()
+    decision = Decision(
+        item_id=item.id,
+        reviewer_id=reviewer.id,
+        verdict=data.verdict,
+        reason=data.reason,
+        note=data.note,
+        shown_at=shown_at,
+        decided_at=now,
+        active_ms=timing.active_ms,
+        server_ms=timing.server_ms,
+        review_session_id=review_session.id,
+        minutes_into_session=placement.minutes_into_session,
+    )
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def set_status(*, session: Session, item: Item, status: ItemStatus, now: datetime) -> None:
+    """Move an item along the transition table, refusing any move it does not list."""
+    if not can_transition(item.status, status):
+        raise InvalidTransition(
+            f"an item cannot go from {ItemStatus(item.status).value} to {status.value}",
+            field="status",
+        )
+    item.status = status
+    item.updated_at = now
+    if status not in (ItemStatus.LEASED,):
+        item.lease_holder = None
+        item.lease_expires_at = None
+    session.add(item)
+
+
+def queue_depth(*, session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(Item.kind, sa.func.count(Item.id))
+        .where(Item.status.in_([ItemStatus.QUEUED, ItemStatus.LEASED]))
+        .group_by(Item.kind)
+    ).all()
+    return {ItemKind(kind).value: count for kind, count in rows}

@@ -1,0 +1,57 @@
+"""All tables, imported here so SQLModel.metadata is complete for Alembic and create_all."""
+
+from reviewq.models.audit import AuditEvent, AuditEventPublic
+from reviewq.models.common import UTCDateTime, new_public_id, utcnow
+from reviewq.models.decisions import (
+    Decision,
+    DecisionCreate,
+    DecisionPublic,
+    ReasonBucket,
+    ReviewSession,
+    Verdict,
+)
+from reviewq.models.items import (
+    OPEN_STATUSES,
+    TRANSITIONS,
+    Item,
+    ItemCreate,
+    ItemKind,
+    ItemPublic,
+    ItemStatus,
+    Outcome,
+    can_transition,
+)
+from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
+from reviewq.models.users import Role, User, UserCreate, UserPublic
+
+__all__ = [
+    "ALL_SCOPES",
+    "OPEN_STATUSES",
+    "TRANSITIONS",
+    "ApiToken",
+    "ApiTokenCreate",
+    "ApiTokenPublic",
+    "AuditEvent",
+    "AuditEventPublic",
+    "Decision",
+    "DecisionCreate",
+    "DecisionPublic",
+    "Item",
+    "ItemCreate",
+    "ItemKind",
+    "ItemPublic",
+    "ItemStatus",
+    "Outcome",
+    "ReasonBucket",
+    "ReviewSession",
+    "Role",
+    "Scope",
+    "UTCDateTime",
+    "User",
+    "UserCreate",
+    "UserPublic",
+    "Verdict",
+    "can_transition",
+    "new_public_id",
+    "utcnow",
+]

@@ -1,0 +1,61 @@
+"""Column types and helpers shared by every table."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in and tagged UTC on
+    the way out; naive datetimes are refused rather than guessed at.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The wall clock, for shells (web, CLI, scheduler) to pass into domain functions as now=."""
+    return datetime.now(UTC)
+
+
+def new_public_id(prefix: str) -> str:
+    """A random opaque id: nothing about order, time or origin can be read from it."""
+    return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def ts_column(*, nullable: bool = True, index: bool = False) -> sa.Column:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+def str_enum(enum_cls, length: int = 32) -> sa.Enum:
+    """A str Enum stored as its value in a VARCHAR (no native type to migrate), read back as the Enum."""
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )

@@ -1,0 +1,81 @@
+"""Reviewer decisions and the review sessions they fall into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from reviewq.models.common import UTCDateTime, str_enum
+
+
+class Verdict(str, Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class ReasonBucket(str, Enum):
+    """Why a reviewer rejected; keys 1-8 on the queue page, in this order."""
+
+    HALLUCINATED_FACT = "hallucinated_fact"
+    SCHEMA_VIOLATION = "schema_violation"
+    WRONG_REFUSAL = "wrong_refusal"
+    WRONG_TOOL_CALL = "wrong_tool_call"
+    INFINITE_LOOP = "infinite_loop"
+    OFF_TOPIC = "off_topic"
+    POLICY_VIOLATION = "policy_violation"
+    OTHER = "other"
+
+
+class DecisionCreate(SQLModel):
+    verdict: Verdict
+    reason: ReasonBucket | None = None
+    note: str = Field(default="", max_length=2000)
+    # Active milliseconds counted by the browser (visible tab, recent input); None if unknown.
+    active_ms: int | None = Field(default=None, ge=0)
+
+
+class DecisionPublic(SQLModel):
+    verdict: Verdict
+    reason: ReasonBucket | None
+    note: str
+    decided_at: datetime
+
+
+class ReviewSession(SQLModel, table=True):
+    """A run of one reviewer's activity; a gap of session_gap_minutes starts the next."""
+
+    __tablename__ = "review_sessions"
+    __table_args__ = (sa.Index("ix_review_sessions_reviewer", "reviewer_id", "last_activity_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int = Field(foreign_key="users.id", nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_activity_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    active_ms: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    decisions: int = Field(default=0, nullable=False)
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+    __table_args__ = (
+        sa.Index("ix_decisions_reviewer_time", "reviewer_id", "decided_at"),
+        sa.Index("ix_decisions_item", "item_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="items.id", nullable=False)
+    reviewer_id: int = Field(foreign_key="users.id", nullable=False)
+    verdict: Verdict = Field(sa_type=str_enum(Verdict, 16), nullable=False)
+    reason: ReasonBucket | None = Field(default=None, sa_type=str_enum(ReasonBucket, 32))
+    note: str = Field(default="", sa_type=sa.Text, nullable=False)
+    shown_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    decided_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Browser-measured active time, clamped to the server-side span (VIGILANCE.md §4).
+    active_ms: int = Field(nullable=False)
+    # Server-side span from shown to decided.
+    server_ms: int = Field(nullable=False)
+    review_session_id: int = Field(foreign_key="review_sessions.id", nullable=False, index=True)
+    minutes_into_session: float = Field(nullable=False)

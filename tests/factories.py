@@ -1,0 +1,64 @@
+"""Test data with a seeded Faker, through the real domain functions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from faker import Faker
+from sqlmodel import Session
+
+from reviewq.domain.queue import enqueue
+from reviewq.domain.users import create_user
+from reviewq.models import ItemCreate, ItemKind, Role, User, UserCreate
+
+fake = Faker()
+Faker.seed(1234)
+
+PASSWORD = "correct-horse-battery"
+
+
+def make_user(session: Session, name: str | None = None, role: Role = Role.REVIEWER, *, now: datetime) -> User:
+    return create_user(
+        session=session,
+        data=UserCreate(name=name or fake.unique.user_name(), role=role, password=PASSWORD),
+        now=now,
+        actor="system",
+    )
+
+
+def output_item(**overrides) -> ItemCreate:
+    question = fake.sentence()
+    data = dict(
+        kind=ItemKind.OUTPUT,
+        trace_id=fake.uuid4(),
+        agent="support-bot",
+        category="customer_support",
+        payload={"input": question, "output": fake.paragraph()},
+    )
+    data.update(overrides)
+    return ItemCreate(**data)
+
+
+def approval_item(*, now: datetime, deadline_in: timedelta = timedelta(hours=1), **overrides) -> ItemCreate:
+    data = dict(
+        kind=ItemKind.APPROVAL,
+        trace_id=fake.uuid4(),
+        agent="billing-agent",
+        category="billing",
+        deadline=now + deadline_in,
+        payload={
+            "actor": fake.email(),
+            "intent": "refund",
+            "constraints": {"max_amount_usd": 100},
+            "tool_call": {"name": "issue_refund", "args": {"amount_usd": 42, "order": fake.ean8()}},
+            "irreversible": False,
+        },
+    )
+    data.update(overrides)
+    return ItemCreate(**data)
+
+
+def add_outputs(session: Session, n: int, *, now: datetime, spacing: timedelta = timedelta(seconds=1)):
+    return [
+        enqueue(session=session, data=output_item(), now=now + i * spacing).item for i in range(n)
+    ]
