@@ -14,7 +14,6 @@ from sqlmodel import Session, SQLModel
 import reviewq.models  # noqa: F401
 from reviewq.config import Settings, load_settings
 from reviewq.db import Database
-
 from tests.support.postgres import postgres_url_for_schema, require_postgres
 
 BACKENDS = ["sqlite", "postgres"]
@@ -82,3 +81,50 @@ def _no_real_config_leaks(monkeypatch):
     for var in list(os.environ):
         if var.startswith("REVIEWQ_") and var != "REVIEWQ_TEST_POSTGRES_URL":
             monkeypatch.delenv(var)
+
+
+@pytest.fixture
+def app(settings, database):
+    """The Flask app on the test database (tables already made by `database`)."""
+    from reviewq.web import create_app
+
+    app = create_app(settings)
+    yield app
+    app.extensions["reviewq.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind a real threaded HTTP server on 127.0.0.1."""
+    from tests.support.live_server import serve_app_in_thread
+
+    server = serve_app_in_thread(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the whole run."""
+    from tests.support.browser import CHROMIUM_ARGS, require_chromium
+
+    path = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()

@@ -38,7 +38,8 @@ def test_claim_order_is_approvals_then_assigned_then_oldest(session, now, settin
     old, newer = add_outputs(session, 2, now=now - timedelta(hours=2))
     late = enqueue(session=session, data=approval_item(now=now, deadline_in=timedelta(hours=3)), now=now).item
     soon = enqueue(session=session, data=approval_item(now=now, deadline_in=timedelta(minutes=5)), now=now).item
-    mine = enqueue(session=session, data=output_item(assigned_to=alice.id, not_before=now - timedelta(minutes=1)), now=now).item
+    due_mine = output_item(assigned_to=alice.id, not_before=now - timedelta(minutes=1))
+    mine = enqueue(session=session, data=due_mine, now=now).item
     enqueue(session=session, data=output_item(assigned_to=alice.id, not_before=now + timedelta(hours=1)), now=now)
     enqueue(session=session, data=output_item(assigned_to=bob.id), now=now - timedelta(days=1))
     session.flush()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
-from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
 from reviewq.models import (
@@ -229,6 +229,7 @@ class DecideResult:
     item: Item
     decision: Decision
     settled: bool  # the item reached its outcome (False: first of two approvals)
+    effects: DecisionEffects
 
 
 def decide(
@@ -277,16 +278,11 @@ def decide(
         session=session, item=item, reviewer=reviewer, data=data,
         shown_at=shown_at, now=now, settings=settings,
     )
-    record_event(
-        session=session,
-        actor=user_actor(reviewer.name),
-        action="item.decided" if settled else "item.approved_first_of_two",
-        object_type="item",
-        object_id=item.public_id,
-        now=now,
-        details={"verdict": data.verdict.value, "reason": data.reason.value if data.reason else None},
+    effects = after_decision(
+        session=session, item=item, decision=decision, reviewer=reviewer,
+        settled=settled, now=now, settings=settings,
     )
-    return DecideResult(item=item, decision=decision, settled=settled)
+    return DecideResult(item=item, decision=decision, settled=settled, effects=effects)
 
 
 def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:

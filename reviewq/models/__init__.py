@@ -1,6 +1,7 @@
 """All tables, imported here so SQLModel.metadata is complete for Alembic and create_all."""
 
 from reviewq.models.audit import AuditEvent, AuditEventPublic
+from reviewq.models.canaries import Injection, InjectionKind, InjectionOutcome, InjectionSource
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
 from reviewq.models.decisions import (
     Decision,
@@ -34,6 +35,10 @@ __all__ = [
     "AuditEvent",
     "AuditEventPublic",
     "Decision",
+    "Injection",
+    "InjectionKind",
+    "InjectionOutcome",
+    "InjectionSource",
     "DecisionCreate",
     "DecisionPublic",
     "Item",

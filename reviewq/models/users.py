@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from reviewq.models.common import UTCDateTime, str_enum

@@ -1,0 +1,51 @@
+"""What follows a reviewer's decision inside the same transaction.
+
+Every consequence of a verdict is written here, before the request's one commit, so a
+decision, its audit event, its canary scoring and its webhook delivery row land together or
+not at all. Each capability adds its step below, in this order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from reviewq.config import Settings
+from reviewq.domain.audit import record_event, user_actor
+from reviewq.models import Decision, Item, User
+
+
+@dataclass
+class DecisionEffects:
+    """What the reviewer's screen may learn after the commit (the canary reveal, if due)."""
+
+    reveal: dict[str, Any] | None = None
+
+
+def after_decision(
+    *,
+    session: Session,
+    item: Item,
+    decision: Decision,
+    reviewer: User,
+    settled: bool,
+    now: datetime,
+    settings: Settings,
+) -> DecisionEffects:
+    effects = DecisionEffects()
+    record_event(
+        session=session,
+        actor=user_actor(reviewer.name),
+        action="item.decided" if settled else "item.approved_first_of_two",
+        object_type="item",
+        object_id=item.public_id,
+        now=now,
+        details={
+            "verdict": decision.verdict.value,
+            "reason": decision.reason.value if decision.reason else None,
+        },
+    )
+    return effects

@@ -1,0 +1,68 @@
+"""Running the app under gunicorn (threads), the production WSGI server."""
+
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from reviewq.config import Settings
+from reviewq.db import is_sqlite
+
+log = logging.getLogger(__name__)
+
+
+class ReviewqServer(BaseApplication):
+    """gunicorn with the app built in each worker from the given settings."""
+
+    def __init__(self, settings: Settings, *, run_scheduler: bool, extra: dict | None = None):
+        self.settings = settings
+        self.run_scheduler = run_scheduler
+        self.extra = extra or {}
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        # SQLite has one writer and in-process approval wake-ups: exactly one worker process.
+        workers = 1 if is_sqlite(s.database.url) else s.server.workers
+        options = {
+            "bind": f"{s.server.host}:{s.server.port}",
+            "workers": workers,
+            "threads": s.server.threads,
+            "worker_class": "gthread",
+            "timeout": max(120, s.approvals.max_wait_s * 2),
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": "reviewq",
+            "post_worker_init": self._post_worker_init,
+            "worker_exit": self._worker_exit,
+        }
+        options.update(self.extra)
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from reviewq.web import create_app
+
+        return create_app(self.settings)
+
+    def _post_worker_init(self, worker) -> None:
+        # One in-process scheduler, in the single SQLite worker; never one per worker.
+        if self.run_scheduler:
+            from reviewq.scheduler import start_in_process
+
+            worker._reviewq_scheduler = start_in_process(self.settings)
+
+    def _worker_exit(self, _arbiter, worker) -> None:
+        scheduler = getattr(worker, "_reviewq_scheduler", None)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None) -> None:
+    if run_scheduler is None:
+        run_scheduler = is_sqlite(settings.database.url)
+    ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra).run()

@@ -1,0 +1,35 @@
+"""The Flask app factory: it only wires the pieces together."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from reviewq.config import Settings, check_secret_key, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    check_secret_key(settings)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.server.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.server.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.server.secure_cookies,
+        MAX_CONTENT_LENGTH=settings.api.max_body_bytes,
+        WTF_CSRF_TIME_LIMIT=None,
+        TESTING=settings.server.mode == "test",
+    )
+    app.extensions["reviewq.settings"] = settings
+
+    from reviewq.web import auth, database, errors, health, security
+
+    database.init_app(app, settings)
+    errors.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    health.init_app(app)
+    return app

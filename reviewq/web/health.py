@@ -1,0 +1,25 @@
+"""GET /healthz: liveness plus a database round trip."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify
+from sqlalchemy import text
+
+from reviewq.web.database import db_session
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db_session(readonly=True).exec(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # noqa: BLE001 - reported, not raised: this is the health check
+        database = "unreachable"
+    status = 200 if database == "ok" else 503
+    return jsonify({"status": "ok" if status == 200 else "degraded", "database": database}), status
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
