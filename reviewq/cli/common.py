@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 import click
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
 from reviewq.config import ConfigError, Settings, load_settings
@@ -51,6 +52,11 @@ def run_guarded(call: Callable[[], object]) -> int:
     except DomainError as exc:
         where = f" ({exc.field})" if exc.field else ""
         click.echo(f"reviewq: {exc.message}{where}", err=True)
+        return 1
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "input"
+        click.echo(f"reviewq: {where}: {first['msg']}", err=True)
         return 1
     except CommandFailed as exc:
         click.echo(f"reviewq: {exc}", err=True)
