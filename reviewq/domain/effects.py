@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.canary_scoring import score_decision
 from reviewq.models import Decision, Item, User
 
 
@@ -47,5 +48,9 @@ def after_decision(
             "verdict": decision.verdict.value,
             "reason": decision.reason.value if decision.reason else None,
         },
+    )
+    # Canary scoring: a planted item's outcome, and its reveal if [canaries] reveal = immediate.
+    effects.reveal = score_decision(
+        session=session, item=item, decision=decision, reviewer=reviewer, now=now, settings=settings
     )
     return effects
