@@ -1,0 +1,169 @@
+"""A fresh database and a real `reviewq serve` (gunicorn) process on 127.0.0.1 to measure."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from reviewq import migrate
+from reviewq.config import Settings, load_settings
+from reviewq.db import Database, is_sqlite
+from reviewq.domain.tokens import create_token
+from reviewq.domain.users import create_user
+from reviewq.models import ALL_SCOPES, Role, UserCreate, utcnow
+
+BENCH_PASSWORD = "bench-password-1"
+REVIEWERS = 4
+
+
+@dataclass
+class BenchTarget:
+    url: str
+    settings: Settings
+    database_url: str
+    token: str
+    reviewer_names: list[str]
+    lead_name: str
+    proc: subprocess.Popen
+    cleanup: list
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        for step in reversed(self.cleanup):
+            step()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database_url(postgres_url: str | None, cleanup: list) -> str:
+    """A new SQLite file in a temp dir, or a new schema in the given PostgreSQL database."""
+    if postgres_url is None:
+        tmp = tempfile.TemporaryDirectory(prefix="reviewq-bench-")
+        cleanup.append(tmp.cleanup)
+        return f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    schema = f"rqbench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+
+    def drop():
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+    cleanup.append(drop)
+    sep = "&" if "?" in postgres_url else "?"
+    return f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
+
+
+def prepare(database_url: str) -> tuple[Settings, str, list[str], str]:
+    """Migrate, then create the bench's reviewers, a lead and an agent token."""
+    settings = load_settings(env={"REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test"})
+    migrate.upgrade(settings)
+    database = Database.from_settings(settings)
+    reviewers = [f"bench-reviewer-{i}" for i in range(REVIEWERS)]
+    try:
+        with database.session_scope() as session:
+            now = utcnow()
+            for name in reviewers:
+                create_user(session=session, data=UserCreate(name=name, role=Role.REVIEWER, password=BENCH_PASSWORD),
+                            now=now, actor="system:bench")
+            create_user(session=session, data=UserCreate(name="bench-lead", role=Role.LEAD, password=BENCH_PASSWORD),
+                        now=now, actor="system:bench")
+            issued = create_token(session=session, agent="bench-agent", scopes=ALL_SCOPES, now=now,
+                                  actor="system:bench")
+            token = issued.plaintext
+    finally:
+        database.dispose()
+    return settings, token, reviewers, "bench-lead"
+
+
+def start_server(database_url: str, *, threads: int = 256, workers: int = 2) -> tuple[str, subprocess.Popen]:
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
+        "REVIEWQ_DATABASE_URL": database_url,
+        "REVIEWQ_SERVER_MODE": "production",
+        "REVIEWQ_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
+        "REVIEWQ_SERVER_HOST": "127.0.0.1",
+        "REVIEWQ_SERVER_PORT": str(port),
+        "REVIEWQ_SERVER_THREADS": str(threads),
+        "REVIEWQ_SERVER_WORKERS": str(workers),
+        # The benchmark's own load must not be throttled.
+        "REVIEWQ_API_RATE_LIMIT_PER_MINUTE": "10000000",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("reviewq serve exited: " + proc.stderr.read().decode(errors="replace")[-2000:])
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return url, proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError("reviewq serve did not start within 60 s")
+
+
+def launch(postgres_url: str | None) -> BenchTarget:
+    cleanup: list = []
+    database_url = fresh_database_url(postgres_url, cleanup)
+    settings, token, reviewers, lead = prepare(database_url)
+    workers = 1 if is_sqlite(database_url) else 2
+    url, proc = start_server(database_url, workers=workers, threads=256 if workers == 1 else 128)
+    return BenchTarget(url=url, settings=settings, database_url=database_url, token=token,
+                       reviewer_names=reviewers, lead_name=lead, proc=proc, cleanup=cleanup)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of the server process and its workers, in MB."""
+    total_kb = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total_kb / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            found.extend(int(c) for c in text)
+    except FileNotFoundError:
+        return []
+    return found + [g for c in found for g in _children(c)]
+
+
+def backend_label(database_url: str) -> str:
+    return "SQLite" if is_sqlite(database_url) else f"PostgreSQL ({make_url(database_url).host})"

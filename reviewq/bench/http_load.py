@@ -1,0 +1,198 @@
+"""The HTTP parts of RQ-LOAD-1: ingest, four reviewers, and 200 long-poll waiters.
+
+Every loop here is bounded by a count and a deadline, and talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import requests
+from faker import Faker
+
+from reviewq.bench.figures import percentile
+from reviewq.demo.traffic import approval_request, padded_output
+
+DEADLINE_S = 600
+
+
+def _api(token: str) -> requests.Session:
+    s = requests.Session()
+    s.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return s
+
+
+def ingest(url: str, token: str, *, batches: int = 50, batch_size: int = 100, singles: int = 300,
+           seed: int = 7) -> dict:
+    """5,000 outputs of ~1.5 KB in batches of 100, then 300 single POSTs."""
+    rng, faker = random.Random(seed), Faker()
+    faker.seed_instance(seed)
+    bodies = [padded_output(rng=rng, faker=faker) for _ in range(batches * batch_size + singles)]
+    http = _api(token)
+    start = time.perf_counter()
+    queued = 0
+    for b in range(batches):
+        chunk = bodies[b * batch_size:(b + 1) * batch_size]
+        response = http.post(f"{url}/api/v1/items", json={"items": chunk}, timeout=60)
+        response.raise_for_status()
+        queued += sum(1 for r in response.json()["results"] if r.get("queued"))
+    batch_s = time.perf_counter() - start
+    latencies = []
+    start = time.perf_counter()
+    for body in bodies[batches * batch_size:]:
+        t0 = time.perf_counter()
+        response = http.post(f"{url}/api/v1/items", json=body, timeout=30)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        response.raise_for_status()
+    single_s = time.perf_counter() - start
+    return {
+        "batch_items_per_s": batches * batch_size / batch_s,
+        "single_items_per_s": singles / single_s,
+        "single_p50_ms": percentile(latencies, 50),
+        "single_p95_ms": percentile(latencies, 95),
+        "queued": queued,
+    }
+
+
+class ReviewerClient:
+    """A reviewer's browser, reduced to the HTTP calls the queue page makes."""
+
+    def __init__(self, url: str, name: str, password: str):
+        self.url = url
+        self.http = requests.Session()
+        page = self.http.get(f"{url}/login", timeout=10).text
+        csrf = _csrf_from(page)
+        response = self.http.post(f"{url}/login", data={"name": name, "password": password, "csrf_token": csrf},
+                                  timeout=30, allow_redirects=False)
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"login failed for {name}: {response.status_code}")
+        queue_page = self.http.get(f"{url}/queue", timeout=10).text
+        self.http.headers.update({"X-CSRFToken": _csrf_from(queue_page), "Accept": "application/json"})
+
+    def next(self) -> dict | None:
+        response = self.http.post(f"{self.url}/queue/next", json={}, timeout=30)
+        response.raise_for_status()
+        return response.json().get("item")
+
+    def decide(self, item_id: str, verdict: str = "approve") -> dict:
+        body = {"verdict": verdict, "reason": None if verdict == "approve" else "other", "note": "",
+                "active_ms": 1500}
+        response = self.http.post(f"{self.url}/queue/items/{item_id}/decide", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def _csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf[-_]token"\s+(?:content|value)="([^"]+)"', html)
+    if not match:
+        raise RuntimeError("no CSRF token on the page")
+    return match.group(1)
+
+
+def review(url: str, reviewers: list[str], password: str, *, decisions: int = 1000) -> dict:
+    """Reviewers in parallel loop next -> decide until `decisions` are made in total."""
+    clients = [ReviewerClient(url, name, password) for name in reviewers]
+    lock = threading.Lock()
+    counter = {"made": 0}
+    next_ms: list[float] = []
+    decide_ms: list[float] = []
+    decided_ids: list[str] = []
+    deadline = time.monotonic() + DEADLINE_S
+
+    def loop(client: ReviewerClient) -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                if counter["made"] >= decisions:
+                    return
+                counter["made"] += 1
+            t0 = time.perf_counter()
+            item = client.next()
+            t1 = time.perf_counter()
+            if item is None:
+                return
+            client.decide(item["id"])
+            t2 = time.perf_counter()
+            with lock:
+                next_ms.append((t1 - t0) * 1000)
+                decide_ms.append((t2 - t1) * 1000)
+                decided_ids.append(item["id"])
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(loop, clients))
+    elapsed = time.perf_counter() - start
+    return {
+        "decisions": len(decided_ids),
+        "decisions_per_s": len(decided_ids) / elapsed,
+        "next_p50_ms": percentile(next_ms, 50), "next_p95_ms": percentile(next_ms, 95),
+        "next_p99_ms": percentile(next_ms, 99),
+        "decide_p50_ms": percentile(decide_ms, 50), "decide_p95_ms": percentile(decide_ms, 95),
+        "decide_p99_ms": percentile(decide_ms, 99),
+        "distinct_items": len(set(decided_ids)),
+        "decided_ids": decided_ids,
+    }
+
+
+def approval_wakeups(url: str, token: str, reviewers: list[str], password: str, *, waiters: int = 200,
+                     seed: int = 11) -> dict:
+    """`waiters` agents block on ?wait=30 while reviewers approve; wake latency from commit to waiter."""
+    rng, faker = random.Random(seed), Faker()
+    faker.seed_instance(seed)
+    http = _api(token)
+    ids = []
+    for i in range(waiters):
+        body = approval_request(rng=rng, faker=faker, kind="record_change")
+        response = http.post(f"{url}/api/v1/approvals", json=body, headers={"Idempotency-Key": f"bench-{seed}-{i}"},
+                             timeout=30)
+        response.raise_for_status()
+        ids.append(response.json()["id"])
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(waiters + 1)
+
+    def wait_for(approval_id: str) -> None:
+        session = _api(token)
+        ready.wait(timeout=60)
+        for _ in range(4):  # bounded: 4 × 30 s
+            response = session.get(f"{url}/api/v1/approvals/{approval_id}", params={"wait": 30}, timeout=45)
+            received = time.time()
+            body = response.json()
+            if body.get("status") != "pending":
+                decided_at = datetime.fromisoformat(body["decided_at"]).timestamp()
+                with lock:
+                    latencies.append(max(0.0, received - decided_at) * 1000)
+                return
+
+    threads = [threading.Thread(target=wait_for, args=(i,), daemon=True) for i in ids]
+    for t in threads:
+        t.start()
+    ready.wait(timeout=60)
+    time.sleep(1.0)  # let every waiter reach the server and block before decisions start
+    clients = [ReviewerClient(url, name, password) for name in reviewers]
+    remaining = {"n": waiters}
+    rlock = threading.Lock()
+    deadline = time.monotonic() + DEADLINE_S
+
+    def decide_all(client: ReviewerClient) -> None:
+        while time.monotonic() < deadline:
+            with rlock:
+                if remaining["n"] <= 0:
+                    return
+                remaining["n"] -= 1
+            item = client.next()
+            if item is None:
+                return
+            client.decide(item["id"])
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        list(pool.map(decide_all, clients))
+    for t in threads:
+        t.join(timeout=120)
+    return {"woken": len(latencies), "wake_p50_ms": percentile(latencies, 50),
+            "wake_p99_ms": percentile(latencies, 99)}
