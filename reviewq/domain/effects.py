@@ -17,6 +17,7 @@ from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import score_decision
 from reviewq.models import Decision, Item, User
+from reviewq.stats.rollup import record_decision as record_rollup
 
 
 @dataclass
@@ -53,4 +54,6 @@ def after_decision(
     effects.reveal = score_decision(
         session=session, item=item, decision=decision, reviewer=reviewer, now=now, settings=settings
     )
+    # Dashboard rollups (time on task, approval waits), so the dashboard never scans decisions.
+    record_rollup(session=session, item=item, decision=decision, settled=settled)
     return effects

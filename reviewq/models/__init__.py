@@ -22,6 +22,7 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 
@@ -34,12 +35,14 @@ __all__ = [
     "ApiTokenPublic",
     "AuditEvent",
     "AuditEventPublic",
+    "ApprovalWaitRollup",
     "Decision",
     "Injection",
     "InjectionKind",
     "InjectionOutcome",
     "InjectionSource",
     "DecisionCreate",
+    "DecisionRollup",
     "DecisionPublic",
     "Item",
     "ItemCreate",

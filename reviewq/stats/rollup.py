@@ -1,0 +1,87 @@
+"""Keeping the dashboard rollups current, inside the decision's own transaction.
+
+Called from reviewq.domain.effects.after_decision. Each decision is one atomic upsert
+(INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n), so concurrent decisions on
+PostgreSQL add up instead of overwriting each other.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from reviewq.models import Decision, Injection, Item, ItemKind, Verdict
+from reviewq.models.rollups import (
+    ACTIVE_COLUMNS,
+    ACTIVE_EDGES_S,
+    WAIT_COLUMNS,
+    WAIT_EDGES_S,
+    ApprovalWaitRollup,
+    DecisionRollup,
+)
+
+RUBBER_STAMP_MS = 2000  # decisions faster than this are counted as possible rubber-stamping
+
+
+def bucket_of(seconds: float, edges: tuple[int, ...]) -> int:
+    """Index of the bucket [edges[i], edges[i+1]) holding `seconds` (last bucket open-ended)."""
+    return max(0, bisect.bisect_right(edges, seconds) - 1)
+
+
+def _upsert(session: Session, table: sa.Table, keys: dict, increments: dict) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**keys, **increments)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + stmt.excluded[name] for name in increments},
+    )
+    session.execute(stmt)
+
+
+def record_decision(*, session: Session, item: Item, decision: Decision, settled: bool) -> None:
+    """Add one decision to its reviewer/day/category row, and a settled approval's wait."""
+    day = decision.decided_at.astimezone(UTC).date()
+    active_ms = max(0, decision.active_ms)
+    hist = dict.fromkeys(ACTIVE_COLUMNS, 0)
+    hist[ACTIVE_COLUMNS[bucket_of(active_ms / 1000, ACTIVE_EDGES_S)]] = 1
+    _upsert(
+        session,
+        DecisionRollup.__table__,
+        {"reviewer_id": decision.reviewer_id, "day": day, "category": item.category},
+        {
+            "decisions": 1,
+            "rejects": int(decision.verdict == Verdict.REJECT),
+            "under_2s": int(active_ms < RUBBER_STAMP_MS),
+            "active_ms_sum": active_ms,
+            **hist,
+        },
+    )
+    if settled and item.kind == ItemKind.APPROVAL and not _is_planted(session, item.id):
+        record_approval_wait(
+            session=session, category=item.category, created_at=item.created_at,
+            decided_at=decision.decided_at,
+        )
+
+
+def record_approval_wait(*, session: Session, category: str, created_at: datetime, decided_at: datetime) -> None:
+    """Add one settled approval's wait (created to decided) to its day/category row."""
+    wait_ms = max(0, int((decided_at - created_at).total_seconds() * 1000))
+    hist = dict.fromkeys(WAIT_COLUMNS, 0)
+    hist[WAIT_COLUMNS[bucket_of(wait_ms / 1000, WAIT_EDGES_S)]] = 1
+    _upsert(
+        session,
+        ApprovalWaitRollup.__table__,
+        {"day": decided_at.astimezone(UTC).date(), "category": category},
+        {"settled": 1, "wait_ms_sum": wait_ms, **hist},
+    )
+
+
+def _is_planted(session: Session, item_id: int) -> bool:
+    """Planted approvals never count in agent-facing figures (DESIGN.md, Canaries: safety)."""
+    return session.exec(select(Injection.id).where(Injection.item_id == item_id)).first() is not None

@@ -1,0 +1,31 @@
+"""Small SQL expressions that differ between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class floor_int(FunctionElement):  # noqa: N801 - reads like the SQL function it renders
+    """floor(x) as an integer, for x >= 0 (bin numbers). SQLite lacks floor() in many builds."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "floor_int"
+
+
+@compiles(floor_int)
+def _floor_default(element, compiler, **kw):
+    return f"CAST(floor({compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(floor_int, "sqlite")
+def _floor_sqlite(element, compiler, **kw):
+    # CAST truncates toward zero, which is floor for the non-negative values binned here.
+    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
+
+
+def count_where(condition) -> sa.ColumnElement:
+    """SUM(CASE WHEN condition THEN 1 ELSE 0 END), the same on both backends."""
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
