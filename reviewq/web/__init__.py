@@ -32,4 +32,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app)
     auth.init_app(app)
     health.init_app(app)
+
+    from reviewq.web import admin, review
+
+    review.init_app(app)
+    admin.init_app(app)
     return app

@@ -1,0 +1,147 @@
+"""What one reviewer's screen needs: the item they hold, approvals given, their session, their totals.
+
+Queries only; the rules they feed (sessions, break nudge) live in time_on_task.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes
+from reviewq.models import Decision, Item, ItemStatus, ReviewSession, Verdict
+
+
+def held_item(*, session: Session, reviewer_id: int, now: datetime) -> Item | None:
+    """The item this reviewer still holds a live lease on (a reload resumes it, not a new claim)."""
+    return session.exec(
+        select(Item)
+        .where(
+            Item.status == ItemStatus.LEASED,
+            Item.lease_holder == reviewer_id,
+            Item.lease_expires_at > now,
+        )
+        .order_by(Item.leased_at, Item.id)
+        .limit(1)
+    ).first()
+
+
+def approvals_given(*, session: Session, item_id: int) -> int:
+    """Approve decisions recorded so far on one item (the two-person rule's progress)."""
+    return session.exec(
+        select(sa.func.count(Decision.id)).where(
+            Decision.item_id == item_id, Decision.verdict == Verdict.APPROVE
+        )
+    ).one()
+
+
+def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:
+    return session.exec(
+        select(ReviewSession)
+        .where(ReviewSession.reviewer_id == reviewer_id)
+        .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
+        .limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class SessionNow:
+    """The reviewer's running session as of `now` (zeros once the gap has ended it)."""
+
+    running: bool
+    active_minutes: float
+    decisions: int
+    started_at: datetime | None
+    nudge: bool  # continuous active time reached the break-nudge threshold (VIGILANCE.md §6)
+
+
+def session_now(
+    latest: ReviewSession | None, *, now: datetime, gap_minutes: int, nudge_minutes: int
+) -> SessionNow:
+    so_far = (
+        SessionSoFar(latest.started_at, latest.last_activity_at, latest.active_ms) if latest else None
+    )
+    minutes = continuous_active_minutes(so_far, now=now, gap_minutes=gap_minutes)
+    running = latest is not None and now - latest.last_activity_at < timedelta(minutes=gap_minutes)
+    return SessionNow(
+        running=running,
+        active_minutes=minutes,
+        decisions=latest.decisions if running else 0,
+        started_at=latest.started_at if running else None,
+        nudge=running and minutes >= nudge_minutes,
+    )
+
+
+@dataclass(frozen=True)
+class Totals:
+    decisions: int
+    approved: int
+    rejected: int
+    active_ms: int
+    server_ms: int
+
+    @property
+    def mean_active_s(self) -> float | None:
+        return self.active_ms / self.decisions / 1000 if self.decisions else None
+
+
+def totals_since(*, session: Session, reviewer_id: int, since: datetime) -> Totals:
+    """One reviewer's decisions and time on task from `since` on, in one aggregate query."""
+    approve = sa.case((Decision.verdict == Verdict.APPROVE, 1), else_=0)
+    row = session.exec(
+        select(
+            sa.func.count(Decision.id),
+            sa.func.coalesce(sa.func.sum(approve), 0),
+            sa.func.coalesce(sa.func.sum(Decision.active_ms), 0),
+            sa.func.coalesce(sa.func.sum(Decision.server_ms), 0),
+        ).where(Decision.reviewer_id == reviewer_id, Decision.decided_at >= since)
+    ).one()
+    count, approved, active_ms, server_ms = (int(v) for v in row)
+    return Totals(count, approved, count - approved, active_ms, server_ms)
+
+
+def day_and_week_start(now: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """Local midnight today and local Monday 00:00 this week, in the reviewers' time zone."""
+    local = now.astimezone(ZoneInfo(timezone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight, midnight - timedelta(days=midnight.weekday())
+
+
+@dataclass(frozen=True)
+class RecentDecision:
+    decided_at: datetime
+    verdict: Verdict
+    reason: str | None
+    note: str
+    active_ms: int
+    agent: str
+    category: str
+    kind: str
+
+
+def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> list[RecentDecision]:
+    """This reviewer's latest decisions with what they were about (one joined query)."""
+    rows = session.exec(
+        select(Decision, Item.agent, Item.category, Item.kind)
+        .join(Item, Item.id == Decision.item_id)
+        .where(Decision.reviewer_id == reviewer_id)
+        .order_by(Decision.decided_at.desc(), Decision.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        RecentDecision(
+            decided_at=d.decided_at,
+            verdict=Verdict(d.verdict),
+            reason=d.reason.value if d.reason else None,
+            note=d.note,
+            active_ms=d.active_ms,
+            agent=agent,
+            category=category,
+            kind=str(getattr(kind, "value", kind)),
+        )
+        for d, agent, category, kind in rows
+    ]

@@ -1,0 +1,203 @@
+"""The reviewer's queue page, their own page, and the JSON endpoints the page's script calls.
+
+Every JSON endpoint does a bounded, constant number of queries (one claim, at most one decide),
+because `reviewq bench` drives exactly these paths with concurrent reviewers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, jsonify, render_template, request
+from flask_login import current_user
+from pydantic import ValidationError
+
+from reviewq.domain import queue as queue_domain
+from reviewq.domain import reviewer as reviewer_domain
+from reviewq.domain.audit import record_event, user_actor
+from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, User, Verdict, utcnow
+from reviewq.web.auth import ANY_ROLE, role_required
+from reviewq.web.database import commit, db_session, get_settings
+from reviewq.web.errors import ApiError
+from reviewq.web.review_view import decision_view, iso, item_view, needs_two, session_view
+
+bp = Blueprint("review", __name__)
+
+# Keys 1-8 on the page, in ReasonBucket order.
+REASON_LABELS = {
+    ReasonBucket.HALLUCINATED_FACT: "Hallucinated fact",
+    ReasonBucket.SCHEMA_VIOLATION: "Schema violation",
+    ReasonBucket.WRONG_REFUSAL: "Wrong refusal",
+    ReasonBucket.WRONG_TOOL_CALL: "Wrong tool call",
+    ReasonBucket.INFINITE_LOOP: "Infinite loop",
+    ReasonBucket.OFF_TOPIC: "Off topic",
+    ReasonBucket.POLICY_VIOLATION: "Policy violation",
+    ReasonBucket.OTHER: "Other",
+}
+MAX_NOTE = 2000
+
+
+@bp.get("/queue")
+@role_required(*ANY_ROLE)
+def queue():
+    """The page shell; its script claims the first item at once (POST /queue/next)."""
+    settings = get_settings()
+    return render_template(
+        "queue.html",
+        reasons=list(REASON_LABELS.items()),
+        idle_seconds=settings.vigilance.idle_seconds,
+        break_nudge_minutes=settings.vigilance.break_nudge_minutes,
+        session_gap_minutes=settings.vigilance.session_gap_minutes,
+        lease_seconds=settings.queue.lease_seconds,
+    )
+
+
+@bp.post("/queue/next")
+@role_required(*ANY_ROLE, json=True)
+def next_item():
+    """The item this reviewer holds (after a reload), else a fresh claim; null when nothing is due."""
+    session, settings, now = db_session(), get_settings(), utcnow()
+    item = reviewer_domain.held_item(session=session, reviewer_id=current_user.id, now=now)
+    if item is not None:
+        queue_domain.renew_lease(session=session, public_id=item.public_id, reviewer_id=current_user.id,
+                                 now=now, lease_seconds=settings.queue.lease_seconds)
+    else:
+        item = _claim(now)
+    body = {"item": _view(item), **_session_and_clock(now)}
+    commit()
+    return jsonify(body)
+
+
+@bp.post("/queue/items/<public_id>/decide")
+@role_required(*ANY_ROLE, json=True)
+def decide(public_id: str):
+    """Record the verdict, claim the next item in the same transaction, and answer with both."""
+    session, settings, now = db_session(), get_settings(), utcnow()
+    data = _decision_from(request.get_json(silent=True))
+    reviewer = session.get(User, current_user.id)
+    result = queue_domain.decide(
+        session=session, public_id=public_id, reviewer=reviewer, data=data, now=now, settings=settings,
+    )
+    nxt = _claim(now)
+    body = {
+        "decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
+        "reveal": result.effects.reveal,
+        "next": _view(nxt),
+        **_session_and_clock(now),
+    }
+    commit()
+    return jsonify(body)
+
+
+@bp.post("/queue/items/<public_id>/heartbeat")
+@role_required(*ANY_ROLE, json=True)
+def heartbeat(public_id: str):
+    """Keep the lease while the page is in use; 409 lease_lost once someone else has the item."""
+    settings = get_settings()
+    queue_domain.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
+                             now=utcnow(), lease_seconds=settings.queue.lease_seconds)
+    commit()
+    return jsonify({"ok": True, "lease_seconds": settings.queue.lease_seconds})
+
+
+@bp.post("/queue/items/<public_id>/skip")
+@role_required(*ANY_ROLE, json=True)
+def skip(public_id: str):
+    """Give the item back and hand over the next one.
+
+    The next item is claimed while the skipped one is still held, so a skip never offers the
+    same item straight back.
+    """
+    session, now = db_session(), utcnow()
+    nxt = _claim(now)
+    released = queue_domain.release(session=session, public_id=public_id, reviewer_id=current_user.id, now=now)
+    if released:
+        record_event(session=session, actor=user_actor(current_user.name), action="item.skipped",
+                     object_type="item", object_id=public_id, now=now)
+    body = {"released": released, "next": _view(nxt), **_session_and_clock(now)}
+    commit()
+    return jsonify(body)
+
+
+@bp.get("/me")
+@role_required(*ANY_ROLE)
+def me():
+    """Decisions today and this week, time on task, and the current session."""
+    session, settings, now = db_session(readonly=True), get_settings(), utcnow()
+    day, week = reviewer_domain.day_and_week_start(now, settings.canaries.timezone)
+    current = reviewer_domain.session_now(
+        reviewer_domain.latest_session(session=session, reviewer_id=current_user.id),
+        now=now, gap_minutes=settings.vigilance.session_gap_minutes,
+        nudge_minutes=settings.vigilance.break_nudge_minutes,
+    )
+    return render_template(
+        "me.html",
+        today=reviewer_domain.totals_since(session=session, reviewer_id=current_user.id, since=day),
+        week=reviewer_domain.totals_since(session=session, reviewer_id=current_user.id, since=week),
+        current=current,
+        recent=reviewer_domain.recent_decisions(session=session, reviewer_id=current_user.id),
+        reason_labels={k.value: v for k, v in REASON_LABELS.items()},
+        settings=settings,
+        now=now,
+    )
+
+
+def _claim(now) -> Item | None:
+    return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
+                                   lease_seconds=get_settings().queue.lease_seconds)
+
+
+def _view(item: Item | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    settings = get_settings()
+    given = 0
+    if item.kind == ItemKind.APPROVAL and needs_two(item, settings):
+        given = reviewer_domain.approvals_given(session=db_session(), item_id=item.id)
+    return item_view(item, approvals_given=given, settings=settings)
+
+
+def _session_and_clock(now) -> dict[str, Any]:
+    settings = get_settings()
+    current = reviewer_domain.session_now(
+        reviewer_domain.latest_session(session=db_session(), reviewer_id=current_user.id),
+        now=now, gap_minutes=settings.vigilance.session_gap_minutes,
+        nudge_minutes=settings.vigilance.break_nudge_minutes,
+    )
+    # The page corrects its countdowns by the server's clock.
+    return {"session": session_view(current, settings=settings), "server_time": iso(now)}
+
+
+def _decision_from(body: object) -> DecisionCreate:
+    """Validate the decide body; every refusal names the field at fault (422), never a 500."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "send a JSON object", field="body")
+    verdict = body.get("verdict")
+    if verdict not in (Verdict.APPROVE.value, Verdict.REJECT.value):
+        raise ApiError(422, "invalid_field", 'verdict must be "approve" or "reject"', field="verdict")
+    reason = body.get("reason")
+    if verdict == Verdict.APPROVE.value:
+        reason = None  # a reason bucket explains a reject only
+    elif reason is None or reason == "":
+        raise ApiError(422, "invalid_field", "a reject needs a reason bucket (1-8)", field="reason")
+    elif reason not in {r.value for r in ReasonBucket}:
+        raise ApiError(422, "invalid_field", "unknown reason bucket", field="reason")
+    note = body.get("note") or ""
+    if not isinstance(note, str):
+        raise ApiError(422, "invalid_field", "note must be text", field="note")
+    if len(note) > MAX_NOTE:
+        raise ApiError(422, "invalid_field", f"a note is at most {MAX_NOTE} characters", field="note")
+    active_ms = body.get("active_ms")
+    if active_ms is not None and (isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0):
+        raise ApiError(422, "invalid_field", "active_ms must be a whole number >= 0", field="active_ms")
+    try:
+        return DecisionCreate.model_validate(
+            {"verdict": verdict, "reason": reason, "note": note.strip(), "active_ms": active_ms}
+        )
+    except ValidationError as exc:  # pragma: no cover - every field is checked above
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
+        raise ApiError(422, "invalid_field", exc.errors()[0]["msg"], field=field) from None
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
