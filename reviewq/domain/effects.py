@@ -14,9 +14,10 @@ from typing import Any
 from sqlmodel import Session
 
 from reviewq.config import Settings
+from reviewq.domain.approval_settlement import on_approval_settled
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import score_decision
-from reviewq.models import Decision, Item, User
+from reviewq.models import Decision, Item, ItemKind, User
 from reviewq.stats.rollup import record_decision as record_rollup
 
 
@@ -56,4 +57,7 @@ def after_decision(
     )
     # Dashboard rollups (time on task, approval waits), so the dashboard never scans decisions.
     record_rollup(session=session, item=item, decision=decision, settled=settled)
+    # The agent's side of a settled approval: webhook outbox row and waiter wake-up (none for canaries).
+    if settled and item.kind == ItemKind.APPROVAL:
+        on_approval_settled(session=session, item=item, now=now)
     return effects

@@ -1,5 +1,6 @@
 """All tables, imported here so SQLModel.metadata is complete for Alembic and create_all."""
 
+from reviewq.models.approvals import Approval
 from reviewq.models.audit import AuditEvent, AuditEventPublic
 from reviewq.models.canaries import Injection, InjectionKind, InjectionOutcome, InjectionSource
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
@@ -25,9 +26,14 @@ from reviewq.models.items import (
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
+from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ALL_SCOPES",
+    "Approval",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "OPEN_STATUSES",
     "TRANSITIONS",
     "ApiToken",

@@ -25,6 +25,9 @@ def build_scheduler(settings: Settings, database: Database) -> BackgroundSchedul
         sweep_leases_job, "interval", seconds=settings.queue.sweep_interval_s,
         args=[database], id="lease_sweeper", max_instances=1, coalesce=True,
     )
+    from reviewq.scheduler.api_jobs import add_api_jobs
+
+    add_api_jobs(scheduler, settings, database)
     return scheduler
 
 

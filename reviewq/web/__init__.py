@@ -33,6 +33,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     health.init_app(app)
 
+    from reviewq.web import admin_webhooks, api
+
+    api.init_app(app)
+    admin_webhooks.init_app(app)
+
     from reviewq.web import admin, review
 
     review.init_app(app)

@@ -1,0 +1,37 @@
+"""Request and answer models for sampled outputs (POST /api/v1/items). No table of their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class OutputCreate(BaseModel):
+    """One sampled agent output to be checked by a person."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    trace_id: StrictStr = Field(min_length=1, max_length=128)
+    # Defaults to the token's agent; if given it must be that agent.
+    agent: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    category: StrictStr = Field(min_length=1, max_length=64)
+    input: Any = Field(description="what the agent was given (text or JSON)")
+    output: Any = Field(description="what the agent produced (text or JSON)")
+    context: Any = None
+    metadata: dict[str, Any] | None = None
+
+
+class OutputBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: list[Any] = Field(min_length=1, max_length=1000)
+
+
+class OutputResult(BaseModel):
+    """The answer for one submitted output."""
+
+    trace_id: str
+    queued: bool = Field(description="true if the item is in the review queue")
+    id: str | None = Field(description="the item id when queued (GET /api/v1/items/<id>), else null")
+    duplicate: bool = Field(description="true if this trace_id was already submitted by this agent")

@@ -1,0 +1,146 @@
+"""The agent API, /api/v1: sampled outputs, approvals with long-poll, and the OpenAPI document.
+
+Bearer tokens only, no cookies, so the blueprint is exempt from CSRF. Every error is JSON in
+the one shape (reviewq.web.errors).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, jsonify, request, url_for
+
+from reviewq.domain.approval_settlement import approval_public
+from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
+from reviewq.domain.sampling import submit_outputs
+from reviewq.domain.wakeups import wait_until
+from reviewq.models import ItemKind, Scope, utcnow
+from reviewq.models.approvals import ApprovalCreate
+from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
+from reviewq.web.api_auth import authenticate
+from reviewq.web.api_input import json_object, validate
+from reviewq.web.database import commit, db_session, get_database, get_settings
+from reviewq.web.errors import ApiError
+from reviewq.web.openapi import openapi_document
+from reviewq.web.security import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_IDEMPOTENCY_KEY = 120
+
+
+def _result_json(result) -> dict:
+    return OutputResult(
+        trace_id=result.trace_id, queued=result.queued,
+        id=result.item.public_id if result.item is not None else None, duplicate=result.duplicate,
+    ).model_dump()
+
+
+@bp.post("/items")
+def submit_items():
+    caller = authenticate(Scope.ITEMS_WRITE)
+    body = json_object()
+    batch = "items" in body
+    if batch:
+        raw_items = validate(OutputBatch, body).items
+        outputs = [validate(OutputCreate, raw, prefix=f"items[{i}]") for i, raw in enumerate(raw_items)]
+    else:
+        outputs = [validate(OutputCreate, body)]
+    results = submit_outputs(
+        session=db_session(), token=caller.token, outputs=outputs, sampling=get_settings().sampling, now=utcnow()
+    )
+    commit()
+    if batch:
+        return jsonify({"results": [_result_json(r) for r in results]})
+    only = results[0]
+    created = only.queued and not only.duplicate
+    return jsonify(_result_json(only)), 201 if created else 200
+
+
+@bp.get("/items/<public_id>")
+def get_item(public_id: str):
+    caller = authenticate(Scope.ITEMS_WRITE, Scope.APPROVALS_READ)
+    session = db_session(readonly=True)
+    item = agent_item(session=session, token=caller.token, public_id=public_id)
+    return jsonify(item.to_public().model_dump(mode="json"))
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ApiError(422, "invalid_field", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+                       field="Idempotency-Key")
+    return key
+
+
+@bp.post("/approvals")
+def create_approval():
+    caller = authenticate(Scope.APPROVALS_WRITE)
+    key = _idempotency_key()
+    data = validate(ApprovalCreate, json_object())
+    session = db_session()
+    done = request_approval(
+        session=session, token=caller.token, data=data, idempotency_key=key, settings=get_settings(), now=utcnow()
+    )
+    body = approval_public(session=session, item=done.item).model_dump(mode="json")
+    commit()
+    response = jsonify(body)
+    response.status_code = 201 if done.created else 200
+    response.headers["Location"] = url_for("api.get_approval", public_id=done.item.public_id)
+    return response
+
+
+def _wait_seconds() -> float:
+    raw = request.args.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    limit = get_settings().approvals.max_wait_s
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not (0 <= wait <= limit):
+        raise ApiError(422, "invalid_field", f"wait must be a number of seconds from 0 to {limit}", field="wait")
+    return wait
+
+
+@bp.get("/approvals/<public_id>")
+def get_approval(public_id: str):
+    caller = authenticate(Scope.APPROVALS_READ)
+    wait = _wait_seconds()
+    database = get_database()
+
+    def check():
+        # A fresh short read each time: nothing is held open while the request waits.
+        with database.session(readonly=True) as session:
+            item = agent_item(session=session, token=caller.token, public_id=public_id, kind=ItemKind.APPROVAL)
+            public = approval_public(session=session, item=item)
+            session.rollback()
+        return public.status != "pending", public
+
+    if wait > 0:
+        public = wait_until(public_id, check=check, timeout=wait, database_url=database.settings.database.url)
+    else:
+        public = check()[1]
+    return jsonify(public.model_dump(mode="json"))
+
+
+@bp.post("/approvals/<public_id>/cancel")
+def cancel(public_id: str):
+    caller = authenticate(Scope.APPROVALS_WRITE)
+    session = db_session()
+    item = cancel_approval(session=session, token=caller.token, public_id=public_id, now=utcnow())
+    body = approval_public(session=session, item=item).model_dump(mode="json")
+    commit()
+    return jsonify(body)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
