@@ -96,6 +96,6 @@ def _session_medians(session: Session, filters: Filters, reviewer_id: int | None
     middle = sa.select(
         ranked.c.rid, sa.func.max(ranked.c.cnt), sa.func.avg(ranked.c.ms)
     ).where(
-        ranked.c.rn.in_([(ranked.c.cnt + 1) / 2, (ranked.c.cnt + 2) / 2])
+        ranked.c.rn.in_([(ranked.c.cnt + 1) // 2, (ranked.c.cnt + 2) // 2])  # integer division
     ).group_by(ranked.c.rid)
     return session.execute(middle).all()
