@@ -206,6 +206,8 @@ def build_reviewer_page(
     return {
         "generated_at": now.isoformat(),
         "filters": filters_json(session, mine),
+        "settings": {"min_canaries": settings.vigilance.min_canaries,
+                     "target_catch_rate": settings.vigilance.target_catch_rate},
         "reviewer": _scoreboard_row(user, counts.get(user.id, cq.ReviewerCounts()), tot,
                                     misses.get(user.id, []), settings),
         "decay": decay_json(cq.minute_slices(session=session, filters=mine, reviewer_id=user.id), settings),

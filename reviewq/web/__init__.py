@@ -42,4 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     review.init_app(app)
     admin.init_app(app)
+
+    from reviewq.web import dashboard
+
+    dashboard.init_app(app)
     return app
