@@ -124,12 +124,12 @@ def _claim(database: Database, now: datetime, lease: timedelta, limit: int) -> l
         if not rows:
             return []
         token_ids = {r.token_id for r in rows}
-        secrets = dict(session.exec(select(ApiToken.id, ApiToken.webhook_secret).where(ApiToken.id.in_(token_ids))))
+        secrets = {i: s for i, s in session.exec(select(ApiToken.id, ApiToken.webhook_secret).where(ApiToken.id.in_(token_ids))).all()}
         disabled = {
             (t, h)
             for t, h in session.exec(
                 select(WebhookEndpoint.token_id, WebhookEndpoint.url_hash).where(WebhookEndpoint.token_id.in_(token_ids))
-            )
+            ).all()
         }
         claimed = []
         for row in rows:

@@ -69,7 +69,7 @@ class WebhookReceiver:
     arrived: threading.Condition = field(default_factory=threading.Condition)
     server: ThreadingHTTPServer | None = None
 
-    def start(self) -> WebhookReceiver:
+    def start(self, port: int = 0) -> WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,7 +89,7 @@ class WebhookReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
