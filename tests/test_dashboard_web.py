@@ -120,3 +120,20 @@ def test_csv_cells_cannot_start_formulas():
 
     text = "".join(to_csv([{"note": "=HYPERLINK(1)", "n": 3}], ("note", "n")))
     assert "'=HYPERLINK(1)" in text and ",3" in text
+
+
+def test_cli_export_writes_decisions_and_metrics(seeded, settings, tmp_path, monkeypatch):
+    """`reviewq export` writes every decision as JSONL and the scoreboard as CSV, like the download."""
+    from reviewq.cli import main
+
+    monkeypatch.setenv("REVIEWQ_DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("REVIEWQ_SERVER_MODE", "test")
+    out = tmp_path / "d.jsonl"
+    assert main(["export", "decisions", "--format", "jsonl", "--from", "2026-10-01", "--to", "2026-11-02",
+                 "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 14
+    metrics = tmp_path / "m.csv"
+    assert main(["export", "metrics", "--from", "2026-10-01", "--to", "2026-11-02", "-o", str(metrics)]) == 0
+    rita = next(r for r in csv.DictReader(metrics.open()) if r["reviewer"] == "rita")
+    assert rita["canaries"] == "5"
+    assert main(["export", "decisions", "--format", "json"]) != 0  # decisions come as csv or jsonl
