@@ -8,6 +8,7 @@ import click
 
 from reviewq.cli.common import run_guarded
 from reviewq.cli.db import db_group
+from reviewq.cli.export import export_command
 from reviewq.cli.serve import serve_command
 from reviewq.cli.tokens import token_group
 from reviewq.cli.users import user_group
@@ -23,6 +24,7 @@ cli.add_command(db_group)
 cli.add_command(user_group)
 cli.add_command(token_group)
 cli.add_command(serve_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> int:
