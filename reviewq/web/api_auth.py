@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import g, request
+from flask import current_app, g, request
 
 from reviewq.domain.tokens import verify_token
 from reviewq.models import ApiToken, Scope, utcnow
@@ -40,7 +40,8 @@ class TokenBuckets:
             return (1.0 - tokens) / rate
 
 
-buckets = TokenBuckets()
+def _buckets() -> TokenBuckets:
+    return current_app.extensions.setdefault("reviewq.api_rate_limits", TokenBuckets())
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def authenticate(*scopes: Scope) -> Caller:
     if scopes and not (token.scope_set & {s.value for s in scopes}):
         needed = " or ".join(s.value for s in scopes)
         raise ApiError(403, "insufficient_scope", f"this token lacks the {needed} scope")
-    wait = buckets.take(token.id, get_settings().api.rate_limit_per_minute)
+    wait = _buckets().take(token.id, get_settings().api.rate_limit_per_minute)
     if wait > 0:
         raise ApiError(429, "rate_limited", "too many requests for this token; slow down",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})

@@ -1,0 +1,132 @@
+"""Long-poll wake-ups: a decision wakes its waiters at once, in-process and across server processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from reviewq.domain import wakeups
+from reviewq.domain.approvals import request_approval
+from reviewq.models import Verdict, utcnow
+from reviewq.models.approvals import ApprovalCreate
+from tests.support.api import add_reviewer, bearer, decide_next, issue_token
+from tests.support.live_server import serve_in_subprocess
+
+
+def envelope():
+    return ApprovalCreate(trace_id=str(uuid.uuid4()), actor="a@example.com", intent="refund",
+                          tool_call={"name": "refund", "args": {}}, timeout_s=600)
+
+
+def ask(database, token, settings, now) -> str:
+    with database.session_scope() as s:
+        return request_approval(session=s, token=token.token, data=envelope(), idempotency_key=None,
+                                settings=settings, now=now).item.public_id
+
+
+def test_only_a_committed_settlement_wakes_waiters(database):
+    """announce_settled wakes waiters after commit, never after a rollback."""
+    ev = wakeups.hub.register("itm_commit")
+    try:
+        with database.session() as s:
+            s.connection()
+            wakeups.announce_settled(session=s, public_id="itm_commit")
+            s.rollback()
+        assert not ev.is_set()
+        with database.session() as s:
+            s.connection()
+            wakeups.announce_settled(session=s, public_id="itm_commit")
+            s.commit()
+        assert ev.is_set()
+    finally:
+        wakeups.hub.unregister("itm_commit", ev)
+
+
+def test_a_decision_before_the_wait_is_not_missed(live_server, database, settings, now):
+    """An approval decided before the long-poll starts is returned at once, settled."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, now)
+    decide_next(database, add_reviewer(database, "rita", now=now), Verdict.APPROVE, settings=settings, now=now)
+    response = requests.get(f"{live_server.url}/api/v1/approvals/{approval_id}?wait=60", headers=bearer(token),
+                            timeout=5)
+    assert response.json()["status"] == "approved"
+
+
+def test_waiter_is_woken_by_the_commit_not_the_deadline(database, settings, now, backend):
+    """A waiter that checked 'pending' is woken by the deciding commit (on PostgreSQL: by NOTIFY alone)."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, now)
+    reviewer = add_reviewer(database, "rita", now=now)
+    checked = threading.Event()
+    calls = []
+
+    def check():
+        with database.session(readonly=True) as s:
+            from reviewq.domain.approvals import agent_item
+
+            status = agent_item(session=s, token=token.token, public_id=approval_id).status.value
+        calls.append(status)
+        checked.set()
+        return status != "queued" and status != "leased", status
+
+    result = {}
+    local_wake = backend == "postgres"
+    if local_wake:  # prove the cross-process path: drop the in-process after_commit wake-up
+        event.remove(Session, "after_commit", wakeups._wake_after_commit)
+    try:
+        waiter = threading.Thread(target=lambda: result.setdefault(
+            "status", wakeups.wait_until(approval_id, check=check, timeout=60, database_url=settings.database.url)))
+        started = time.monotonic()
+        waiter.start()
+        assert checked.wait(10)
+        decide_next(database, reviewer, Verdict.APPROVE, settings=settings, now=now)
+        waiter.join(30)
+    finally:
+        if local_wake:
+            event.listen(Session, "after_commit", wakeups._wake_after_commit)
+    assert result["status"] == "decided"
+    assert calls[0] == "queued" and len(calls) >= 2
+    assert time.monotonic() - started < 30  # woken, not timed out at 60 s
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_wake_up_across_two_server_processes(database, settings, db_url, now):
+    """Two `reviewq serve` processes on PostgreSQL: the decision goes through one, the waiter on the other wakes."""
+    env = {"REVIEWQ_SERVER_MODE": "test", "REVIEWQ_DATABASE_URL": db_url, "REVIEWQ_SERVER_THREADS": "8"}
+    first, first_proc = serve_in_subprocess(env)
+    try:
+        second, second_proc = serve_in_subprocess(env)
+        try:
+            token = issue_token(database, now=now)
+            created = requests.post(f"{first.url}/api/v1/approvals", headers=bearer(token), timeout=10, json={
+                "trace_id": "t-1", "actor": "a@example.com", "intent": "refund",
+                "tool_call": {"name": "refund", "args": {}}}).json()
+            approval_id = created["id"]
+            warm = requests.get(f"{second.url}/api/v1/approvals/{approval_id}?wait=0.2", headers=bearer(token),
+                                timeout=10)
+            assert warm.json()["status"] == "pending"  # the second process is now listening
+            result = {}
+
+            def wait():
+                started = time.monotonic()
+                r = requests.get(f"{second.url}/api/v1/approvals/{approval_id}?wait=60", headers=bearer(token),
+                                 timeout=90)
+                result.update(r.json(), elapsed=time.monotonic() - started)
+
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            reviewer = add_reviewer(database, "rita", now=utcnow())
+            decide_next(database, reviewer, Verdict.APPROVE, settings=settings, now=utcnow())
+            waiter.join(90)
+            assert result["status"] == "approved"
+            assert result["elapsed"] < 30  # woken by the commit, long before wait=60 ran out
+        finally:
+            second.stop()
+    finally:
+        first.stop()
