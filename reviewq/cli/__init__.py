@@ -6,9 +6,11 @@ import sys
 
 import click
 
+from reviewq.cli.canaries import canaries_group
 from reviewq.cli.common import run_guarded
 from reviewq.cli.db import db_group
 from reviewq.cli.export import export_command
+from reviewq.cli.scheduler import scheduler_command
 from reviewq.cli.serve import serve_command
 from reviewq.cli.tokens import token_group
 from reviewq.cli.users import user_group
@@ -24,6 +26,8 @@ cli.add_command(db_group)
 cli.add_command(user_group)
 cli.add_command(token_group)
 cli.add_command(serve_command)
+cli.add_command(scheduler_command)
+cli.add_command(canaries_group)
 cli.add_command(export_command)
 
 

@@ -28,6 +28,9 @@ def build_scheduler(settings: Settings, database: Database) -> BackgroundSchedul
     from reviewq.scheduler.api_jobs import add_api_jobs
 
     add_api_jobs(scheduler, settings, database)
+    from reviewq.scheduler.canary_jobs import add_canary_jobs
+
+    add_canary_jobs(scheduler, settings, database)
     return scheduler
 
 
