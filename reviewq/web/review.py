@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.canary_scoring import due_reveals
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, User, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
@@ -123,7 +124,11 @@ def skip(public_id: str):
 @role_required(*ANY_ROLE)
 def me():
     """Decisions today and this week, time on task, and the current session."""
-    session, settings, now = db_session(readonly=True), get_settings(), utcnow()
+    session, settings, now = db_session(), get_settings(), utcnow()
+    # [canaries] reveal = "end_of_session": planted items of a finished session are revealed here.
+    reveals = due_reveals(session=session, reviewer=session.get(User, current_user.id), now=now, settings=settings)
+    if reveals:
+        commit()
     day, week = reviewer_domain.day_and_week_start(now, settings.canaries.timezone)
     current = reviewer_domain.session_now(
         reviewer_domain.latest_session(session=session, reviewer_id=current_user.id),
@@ -136,6 +141,7 @@ def me():
         week=reviewer_domain.totals_since(session=session, reviewer_id=current_user.id, since=week),
         current=current,
         recent=reviewer_domain.recent_decisions(session=session, reviewer_id=current_user.id),
+        reveals=reveals,
         reason_labels={k.value: v for k, v in REASON_LABELS.items()},
         settings=settings,
         now=now,
