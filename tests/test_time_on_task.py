@@ -14,7 +14,8 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def test_browser_time_is_trusted_up_to_the_server_span():
     """Client active ms count as sent, but never beyond the time the item was actually open."""
     shown, decided = T0, T0 + timedelta(seconds=40)
-    assert measure_item(shown_at=shown, decided_at=decided, client_active_ms=12_345, idle_seconds=60).active_ms == 12_345
+    sent = measure_item(shown_at=shown, decided_at=decided, client_active_ms=12_345, idle_seconds=60)
+    assert sent.active_ms == 12_345
     clamped = measure_item(shown_at=shown, decided_at=decided, client_active_ms=10**9, idle_seconds=60)
     assert clamped.active_ms == 40_000 and clamped.server_ms == 40_000
     assert measure_item(shown_at=shown, decided_at=decided, client_active_ms=-5, idle_seconds=60).active_ms == 0

@@ -170,7 +170,7 @@ def test_reveal_from_the_domain_is_passed_through(rita, database, monkeypatch):
 
 
 def test_two_person_rule_shows_progress(rita, database, client, app):
-    """An irreversible approval shows "needs 2"; after one approve it is pending and the second reviewer sees 1 given."""
+    """An irreversible approval shows "needs 2"; after one approve it is pending; the next reviewer sees 1 given."""
     client, h, _ = rita
     data = approval_item(now=utcnow(), required_approvals=2)
     data.payload = {**data.payload, "irreversible": True}
