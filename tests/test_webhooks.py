@@ -60,7 +60,8 @@ def test_signature_matches_the_standardwebhooks_package():
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     body = b'{"type":"approval.decided"}'
     now = int(utcnow().timestamp())
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": sign(secret, "msg_1", now, body)}
+    signature = sign(secret, "msg_1", now, body)
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature}
     assert Webhook(secret).verify(body, headers) == {"type": "approval.decided"}
     assert verify_webhook(secret, headers, body) == {"type": "approval.decided"}
     with pytest.raises(WebhookVerificationError):

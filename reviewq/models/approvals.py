@@ -7,10 +7,11 @@ token stay here, out of reviewers' sight and out of canary templates.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field as PydField, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
 from reviewq.models.common import UTCDateTime
@@ -27,6 +28,16 @@ class Approval(SQLModel, table=True):
     body_hash: str = Field(max_length=64, nullable=False)
     callback_url: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type: 60.0 is the integer 60 (as JSON Schema says), "60" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeSeconds = Annotated[StrictInt, BeforeValidator(_whole_number), PydField(ge=1)]
 
 
 class _Strict(BaseModel):
@@ -47,7 +58,7 @@ class ApprovalCreate(_Strict):
     constraints: dict[str, Any] = PydField(default_factory=dict)
     tool_call: ToolCall
     irreversible: StrictBool = False
-    timeout_s: StrictInt | None = PydField(default=None, ge=1)
+    timeout_s: WholeSeconds | None = None
     callback_url: StrictStr | None = PydField(default=None, min_length=1, max_length=2000)
     context: Any = None
 

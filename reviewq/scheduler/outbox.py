@@ -83,7 +83,9 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
 
-def http_post(url: str, headers: dict[str, str], body: bytes, timeout: float, allowed_hosts: tuple[str, ...]) -> HttpResult:
+def http_post(
+    url: str, headers: dict[str, str], body: bytes, timeout: float, allowed_hosts: tuple[str, ...]
+) -> HttpResult:
     """One POST with the stdlib: no redirects are followed (a 3xx is a failed attempt)."""
     try:
         host, port = allowed_target(url, allowed_hosts)
@@ -124,11 +126,15 @@ def _claim(database: Database, now: datetime, lease: timedelta, limit: int) -> l
         if not rows:
             return []
         token_ids = {r.token_id for r in rows}
-        secrets = {i: s for i, s in session.exec(select(ApiToken.id, ApiToken.webhook_secret).where(ApiToken.id.in_(token_ids))).all()}
+        secret_rows = session.exec(
+            select(ApiToken.id, ApiToken.webhook_secret).where(ApiToken.id.in_(token_ids))
+        ).all()
+        secrets = dict(secret_rows)
         disabled = {
             (t, h)
             for t, h in session.exec(
-                select(WebhookEndpoint.token_id, WebhookEndpoint.url_hash).where(WebhookEndpoint.token_id.in_(token_ids))
+                select(WebhookEndpoint.token_id, WebhookEndpoint.url_hash)
+                .where(WebhookEndpoint.token_id.in_(token_ids))
             ).all()
         }
         claimed = []

@@ -139,7 +139,8 @@ def cancel(public_id: str):
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document())
+    limits = get_settings().approvals
+    return jsonify(openapi_document(limits.max_timeout_s, limits.max_wait_s))
 
 
 def init_app(app: Flask) -> None:

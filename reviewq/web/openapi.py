@@ -85,9 +85,14 @@ ID_PARAM = {"name": "public_id", "in": "path", "required": True, "schema": {"typ
 
 
 @functools.cache
-def openapi_document() -> dict:
+def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
+    """The document; the two limits come from [approvals] so the schema says what the server enforces."""
     _, defs = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
     schemas = defs["$defs"]
+    timeout = schemas["ApprovalCreate"]["properties"]["timeout_s"]["anyOf"][0]
+    # pydantic leaves the validator-wrapped bound as a raw "ge"; JSON Schema spells it "minimum".
+    timeout["minimum"] = timeout.pop("ge", 1)
+    timeout["maximum"] = max_timeout_s
     approval_ok = _json(_ref("ApprovalPublic"), "the approval")
     secured = [{"bearer": []}]
     paths = {
@@ -141,7 +146,7 @@ def openapi_document() -> dict:
                 "summary": "The approval's state; with ?wait=N, long-poll until it settles or N seconds pass",
                 "security": secured,
                 "parameters": [ID_PARAM, {"name": "wait", "in": "query", "required": False,
-                                          "schema": {"type": "number", "minimum": 0, "maximum": 60}}],
+                                          "schema": {"type": "number", "minimum": 0, "maximum": max_wait_s}}],
                 "responses": _responses({"200": approval_ok}, "404", "422"),
             }
         },
@@ -170,7 +175,8 @@ def openapi_document() -> dict:
             "title": "reviewq agent API",
             "version": "1.0.0",
             "description": "Sampled outputs for human review, and blocking approvals that fail closed. "
-            "Errors are always {\"error\": {\"code\", \"message\", \"field\"?}}.",
+            "Errors are always {\"error\": {\"code\", \"message\", \"field\"?}}. Strings must not contain NUL "
+            "(U+0000) or unpaired surrogates (422), and callback_url must be on the server's allow-list (422).",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
