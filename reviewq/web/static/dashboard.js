@@ -49,7 +49,7 @@
       return {
         type: "scatter", mode: "markers", name: g[1], x: rows.map(function (r) { return r.reviewer; }),
         y: cells.map(function (c) { return pct(c.rate); }), error_y: errorBars(cells, g[2]),
-        marker: { color: g[2], size: 10, symbol: g[3] }, text: hover(cells), hoverinfo: "x+text"
+        marker: { color: g[2], size: 10, symbol: g[3] }, hovertext: hover(cells), hoverinfo: "x+text"
       };
     }), layout("Reviewer", "Catch rate (%)", { yaxis: RATE_AXIS, shapes: [{
       type: "line", xref: "paper", x0: 0, x1: 1, y0: pct(d.settings.target_catch_rate), y1: pct(d.settings.target_catch_rate),
@@ -64,7 +64,7 @@
       type: "scatter", mode: "lines+markers", name: "Catch rate",
       x: bins.map(function (b) { return (b.start + b.end) / 2; }), y: bins.map(function (b) { return pct(b.rate); }),
       error_y: errorBars(bins, OI[0]), marker: { color: OI[0], size: 9 }, line: { color: OI[0] },
-      text: hover(bins), hoverinfo: "text", connectgaps: false
+      hovertext: hover(bins), hoverinfo: "text", connectgaps: false
     }], layout("Minutes into session (active minutes, bin midpoint)", "Catch rate (%)", {
       yaxis: RATE_AXIS,
       xaxis: { title: { text: "Minutes into session (active minutes, bin midpoint)" }, rangemode: "tozero", dtick: d.decay.bin_minutes },
@@ -78,7 +78,7 @@
     var traces = [{
       type: "scatter", mode: "lines+markers", name: "Team", x: d.trend.team.map(function (r) { return r.week; }),
       y: d.trend.team.map(function (r) { return pct(r.rate); }), error_y: errorBars(d.trend.team, OI[7]),
-      line: { color: OI[7], width: 3 }, text: hover(d.trend.team), hoverinfo: "x+text"
+      line: { color: OI[7], width: 3 }, hovertext: hover(d.trend.team), hoverinfo: "x+text"
     }];
     Object.keys(d.trend.reviewers).sort().forEach(function (name, i) {
       var rows = d.trend.reviewers[name];
@@ -87,11 +87,13 @@
       traces.push({
         type: "scatter", mode: "lines+markers", name: name, x: rows.map(function (r) { return r.week; }),
         y: rows.map(function (r) { return pct(r.rate); }), error_y: Object.assign(errorBars(rows, color), { thickness: 1 }),
-        line: { color: color, width: 1.5 }, opacity: 0.8, text: hover(rows), hoverinfo: "x+text"
+        line: { color: color, width: 1.5 }, opacity: 0.8, hovertext: hover(rows), hoverinfo: "x+text"
       });
     });
     if (d.reviewer) { traces[0].name = d.reviewer.reviewer; }
-    draw("chart-trend", traces, layout("Injection week (Monday, UTC)", "Catch rate (%)", { yaxis: RATE_AXIS }));
+    draw("chart-trend", traces, layout("Injection week (Monday, UTC)", "Catch rate (%)", {
+      yaxis: RATE_AXIS, xaxis: { title: { text: "Injection week (Monday, UTC)" }, type: "category" }
+    }));
   }
 
   // Which kinds of fault slip through.
@@ -99,7 +101,7 @@
     draw("chart-buckets", [{
       type: "bar", name: "Catch rate", x: d.buckets.map(function (b) { return b.bucket; }),
       y: d.buckets.map(function (b) { return pct(b.rate); }), error_y: errorBars(d.buckets, OI[7]),
-      marker: { color: OI[2] }, text: hover(d.buckets), hoverinfo: "x+text"
+      marker: { color: OI[2] }, hovertext: hover(d.buckets), hoverinfo: "x+text"
     }], layout("Planted failure bucket", "Catch rate (%)", { yaxis: RATE_AXIS }));
   }
 
