@@ -75,3 +75,31 @@ def test_continuous_minutes_drive_the_break_nudge_and_reset_after_the_gap():
     assert continuous_active_minutes(s, now=s.last_activity_at + timedelta(minutes=1), gap_minutes=15) == 26
     assert continuous_active_minutes(s, now=s.last_activity_at + timedelta(minutes=15), gap_minutes=15) == 0
     assert continuous_active_minutes(None, now=T0, gap_minutes=15) == 0
+
+
+def test_session_now_nudges_only_a_running_long_session():
+    """The break nudge fires at break_nudge_minutes of a running session, never for an ended one."""
+    from reviewq.domain.reviewer import session_now
+    from reviewq.models import ReviewSession
+
+    row = ReviewSession(reviewer_id=1, started_at=T0, last_activity_at=T0 + timedelta(minutes=30),
+                        active_ms=25 * 60_000, decisions=70)
+    running = session_now(row, now=row.last_activity_at + timedelta(minutes=2), gap_minutes=15, nudge_minutes=25)
+    assert running.running and running.nudge and running.decisions == 70
+    row.active_ms = 24 * 60_000
+    assert not session_now(row, now=row.last_activity_at, gap_minutes=15, nudge_minutes=25).nudge
+    ended = session_now(row, now=row.last_activity_at + timedelta(minutes=15), gap_minutes=15, nudge_minutes=25)
+    assert not ended.running and not ended.nudge and ended.active_minutes == 0
+    assert session_now(None, now=T0, gap_minutes=15, nudge_minutes=25).running is False
+
+
+def test_today_and_this_week_follow_the_configured_time_zone():
+    """"Today" starts at local midnight and "this week" at local Monday 00:00."""
+    from reviewq.domain.reviewer import day_and_week_start
+
+    # Thursday 2026-11-05 02:30 UTC is still Wednesday evening in New York.
+    day, week = day_and_week_start(datetime(2026, 11, 5, 2, 30, tzinfo=UTC), "America/New_York")
+    assert day.isoformat() == "2026-11-04T00:00:00-05:00"
+    assert week.isoformat() == "2026-11-02T00:00:00-05:00"
+    day, week = day_and_week_start(datetime(2026, 11, 2, 0, 0, tzinfo=UTC), "UTC")
+    assert day == week == datetime(2026, 11, 2, tzinfo=UTC)

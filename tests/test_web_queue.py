@@ -300,3 +300,34 @@ def test_leads_can_use_the_queue_too(app, database, now):
     login(client, "lena")
     assert client.get("/queue").status_code == 200
     assert client.post("/queue/next", headers=json_headers(client)).status_code == 200
+
+
+def test_end_of_session_reveals_appear_on_me(settings, database, now):
+    """With reveal = end_of_session, a decided canary is not revealed at once but on /me once the session ended."""
+    from reviewq.models import Injection, InjectionKind, InjectionSource
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(canaries={"reveal": "end_of_session"}))
+    try:
+        with database.session_scope() as s:
+            rita = make_user(s, "rita", now=now)
+            item = enqueue(session=s, data=output_item(assigned_to=rita.id), now=utcnow()).item
+            s.add(Injection(item_id=item.id, reviewer_id=rita.id, kind=InjectionKind.CANARY,
+                            source=InjectionSource.LIBRARY, bucket="off_topic", library_entry_id="t1",
+                            explanation="It answered about <b>football</b>.", week_start=now,
+                            scheduled_for=now, created_at=now))
+        client = app.test_client()
+        login(client, "rita")
+        h = json_headers(client)
+        pid = client.post("/queue/next", headers=h).json["item"]["id"]
+        r = client.post(f"/queue/items/{pid}/decide", headers=h, json={"verdict": "reject", "reason": "off_topic"})
+        assert r.json["reveal"] is None
+        assert "football" not in client.get("/me").get_data(as_text=True)  # session still running
+        with database.session_scope() as s:
+            row = s.exec(select(ReviewSession)).one()
+            row.last_activity_at = utcnow() - timedelta(minutes=settings.vigilance.session_gap_minutes + 1)
+        html = client.get("/me").get_data(as_text=True)
+        assert "Planted test items from your last session" in html
+        assert "It answered about &lt;b&gt;football&lt;/b&gt;." in html and "caught" in html
+    finally:
+        app.extensions["reviewq.db"].dispose()

@@ -8,7 +8,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlmodel import Session, select
 
@@ -53,6 +53,9 @@ def _load_user(user_id: str) -> LoginUser | None:
     if not user_id.isdigit():
         return None
     user = db_session().get(User, int(user_id))
+    # Held for the request, so views asking for the row again (db_user) hit the identity map
+    # (it keeps only weak references) instead of the database.
+    g.reviewq_user_row = user
     return LoginUser.from_user(user) if user is not None and user.active else None
 
 

@@ -16,7 +16,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
-from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, User, Verdict, utcnow
+from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
@@ -75,7 +75,7 @@ def decide(public_id: str):
     """Record the verdict, claim the next item in the same transaction, and answer with both."""
     session, settings, now = db_session(), get_settings(), utcnow()
     data = _decision_from(request.get_json(silent=True))
-    reviewer = session.get(User, current_user.id)
+    reviewer = current_user.db_user()
     result = queue_domain.decide(
         session=session, public_id=public_id, reviewer=reviewer, data=data, now=now, settings=settings,
     )
@@ -126,7 +126,7 @@ def me():
     """Decisions today and this week, time on task, and the current session."""
     session, settings, now = db_session(), get_settings(), utcnow()
     # [canaries] reveal = "end_of_session": planted items of a finished session are revealed here.
-    reveals = due_reveals(session=session, reviewer=session.get(User, current_user.id), now=now, settings=settings)
+    reveals = due_reveals(session=session, reviewer=current_user.db_user(), now=now, settings=settings)
     if reveals:
         commit()
     day, week = reviewer_domain.day_and_week_start(now, settings.canaries.timezone)

@@ -20,6 +20,7 @@ from reviewq.models import (
     ItemKind,
     ItemStatus,
     Outcome,
+    ReviewSession,
     Role,
     utcnow,
 )
@@ -44,6 +45,9 @@ def _seed(database, now):
     """Two reviewers, a lead, and items in claim order: approval, planted canary, then outputs."""
     with database.session_scope() as s:
         rita = make_user(s, "rita", now=now)
+        # 26 minutes of continuous active review so far: the break nudge is due.
+        s.add(ReviewSession(reviewer_id=rita.id, started_at=now - timedelta(minutes=35),
+                            last_activity_at=now - timedelta(seconds=30), active_ms=26 * 60_000, decisions=40))
         make_user(s, "sam", now=now)
         make_user(s, "lena", Role.LEAD, now=now)
         irreversible = approval_item(
@@ -126,6 +130,15 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
 
     # 1. The irreversible approval comes first: live countdown, badge, two-person progress.
     _shows(page, ids["approval"])
+    nudge = page.locator("#nudge")
+    expect(nudge).to_contain_text("26 minutes without a break")
+    page.click("#nudge-dismiss")
+    expect(nudge).to_be_hidden()
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    expect(page.locator("#shortcuts")).to_contain_text("Policy violation")
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts")).to_be_hidden()
     expect(page.locator("#irreversible")).to_be_visible()
     expect(page.locator("#two-person")).to_have_text("Needs 2 approvals · 0 given")
     countdown = page.locator("#countdown")
