@@ -10,13 +10,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from reviewq.config import SamplingSettings
 from reviewq.domain.errors import ValidationFailed
-from reviewq.domain.queue import enqueue
-from reviewq.models import ApiToken, Item, ItemCreate, ItemKind, ItemStatus, new_public_id
+from reviewq.models import ApiToken, Item, ItemKind, ItemStatus, new_public_id
 from reviewq.models.outputs import OutputCreate
 
 # Rows per IN (...) lookup when checking a batch for already-submitted traces.
@@ -47,30 +46,56 @@ def output_dedupe_key(agent: str, trace_id: str) -> str:
 class Submitted:
     trace_id: str
     queued: bool
-    item: Item | None
+    public_id: str | None
     duplicate: bool
 
 
-def _item_create(token: ApiToken, data: OutputCreate) -> ItemCreate:
+def _payload(data: OutputCreate) -> dict:
     payload = {"input": data.input, "output": data.output}
     if data.context is not None:
         payload["context"] = data.context
     if data.metadata is not None:
         payload["metadata"] = data.metadata
-    return ItemCreate(
-        kind=ItemKind.OUTPUT,
-        trace_id=data.trace_id,
-        agent=token.agent,
-        category=data.category,
-        payload=payload,
-        dedupe_key=output_dedupe_key(token.agent, data.trace_id),
-        token_id=token.id,
-    )
+    return payload
+
+
+def _row(token: ApiToken, data: OutputCreate, now: datetime) -> dict:
+    """An items row as plain values: one multi-row INSERT, no ORM object per output (batch speed)."""
+    return {
+        "kind": ItemKind.OUTPUT, "trace_id": data.trace_id, "agent": token.agent, "category": data.category,
+        "payload": _payload(data), "priority": 0, "deadline": None, "not_before": None,
+        "public_id": new_public_id("itm"), "status": ItemStatus.QUEUED, "outcome": None, "required_approvals": 1,
+        "assigned_to": None, "lease_holder": None, "leased_at": None, "lease_expires_at": None,
+        "dedupe_key": output_dedupe_key(token.agent, data.trace_id), "token_id": token.id,
+        "created_at": now, "updated_at": now, "decided_at": None,
+    }
 
 
 def check_agent(token: ApiToken, data: OutputCreate, field: str = "agent") -> None:
     if data.agent is not None and data.agent != token.agent:
         raise ValidationFailed(f"agent must be this token's agent ({token.agent!r})", field=field)
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        chunk = keys[start : start + LOOKUP_CHUNK]
+        found.update(session.exec(select(Item.dedupe_key, Item.public_id).where(Item.dedupe_key.in_(chunk))).all())
+    return found
+
+
+def _insert_new(session: Session, rows: list[dict]) -> set[str]:
+    """Insert the rows whose dedupe key is new; the keys actually inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Item)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Item.dedupe_key, sort_by_parameter_order=True)
+    )
+    # An executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
+    inserted: set[str] = set(session.execute(stmt, rows).scalars())
+    return inserted
 
 
 def submit_outputs(
@@ -79,59 +104,30 @@ def submit_outputs(
 ) -> list[Submitted]:
     """Queue the sampled outputs of a batch; unsampled ones are answered but not stored.
 
-    One lookup per chunk finds traces already submitted and one flush inserts the rest, so a
-    large batch costs a few statements rather than a few per item.
+    One INSERT .. ON CONFLICT DO NOTHING per chunk stores the new traces (race-free against a
+    concurrent resubmission), and only conflicting keys are looked up: a few statements per batch.
     """
     for i, data in enumerate(outputs):
         check_agent(token, data, field=f"items[{i}].agent" if len(outputs) > 1 else "agent")
     sampled = [d for d in outputs if is_sampled(token.agent, d.trace_id, rate_for(d.category, sampling))]
-    keys = list(dict.fromkeys(output_dedupe_key(token.agent, d.trace_id) for d in sampled))
-    existing: dict[str, Item] = {}
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[start : start + LOOKUP_CHUNK]
-        for item in session.exec(select(Item).where(Item.dedupe_key.in_(chunk))):
-            existing[item.dedupe_key] = item
-    fresh: dict[str, Item] = {}
+    fresh: dict[str, dict] = {}
     for data in sampled:
         key = output_dedupe_key(token.agent, data.trace_id)
-        if key in existing or key in fresh:
-            continue
-        fields = _item_create(token, data).model_dump()
-        fresh[key] = Item(
-            **fields, public_id=new_public_id("itm"), status=ItemStatus.QUEUED, created_at=now, updated_at=now
-        )
-    if fresh:
-        try:
-            with session.begin_nested():
-                session.add_all(fresh.values())
-                session.flush()
-        except IntegrityError:
-            # A concurrent request submitted one of these traces first: go item by item.
-            fresh = _one_by_one(session, token, sampled, existing, now)
+        if key not in fresh:
+            fresh[key] = _row(token, data, now)
+    inserted = _insert_new(session, list(fresh.values())) if fresh else set()
+    fresh_ids = {key: row["public_id"] for key, row in fresh.items() if key in inserted}
+    existing = _existing(session, [k for k in fresh if k not in inserted])
     results = []
     seen: set[str] = set()
     for data in outputs:
         key = output_dedupe_key(token.agent, data.trace_id)
         if key in existing:
             results.append(Submitted(data.trace_id, True, existing[key], duplicate=True))
-        elif key in fresh:
-            results.append(Submitted(data.trace_id, True, fresh[key], duplicate=key in seen))
+        elif key in fresh_ids:
+            results.append(Submitted(data.trace_id, True, fresh_ids[key], duplicate=key in seen))
             seen.add(key)
         else:
             results.append(Submitted(data.trace_id, False, None, duplicate=False))
     return results
-
-
-def _one_by_one(session, token, sampled, existing, now) -> dict[str, Item]:
-    fresh: dict[str, Item] = {}
-    for data in sampled:
-        key = output_dedupe_key(token.agent, data.trace_id)
-        if key in existing or key in fresh:
-            continue
-        done = enqueue(session=session, data=_item_create(token, data), now=now)
-        if done.created:
-            fresh[key] = done.item
-        else:
-            existing[key] = done.item
-    return fresh
 

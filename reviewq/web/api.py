@@ -31,7 +31,7 @@ MAX_IDEMPOTENCY_KEY = 120
 def _result_json(result) -> dict:
     return OutputResult(
         trace_id=result.trace_id, queued=result.queued,
-        id=result.item.public_id if result.item is not None else None, duplicate=result.duplicate,
+        id=result.public_id, duplicate=result.duplicate,
     ).model_dump()
 
 
@@ -111,6 +111,7 @@ def get_approval(public_id: str):
     caller = authenticate(Scope.APPROVALS_READ)
     wait = _wait_seconds()
     database = get_database()
+    db_session(readonly=True).rollback()  # hand the connection back: nothing is held while waiting
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.

@@ -12,7 +12,7 @@ from flask import current_app, g, request
 
 from reviewq.domain.tokens import verify_token
 from reviewq.models import ApiToken, Scope, utcnow
-from reviewq.web.database import get_database, get_settings
+from reviewq.web.database import db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 
 
@@ -64,19 +64,23 @@ def authenticate(*scopes: Scope) -> Caller:
     if kind.lower() != "bearer" or not plaintext.strip():
         raise _unauthorized("send Authorization: Bearer <token>")
     now = utcnow()
-    database = get_database()
-    with database.session(readonly=True) as session:
-        token = verify_token(session=session, plaintext=plaintext.strip(), now=now)
-        stale_use = token is not None and token in session.dirty
-        if token is not None:
-            session.expunge(token)  # keep its loaded values past the rollback
-        session.rollback()
+    # The request's own session: reads (GET) stay in a deferred SQLite transaction, writes share
+    # the transaction the view commits, so authentication costs one indexed lookup.
+    readonly = request.method == "GET"
+    session = db_session(readonly=readonly)
+    token = verify_token(session=session, plaintext=plaintext.strip(), now=now)
     if token is None:
         raise _unauthorized("the token is unknown or revoked")
+    stale_use = token in session.dirty
+    session.expunge(token)  # a detached snapshot: usable after this request's session lets go
     if stale_use:
-        # last_used_at moves at most once a minute, in its own tiny write.
-        with database.session_scope() as session:
-            session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        # last_used_at moves at most once a minute; a read request writes it in its own tiny transaction.
+        update = sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+        if readonly:
+            with get_database().session_scope() as writer:
+                writer.execute(update)
+        else:
+            session.execute(update)
     if scopes and not (token.scope_set & {s.value for s in scopes}):
         needed = " or ".join(s.value for s in scopes)
         raise ApiError(403, "insufficient_scope", f"this token lacks the {needed} scope")
