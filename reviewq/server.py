@@ -15,10 +15,13 @@ log = logging.getLogger(__name__)
 class ReviewqServer(BaseApplication):
     """gunicorn with the app built in each worker from the given settings."""
 
-    def __init__(self, settings: Settings, *, run_scheduler: bool, extra: dict | None = None):
+    def __init__(self, settings: Settings, *, run_scheduler: bool, extra: dict | None = None,
+                 scheduler_setup=None):
         self.settings = settings
         self.run_scheduler = run_scheduler
         self.extra = extra or {}
+        # Called with the in-process scheduler once it runs (the demo adds its traffic trickle).
+        self.scheduler_setup = scheduler_setup
         super().__init__()
 
     def load_config(self) -> None:
@@ -55,6 +58,8 @@ class ReviewqServer(BaseApplication):
             from reviewq.scheduler import start_in_process
 
             worker._reviewq_scheduler = start_in_process(self.settings)
+            if self.scheduler_setup is not None:
+                self.scheduler_setup(worker._reviewq_scheduler)
 
     def _worker_exit(self, _arbiter, worker) -> None:
         scheduler = getattr(worker, "_reviewq_scheduler", None)
@@ -62,7 +67,8 @@ class ReviewqServer(BaseApplication):
             scheduler.shutdown(wait=False)
 
 
-def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None) -> None:
+def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None,
+          scheduler_setup=None) -> None:
     if run_scheduler is None:
         run_scheduler = is_sqlite(settings.database.url)
-    ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra).run()
+    ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra, scheduler_setup=scheduler_setup).run()

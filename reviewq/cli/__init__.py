@@ -9,6 +9,7 @@ import click
 from reviewq.cli.canaries import canaries_group
 from reviewq.cli.common import run_guarded
 from reviewq.cli.db import db_group
+from reviewq.cli.demo import demo_command
 from reviewq.cli.export import export_command
 from reviewq.cli.scheduler import scheduler_command
 from reviewq.cli.serve import serve_command
@@ -29,6 +30,7 @@ cli.add_command(serve_command)
 cli.add_command(scheduler_command)
 cli.add_command(canaries_group)
 cli.add_command(export_command)
+cli.add_command(demo_command)
 
 
 def main(argv: list[str] | None = None) -> int:

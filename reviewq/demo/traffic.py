@@ -145,7 +145,8 @@ def approval_request(*, rng: random.Random, faker: Faker, kind: str | None = Non
             "constraints": {"max_amount_usd": cap, "allowed_tools": ["issue_refund"]},
             "tool_call": {"name": "issue_refund",
                           "args": {"customer": customer, "order_id": f"A-{rng.randint(100000, 999999)}",
-                                   "amount_usd": amount, "reason": rng.choice(["damaged", "late", "duplicate charge"])}},
+                                   "amount_usd": amount,
+                                   "reason": rng.choice(["damaged", "late", "duplicate charge"])}},
             "irreversible": amount > cap * 0.6,
             "context": f"{customer}: {faker.sentence()} Can I get my money back?",
         }
@@ -167,7 +168,8 @@ def approval_request(*, rng: random.Random, faker: Faker, kind: str | None = Non
             "actor": "ops-agent", "intent": "access_grant",
             "constraints": {"allowed_tools": ["iam.grant"], "max_duration_hours": 8},
             "tool_call": {"name": "iam.grant",
-                          "args": {"user": faker.user_name(), "system": system, "duration_hours": rng.choice([1, 4, 8])}},
+                          "args": {"user": faker.user_name(), "system": system,
+                                   "duration_hours": rng.choice([1, 4, 8])}},
             "irreversible": system == "prod-db-readonly",
             "context": f"Ticket {faker.bothify('OPS-####')}: {faker.sentence()}",
         }

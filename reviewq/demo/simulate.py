@@ -1,0 +1,220 @@
+"""Four weeks of simulated history, made through the real domain functions.
+
+Agents submit through the sampling and approval code the API uses; the real weekly job
+plants canaries; reviewers claim and decide through the queue core, each drawing verdicts
+from their profile. The dashboard then has to recover the story from the data alone.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from faker import Faker
+from sqlmodel import Session, select
+
+from reviewq.canaries.library import load_library
+from reviewq.config import Settings
+from reviewq.db import Database
+from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES, ReviewerProfile, dwell_sample
+from reviewq.demo.traffic import AGENTS, agent_output, approval_request
+from reviewq.domain.approvals import expire_due, request_approval
+from reviewq.domain.injection import expire_unseen, inject_week, week_start_for
+from reviewq.domain.queue import claim_next, decide, sweep_expired_leases
+from reviewq.domain.sampling import submit_outputs
+from reviewq.domain.tokens import create_token
+from reviewq.domain.users import create_user
+from reviewq.models import (
+    ApiToken,
+    DecisionCreate,
+    Injection,
+    InjectionKind,
+    ItemKind,
+    ReasonBucket,
+    Role,
+    User,
+    UserCreate,
+    Verdict,
+)
+from reviewq.models.approvals import ApprovalCreate
+from reviewq.models.outputs import OutputCreate
+
+# Raw agent outputs per weekday; sampling (config rates per category) decides what is queued.
+RAW_OUTPUTS_PER_DAY = 700
+APPROVALS_PER_DAY = 14
+# Real items a reviewer rejects anyway (real agents are not perfect either).
+REAL_REJECT_RATE = 0.03
+COMMIT_EVERY = 300
+REAL_BUCKETS = [b for b in ReasonBucket if b not in (ReasonBucket.OTHER,)]
+
+
+@dataclass
+class Cast:
+    reviewers: dict[str, User]
+    profiles: dict[str, ReviewerProfile]
+    tokens: dict[str, ApiToken]
+
+
+@dataclass(order=True)
+class _Turn:
+    at: datetime
+    seq: int
+    name: str = field(compare=False)
+    session_end: datetime = field(compare=False)
+    session_active_ms: int = field(compare=False, default=0)
+
+
+def create_cast(*, session: Session, now: datetime) -> Cast:
+    """The lead, the admin, eight profiled reviewers and one token per demo agent."""
+    for name, role in ((LEAD_NAME, Role.LEAD), (ADMIN_NAME, Role.ADMIN)):
+        create_user(session=session, data=UserCreate(name=name, role=role, password=DEMO_PASSWORD),
+                    now=now, actor="system:demo")
+    reviewers = {
+        p.name: create_user(session=session, data=UserCreate(name=p.name, role=Role.REVIEWER, password=DEMO_PASSWORD),
+                            now=now, actor="system:demo")
+        for p in PROFILES
+    }
+    tokens = {
+        a.name: create_token(session=session, agent=a.name,
+                             scopes=("items:write", "approvals:write", "approvals:read"),
+                             now=now, actor="system:demo").token
+        for a in AGENTS
+    }
+    return Cast(reviewers=reviewers, profiles={p.name: p for p in PROFILES}, tokens=tokens)
+
+
+def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day_start: datetime,
+                           rng: random.Random, faker: Faker) -> None:
+    """The night's and morning's agent traffic, arriving before the reviewers start."""
+    by_agent: dict[str, list[OutputCreate]] = {}
+    for _ in range(RAW_OUTPUTS_PER_DAY):
+        agent = rng.choices(AGENTS, weights=(0.4, 0.2, 0.25, 0.15))[0]
+        body = agent_output(agent, rng=rng, faker=faker)
+        if "trace" not in OutputCreate.model_fields:
+            body.pop("trace", None)
+        by_agent.setdefault(agent.name, []).append(OutputCreate(**body))
+    for name, outputs in by_agent.items():
+        # Spread arrival over the small hours so the queue has a realistic age profile.
+        for chunk_start in range(0, len(outputs), 50):
+            at = day_start + timedelta(minutes=rng.uniform(0, 8 * 60))
+            submit_outputs(session=session, token=cast.tokens[name], outputs=outputs[chunk_start:chunk_start + 50],
+                           sampling=settings.sampling, now=at)
+
+
+def _approval(session: Session, cast: Cast, settings: Settings, at: datetime, rng: random.Random,
+              faker: Faker, *, timeout_s: int) -> None:
+    body = approval_request(rng=rng, faker=faker, timeout_s=timeout_s)
+    token = cast.tokens[body["actor"]]
+    request_approval(session=session, token=token, data=ApprovalCreate(**body),
+                     idempotency_key=f"demo-{body['trace_id']}", settings=settings, now=at)
+
+
+def _verdict(profile: ReviewerProfile, injection: Injection | None, kind: ItemKind, minutes: float,
+             week_index: int, rng: random.Random) -> tuple[Verdict, ReasonBucket | None]:
+    if injection is not None and injection.kind == InjectionKind.CANARY:
+        if rng.random() < profile.p_catch(minutes_into_session=minutes, week_index=week_index):
+            diagnosed = injection.bucket in {b.value for b in ReasonBucket} and rng.random() < 0.75
+            return Verdict.REJECT, ReasonBucket(injection.bucket) if diagnosed else rng.choice(REAL_BUCKETS)
+        return Verdict.APPROVE, None
+    false_alarm = profile.false_alarm_rate if injection is not None else max(REAL_REJECT_RATE,
+                                                                               profile.false_alarm_rate / 2)
+    if kind == ItemKind.APPROVAL:
+        false_alarm = min(false_alarm, 0.1)
+    if rng.random() < false_alarm:
+        return Verdict.REJECT, rng.choice(REAL_BUCKETS)
+    return Verdict.APPROVE, None
+
+
+def _sessions_for_day(profile: ReviewerProfile, day: datetime, rng: random.Random) -> list[tuple[datetime, datetime]]:
+    """One or two sittings starting around the reviewer's usual hour."""
+    if day.weekday() not in profile.days:
+        return []
+    start = day.replace(hour=profile.start_hour) + timedelta(minutes=rng.gauss(0, 20))
+    sittings = []
+    for _ in range(1 if rng.random() < 0.5 else 2):
+        length = timedelta(minutes=rng.uniform(*profile.session_minutes))
+        sittings.append((start, start + length))
+        start = start + length + timedelta(minutes=rng.uniform(25, 90))
+    return sittings
+
+
+def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, week_index: int,
+                  rng: random.Random, faker: Faker, stats: dict) -> None:
+    with db.session_scope() as session:
+        _submit_day_of_outputs(session, cast, settings, day, rng, faker)
+        for _ in range(APPROVALS_PER_DAY if day.weekday() < 5 else 3):
+            at = day + timedelta(hours=rng.uniform(7, 19))
+            _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([1800, 3600, 7200]))
+    turns: list[_Turn] = []
+    seq = 0
+    for name, profile in cast.profiles.items():
+        for start, end in _sessions_for_day(profile, day, rng):
+            heapq.heappush(turns, _Turn(start, seq, name, end))
+            seq += 1
+    session = db.session()
+    try:
+        made = 0
+        while turns:
+            turn = heapq.heappop(turns)
+            if turn.at >= turn.session_end:
+                continue
+            reviewer = cast.reviewers[turn.name]
+            profile = cast.profiles[turn.name]
+            item = claim_next(session=session, reviewer_id=reviewer.id, now=turn.at,
+                              lease_seconds=settings.queue.lease_seconds)
+            if item is None:
+                continue  # the queue ran dry: this sitting ends
+            active_s = dwell_sample(profile, rng)
+            shown = turn.at
+            decided = shown + timedelta(seconds=active_s + rng.uniform(0.3, 2.5))
+            minutes = (turn.session_active_ms + active_s * 1000) / 60000
+            injection = session.exec(select(Injection).where(Injection.item_id == item.id)).first()
+            verdict, reason = _verdict(profile, injection, item.kind, minutes, week_index, rng)
+            decide(session=session, public_id=item.public_id, reviewer=reviewer,
+                   data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
+                   now=decided, settings=settings)
+            stats["decisions"] += 1
+            made += 1
+            turn.session_active_ms += int(active_s * 1000)
+            turn.at = decided + timedelta(seconds=rng.uniform(0.2, 1.5))
+            heapq.heappush(turns, turn)
+            if made % COMMIT_EVERY == 0:
+                session.commit()
+        evening = day + timedelta(hours=23, minutes=59)
+        expire_due(session=session, now=evening, settings=settings)
+        sweep_expired_leases(session=session, now=evening)
+        session.commit()
+    finally:
+        session.close()
+
+
+def simulate_history(*, database: Database, settings: Settings, now: datetime, seed: int, weeks: int = 4,
+                     progress=lambda message: None) -> dict:
+    """Build `weeks` of history ending today, with a warm-up day so the first injection has reviewers."""
+    rng = random.Random(seed)
+    faker = Faker()
+    faker.seed_instance(seed)
+    tz = ZoneInfo(settings.canaries.timezone)
+    library = load_library(settings.canary_library_path)
+    first_week = week_start_for(now - timedelta(weeks=weeks), tz)
+    warmup = first_week - timedelta(days=3)  # the Friday before
+    stats = {"decisions": 0, "injected": 0}
+    with database.session_scope() as session:
+        cast = create_cast(session=session, now=warmup)
+    day = warmup
+    today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < today:
+        week_index = max(0, (day - first_week).days // 7)
+        if day.weekday() == 0 and day >= first_week:
+            with database.session_scope() as session:
+                monday_run = day.replace(hour=6)
+                expire_unseen(session=session, now=monday_run)
+                stats["injected"] += len(inject_week(session=session, library=library, settings=settings,
+                                                      now=monday_run, rng=rng))
+            progress(f"week of {day:%d %b}: canaries planted")
+        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats)
+        day += timedelta(days=1)
+    return {"cast": cast, **stats}
