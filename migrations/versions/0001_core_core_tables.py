@@ -95,6 +95,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_items_agent_trace', ['agent', 'trace_id'], unique=False)
         batch_op.create_index('ix_items_assigned', ['assigned_to', 'status', 'not_before'], unique=False)
         batch_op.create_index('ix_items_claim', ['status', 'kind', 'deadline', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_queue_age', ['status', 'kind', 'created_at'], unique=False)
+        batch_op.create_index('ix_items_settled', ['status', 'outcome', 'decided_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_items_token_id'), ['token_id'], unique=False)
 
     op.create_table('review_sessions',
@@ -129,7 +131,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('decisions', schema=None) as batch_op:
-        batch_op.create_index('ix_decisions_item', ['item_id'], unique=False)
+        batch_op.create_index('ix_decisions_item', ['item_id', 'reviewer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_decisions_review_session_id'), ['review_session_id'], unique=False)
         batch_op.create_index('ix_decisions_reviewer_time', ['reviewer_id', 'decided_at'], unique=False)
 
@@ -150,6 +152,8 @@ def downgrade() -> None:
     op.drop_table('review_sessions')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_token_id'))
+        batch_op.drop_index('ix_items_settled')
+        batch_op.drop_index('ix_items_queue_age')
         batch_op.drop_index('ix_items_claim')
         batch_op.drop_index('ix_items_assigned')
         batch_op.drop_index('ix_items_agent_trace')

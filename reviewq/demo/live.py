@@ -28,8 +28,6 @@ def _tokens(session) -> dict[str, ApiToken]:
 def _output(rng: random.Random, faker: Faker) -> OutputCreate:
     agent = rng.choice(AGENTS)
     body = agent_output(agent, rng=rng, faker=faker)
-    if "trace" not in OutputCreate.model_fields:
-        body.pop("trace", None)
     return OutputCreate(**body)
 
 

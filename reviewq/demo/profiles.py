@@ -20,7 +20,7 @@ class ReviewerProfile:
     decay_after_min: float | None = None  # minutes into session after which catch rate falls
     decayed_catch_rate: float | None = None
     weekly_gain: float = 0.0  # catch-rate improvement per week (learning from reveals)
-    session_minutes: tuple[int, int] = (40, 70)
+    session_minutes: tuple[int, int] = (45, 75)
     start_hour: int = 9  # usual start of the working day (local time)
     days: tuple[int, ...] = (0, 1, 2, 3, 4)  # weekdays worked
 
@@ -32,21 +32,21 @@ class ReviewerProfile:
 
 
 PROFILES: tuple[ReviewerProfile, ...] = (
-    ReviewerProfile("ada", "steady and sharp", catch_rate=0.93, false_alarm_rate=0.02, dwell_seconds=38),
+    ReviewerProfile("ada", "steady and sharp", catch_rate=0.93, false_alarm_rate=0.02, dwell_seconds=150),
     ReviewerProfile("ben", "decays after 20 minutes", catch_rate=0.92, false_alarm_rate=0.03,
-                    dwell_seconds=30, decay_after_min=20, decayed_catch_rate=0.45, session_minutes=(50, 80)),
-    ReviewerProfile("cleo", "rubber-stamper: very short dwell, low catch rate", catch_rate=0.35,
-                    false_alarm_rate=0.01, dwell_seconds=1.6, session_minutes=(30, 50)),
+                    dwell_seconds=110, decay_after_min=20, decayed_catch_rate=0.40, session_minutes=(55, 85)),
+    ReviewerProfile("cleo", "rubber-stamper: very short dwell, low catch rate", catch_rate=0.30,
+                    false_alarm_rate=0.01, dwell_seconds=1.5, session_minutes=(3, 5), days=(0, 3)),
     ReviewerProfile("dev", "cautious: many false alarms", catch_rate=0.95, false_alarm_rate=0.30,
-                    dwell_seconds=55),
+                    dwell_seconds=180),
     ReviewerProfile("eli", "new hire improving week by week after reveals", catch_rate=0.45,
-                    false_alarm_rate=0.08, dwell_seconds=45, weekly_gain=0.14),
+                    false_alarm_rate=0.08, dwell_seconds=160, weekly_gain=0.15),
     ReviewerProfile("fay", "decays after 20 minutes, late shift", catch_rate=0.88, false_alarm_rate=0.04,
-                    dwell_seconds=28, decay_after_min=20, decayed_catch_rate=0.5, start_hour=13,
-                    session_minutes=(50, 80)),
-    ReviewerProfile("gus", "solid, part-time", catch_rate=0.85, false_alarm_rate=0.05, dwell_seconds=34,
+                    dwell_seconds=100, decay_after_min=20, decayed_catch_rate=0.45, start_hour=13,
+                    session_minutes=(55, 85)),
+    ReviewerProfile("gus", "solid, part-time", catch_rate=0.85, false_alarm_rate=0.05, dwell_seconds=130,
                     days=(1, 3)),
-    ReviewerProfile("hana", "fast and accurate", catch_rate=0.9, false_alarm_rate=0.03, dwell_seconds=20),
+    ReviewerProfile("hana", "fast and accurate", catch_rate=0.90, false_alarm_rate=0.03, dwell_seconds=110),
 )
 
 LEAD_NAME = "lena"

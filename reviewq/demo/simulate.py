@@ -14,17 +14,17 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from faker import Faker
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from reviewq.canaries.library import load_library
 from reviewq.config import Settings
 from reviewq.db import Database
 from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES, ReviewerProfile, dwell_sample
-from reviewq.demo.traffic import AGENTS, agent_output, approval_request
+from reviewq.demo.traffic import AGENT_WEIGHTS, AGENTS, agent_output, approval_request, trace_id
 from reviewq.domain.approvals import expire_due, request_approval
 from reviewq.domain.injection import expire_unseen, inject_week, week_start_for
 from reviewq.domain.queue import claim_next, decide, sweep_expired_leases
-from reviewq.domain.sampling import submit_outputs
+from reviewq.domain.sampling import is_sampled, rate_for, submit_outputs
 from reviewq.domain.tokens import create_token
 from reviewq.domain.users import create_user
 from reviewq.models import (
@@ -42,8 +42,9 @@ from reviewq.models import (
 from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputCreate
 
-# Raw agent outputs per weekday; sampling (config rates per category) decides what is queued.
-RAW_OUTPUTS_PER_DAY = 700
+# Sampled outputs reaching the queue per day: enough to keep sittings busy, few enough to be quick.
+QUEUED_PER_WEEKDAY = 250
+QUEUED_PER_WEEKEND_DAY = 40
 APPROVALS_PER_DAY = 14
 # Real items a reviewer rejects anyway (real agents are not perfect either).
 REAL_REJECT_RATE = 0.03
@@ -88,13 +89,22 @@ def create_cast(*, session: Session, now: datetime) -> Cast:
 
 def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day_start: datetime,
                            rng: random.Random, faker: Faker) -> None:
-    """The night's and morning's agent traffic, arriving before the reviewers start."""
+    """The night's and morning's agent traffic, arriving before the reviewers start.
+
+    Agents call for every output; the ones sampling would drop are skipped before their body is
+    generated (the same deterministic test the API applies), which keeps the demo quick.
+    """
+    target = QUEUED_PER_WEEKDAY if day_start.weekday() < 5 else QUEUED_PER_WEEKEND_DAY
     by_agent: dict[str, list[OutputCreate]] = {}
-    for _ in range(RAW_OUTPUTS_PER_DAY):
-        agent = rng.choices(AGENTS, weights=(0.4, 0.2, 0.25, 0.15))[0]
+    attempts = 0
+    while sum(map(len, by_agent.values())) < target and attempts < target * 40:
+        attempts += 1
+        agent = rng.choices(AGENTS, weights=AGENT_WEIGHTS)[0]
+        tid = trace_id(rng)
+        if not is_sampled(agent.name, tid, rate_for(agent.category, settings.sampling)):
+            continue
         body = agent_output(agent, rng=rng, faker=faker)
-        if "trace" not in OutputCreate.model_fields:
-            body.pop("trace", None)
+        body["trace_id"] = tid
         by_agent.setdefault(agent.name, []).append(OutputCreate(**body))
     for name, outputs in by_agent.items():
         # Spread arrival over the small hours so the queue has a realistic age profile.
@@ -134,7 +144,7 @@ def _sessions_for_day(profile: ReviewerProfile, day: datetime, rng: random.Rando
         return []
     start = day.replace(hour=profile.start_hour) + timedelta(minutes=rng.gauss(0, 20))
     sittings = []
-    for _ in range(1 if rng.random() < 0.5 else 2):
+    for _ in range(1 if rng.random() < 0.7 else 2):
         length = timedelta(minutes=rng.uniform(*profile.session_minutes))
         sittings.append((start, start + length))
         start = start + length + timedelta(minutes=rng.uniform(25, 90))
@@ -142,7 +152,7 @@ def _sessions_for_day(profile: ReviewerProfile, day: datetime, rng: random.Rando
 
 
 def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, week_index: int,
-                  rng: random.Random, faker: Faker, stats: dict) -> None:
+                  rng: random.Random, faker: Faker, stats: dict, planted: dict[int, Injection]) -> None:
     with db.session_scope() as session:
         _submit_day_of_outputs(session, cast, settings, day, rng, faker)
         for _ in range(APPROVALS_PER_DAY if day.weekday() < 5 else 3):
@@ -171,7 +181,7 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             shown = turn.at
             decided = shown + timedelta(seconds=active_s + rng.uniform(0.3, 2.5))
             minutes = (turn.session_active_ms + active_s * 1000) / 60000
-            injection = session.exec(select(Injection).where(Injection.item_id == item.id)).first()
+            injection = planted.get(item.id)  # the simulation knows its ground truth
             verdict, reason = _verdict(profile, injection, item.kind, minutes, week_index, rng)
             decide(session=session, public_id=item.public_id, reviewer=reviewer,
                    data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
@@ -191,30 +201,35 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
         session.close()
 
 
-def simulate_history(*, database: Database, settings: Settings, now: datetime, seed: int, weeks: int = 4,
+def simulate_history(*, database: Database, settings: Settings, now: datetime, seed: int, days: int = 28,
                      progress=lambda message: None) -> dict:
-    """Build `weeks` of history ending today, with a warm-up day so the first injection has reviewers."""
+    """`days` of history ending yesterday; the real weekly job plants canaries every Monday."""
     rng = random.Random(seed)
     faker = Faker()
     faker.seed_instance(seed)
     tz = ZoneInfo(settings.canaries.timezone)
     library = load_library(settings.canary_library_path)
-    first_week = week_start_for(now - timedelta(weeks=weeks), tz)
-    warmup = first_week - timedelta(days=3)  # the Friday before
-    stats = {"decisions": 0, "injected": 0}
-    with database.session_scope() as session:
-        cast = create_cast(session=session, now=warmup)
-    day = warmup
     today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Start on the Thursday before the first Monday, so its weekly run finds active reviewers.
+    first_monday = week_start_for(today - timedelta(days=days - 6), tz)
+    first_day = first_monday - timedelta(days=4)
+    stats = {"decisions": 0, "injected": 0}
+    planted: dict[int, Injection] = {}
+    with database.session_scope() as session:
+        cast = create_cast(session=session, now=first_day)
+    day = first_day
     while day < today:
-        week_index = max(0, (day - first_week).days // 7)
-        if day.weekday() == 0 and day >= first_week:
+        week_index = max(0, (day - first_monday).days // 7)
+        if day.weekday() == 0:
             with database.session_scope() as session:
                 monday_run = day.replace(hour=6)
                 expire_unseen(session=session, now=monday_run)
-                stats["injected"] += len(inject_week(session=session, library=library, settings=settings,
-                                                      now=monday_run, rng=rng))
-            progress(f"week of {day:%d %b}: canaries planted")
-        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats)
+                injected = inject_week(session=session, library=library, settings=settings, now=monday_run, rng=rng)
+                planted.update((i.item_id, i) for i in injected)
+                stats["injected"] += len(injected)
+            progress(f"week of {day:%d %b}: {len(injected)} canaries and controls planted by the weekly job")
+        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats, planted)
         day += timedelta(days=1)
+    with database.session_scope() as session:
+        expire_due(session=session, now=now, settings=settings)
     return {"cast": cast, **stats}

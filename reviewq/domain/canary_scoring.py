@@ -30,8 +30,12 @@ from reviewq.models import (
 CONTROL_EXPLANATION = "This was a known-good item, planted to measure false alarms: the right verdict was approve."
 
 
+_INJECTION_BY_ITEM = select(Injection).where(Injection.item_id == sa.bindparam("item_id"))
+
+
 def injection_for_item(*, session: Session, item_id: int) -> Injection | None:
-    return session.exec(select(Injection).where(Injection.item_id == item_id)).first()
+    # Runs on every decision: the statement is built once.
+    return session.scalars(_INJECTION_BY_ITEM, {"item_id": item_id}).first()
 
 
 def outcome_for(kind: InjectionKind, verdict: Verdict) -> InjectionOutcome:

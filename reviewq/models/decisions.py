@@ -62,7 +62,7 @@ class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
     __table_args__ = (
         sa.Index("ix_decisions_reviewer_time", "reviewer_id", "decided_at"),
-        sa.Index("ix_decisions_item", "item_id"),
+        sa.Index("ix_decisions_item", "item_id", "reviewer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

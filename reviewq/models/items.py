@@ -93,8 +93,11 @@ class ItemPublic(SQLModel):
 class Item(ItemBase, table=True):
     __tablename__ = "items"
     __table_args__ = (
-        # claim_next scans open items by these keys.
+        # claim_next's tiers read these in order: approvals by deadline, outputs by age.
         sa.Index("ix_items_claim", "status", "kind", "deadline", "created_at"),
+        sa.Index("ix_items_queue_age", "status", "kind", "created_at"),
+        # Recently settled items: mutation-canary sources and approval waits.
+        sa.Index("ix_items_settled", "status", "outcome", "decided_at"),
         sa.Index("ix_items_assigned", "assigned_to", "status", "not_before"),
         sa.Index("ix_items_agent_trace", "agent", "trace_id"),
     )

@@ -7,6 +7,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 
+class TraceStep(BaseModel):
+    """One tool call the agent made."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tool: StrictStr = Field(min_length=1, max_length=200)
+    args: dict[str, Any] = Field(default_factory=dict)
+    result: Any = None
+
+
 class OutputCreate(BaseModel):
     """One sampled agent output to be checked by a person."""
 
@@ -19,6 +29,9 @@ class OutputCreate(BaseModel):
     input: Any = Field(description="what the agent was given (text or JSON)")
     output: Any = Field(description="what the agent produced (text or JSON)")
     context: Any = None
+    # The agent's tool calls on the way to this output, in order: shown to the reviewer, who can
+    # then spot a loop or a wrong call.
+    trace: list[TraceStep] | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] | None = None
 
 

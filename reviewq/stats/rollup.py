@@ -31,17 +31,30 @@ def bucket_of(seconds: float, edges: tuple[int, ...]) -> int:
     return max(0, bisect.bisect_right(edges, seconds) - 1)
 
 
+_UPSERTS: dict[tuple[str, str], sa.Insert] = {}
+
+
+def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], increments: tuple[str, ...]):
+    """Built once per table and dialect: building it per decision cost more than running it."""
+    cache_key = (dialect, table.name)
+    stmt = _UPSERTS.get(cache_key)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        base = insert(table)
+        stmt = base.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + base.excluded[name] for name in increments},
+        )
+        _UPSERTS[cache_key] = stmt
+    return stmt
+
+
 def _upsert(session: Session, table: sa.Table, keys: dict, increments: dict) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**keys, **increments)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + stmt.excluded[name] for name in increments},
-    )
-    session.execute(stmt)
+    stmt = _upsert_statement(session.get_bind().dialect.name, table, tuple(keys), tuple(increments))
+    session.execute(stmt, {**keys, **increments})
 
 
 def record_decision(*, session: Session, item: Item, decision: Decision, settled: bool) -> None:
@@ -84,4 +97,7 @@ def record_approval_wait(*, session: Session, category: str, created_at: datetim
 
 def _is_planted(session: Session, item_id: int) -> bool:
     """Planted approvals never count in agent-facing figures (DESIGN.md, Canaries: safety)."""
-    return session.exec(select(Injection.id).where(Injection.item_id == item_id)).first() is not None
+    return session.execute(_PLANTED, {"item_id": item_id}).first() is not None
+
+
+_PLANTED = select(Injection.id).where(Injection.item_id == sa.bindparam("item_id"))
