@@ -188,3 +188,19 @@ def test_resubmitted_dedupe_key_returns_the_first_item(session, now):
     b = enqueue(session=session, data=output_item(dedupe_key="support-bot:t1"), now=now)
     assert a.created and not b.created and a.item.id == b.item.id
     assert len(session.exec(select(Decision)).all()) == 0
+
+
+def test_assigned_items_are_interleaved_with_real_work_given_an_rng(session, now):
+    """With an rng, a due assigned item is not always served first, yet is served once nothing else waits."""
+    import random
+
+    alice = make_user(session, "alice", now=now)
+    add_outputs(session, 30, now=now - timedelta(hours=1))
+    planted = enqueue(session=session, data=output_item(assigned_to=alice.id, not_before=now - timedelta(hours=2)),
+                      now=now - timedelta(minutes=5)).item
+    order = []
+    rng = random.Random(3)
+    while (item := claim_next(session=session, reviewer_id=alice.id, now=now, lease_seconds=60, rng=rng)) is not None:
+        order.append(item.public_id)
+    assert len(order) == 31 and planted.public_id in order
+    assert 0 < order.index(planted.public_id) < 30

@@ -100,7 +100,8 @@ def prepare(database_url: str) -> tuple[Settings, str, list[str], str]:
     return settings, token, reviewers, "bench-lead"
 
 
-def start_server(database_url: str, *, threads: int = 256, workers: int = 2) -> tuple[str, subprocess.Popen]:
+def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
+                 extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
@@ -113,6 +114,10 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2) -> 
         "REVIEWQ_SERVER_WORKERS": str(workers),
         # The benchmark's own load must not be throttled.
         "REVIEWQ_API_RATE_LIMIT_PER_MINUTE": "10000000",
+        # Every output the bench sends is queued, so the review phase has work.
+        "REVIEWQ_SAMPLING_DEFAULT_RATE": "1.0",
+        "REVIEWQ_SAMPLING_RATES": "{}",
+        **(extra_env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -131,12 +136,13 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2) -> 
     raise TimeoutError("reviewq serve did not start within 60 s")
 
 
-def launch(postgres_url: str | None) -> BenchTarget:
+def launch(postgres_url: str | None, extra_env: dict[str, str] | None = None) -> BenchTarget:
     cleanup: list = []
     database_url = fresh_database_url(postgres_url, cleanup)
     settings, token, reviewers, lead = prepare(database_url)
     workers = 1 if is_sqlite(database_url) else 2
-    url, proc = start_server(database_url, workers=workers, threads=256 if workers == 1 else 128)
+    url, proc = start_server(database_url, workers=workers, threads=256 if workers == 1 else 128,
+                             extra_env=extra_env)
     return BenchTarget(url=url, settings=settings, database_url=database_url, token=token,
                        reviewer_names=reviewers, lead_name=lead, proc=proc, cleanup=cleanup)
 

@@ -21,6 +21,14 @@ from reviewq.demo.traffic import approval_request, padded_output
 DEADLINE_S = 600
 
 
+def check(response: requests.Response) -> requests.Response:
+    """raise_for_status, with the server's error body in the message."""
+    if response.status_code >= 400:
+        raise requests.HTTPError(f"{response.status_code} from {response.url}: {response.text[:300]}",
+                                 response=response)
+    return response
+
+
 def _api(token: str) -> requests.Session:
     s = requests.Session()
     s.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -33,13 +41,15 @@ def ingest(url: str, token: str, *, batches: int = 50, batch_size: int = 100, si
     rng, faker = random.Random(seed), Faker()
     faker.seed_instance(seed)
     bodies = [padded_output(rng=rng, faker=faker) for _ in range(batches * batch_size + singles)]
+    for body in bodies:
+        body.pop("agent")  # one token, one agent: the server fills in the token's
     http = _api(token)
     start = time.perf_counter()
     queued = 0
     for b in range(batches):
         chunk = bodies[b * batch_size:(b + 1) * batch_size]
         response = http.post(f"{url}/api/v1/items", json={"items": chunk}, timeout=60)
-        response.raise_for_status()
+        check(response)
         queued += sum(1 for r in response.json()["results"] if r.get("queued"))
     batch_s = time.perf_counter() - start
     latencies = []
@@ -48,7 +58,7 @@ def ingest(url: str, token: str, *, batches: int = 50, batch_size: int = 100, si
         t0 = time.perf_counter()
         response = http.post(f"{url}/api/v1/items", json=body, timeout=30)
         latencies.append((time.perf_counter() - t0) * 1000)
-        response.raise_for_status()
+        check(response)
     single_s = time.perf_counter() - start
     return {
         "batch_items_per_s": batches * batch_size / batch_s,
@@ -62,7 +72,7 @@ def ingest(url: str, token: str, *, batches: int = 50, batch_size: int = 100, si
 class ReviewerClient:
     """A reviewer's browser, reduced to the HTTP calls the queue page makes."""
 
-    def __init__(self, url: str, name: str, password: str):
+    def __init__(self, url: str, name: str, password: str, landing: str = "/queue"):
         self.url = url
         self.http = requests.Session()
         page = self.http.get(f"{url}/login", timeout=10).text
@@ -71,19 +81,19 @@ class ReviewerClient:
                                   timeout=30, allow_redirects=False)
         if response.status_code not in (302, 303):
             raise RuntimeError(f"login failed for {name}: {response.status_code}")
-        queue_page = self.http.get(f"{url}/queue", timeout=10).text
+        queue_page = self.http.get(f"{url}{landing}", timeout=30).text
         self.http.headers.update({"X-CSRFToken": _csrf_from(queue_page), "Accept": "application/json"})
 
     def next(self) -> dict | None:
         response = self.http.post(f"{self.url}/queue/next", json={}, timeout=30)
-        response.raise_for_status()
+        check(response)
         return response.json().get("item")
 
     def decide(self, item_id: str, verdict: str = "approve") -> dict:
         body = {"verdict": verdict, "reason": None if verdict == "approve" else "other", "note": "",
                 "active_ms": 1500}
         response = self.http.post(f"{self.url}/queue/items/{item_id}/decide", json=body, timeout=30)
-        response.raise_for_status()
+        check(response)
         return response.json()
 
 
@@ -149,25 +159,32 @@ def approval_wakeups(url: str, token: str, reviewers: list[str], password: str, 
         body = approval_request(rng=rng, faker=faker, kind="record_change")
         response = http.post(f"{url}/api/v1/approvals", json=body, headers={"Idempotency-Key": f"bench-{seed}-{i}"},
                              timeout=30)
-        response.raise_for_status()
+        check(response)
         ids.append(response.json()["id"])
 
     latencies: list[float] = []
     lock = threading.Lock()
     ready = threading.Barrier(waiters + 1)
 
+    errors: list[str] = []
+
     def wait_for(approval_id: str) -> None:
         session = _api(token)
         ready.wait(timeout=60)
-        for _ in range(4):  # bounded: 4 × 30 s
-            response = session.get(f"{url}/api/v1/approvals/{approval_id}", params={"wait": 30}, timeout=45)
-            received = time.time()
-            body = response.json()
-            if body.get("status") != "pending":
-                decided_at = datetime.fromisoformat(body["decided_at"]).timestamp()
-                with lock:
-                    latencies.append(max(0.0, received - decided_at) * 1000)
-                return
+        try:
+            for _ in range(4):  # bounded: 4 × 30 s
+                response = check(session.get(f"{url}/api/v1/approvals/{approval_id}", params={"wait": 30},
+                                             timeout=45))
+                received = time.time()
+                body = response.json()
+                if body.get("status") != "pending":
+                    decided_at = datetime.fromisoformat(body["decided_at"]).timestamp()
+                    with lock:
+                        latencies.append(max(0.0, received - decided_at) * 1000)
+                    return
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            with lock:
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
     threads = [threading.Thread(target=wait_for, args=(i,), daemon=True) for i in ids]
     for t in threads:
@@ -195,4 +212,4 @@ def approval_wakeups(url: str, token: str, reviewers: list[str], password: str, 
     for t in threads:
         t.join(timeout=120)
     return {"woken": len(latencies), "wake_p50_ms": percentile(latencies, 50),
-            "wake_p99_ms": percentile(latencies, 99)}
+            "wake_p99_ms": percentile(latencies, 99), "errors": errors[:5]}

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from reviewq.cli.bench import bench_command
 from reviewq.cli.canaries import canaries_group
 from reviewq.cli.common import run_guarded
 from reviewq.cli.db import db_group
@@ -31,6 +32,7 @@ cli.add_command(scheduler_command)
 cli.add_command(canaries_group)
 cli.add_command(export_command)
 cli.add_command(demo_command)
+cli.add_command(bench_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputCreate
 
 # Sampled outputs reaching the queue per day: enough to keep sittings busy, few enough to be quick.
-QUEUED_PER_WEEKDAY = 250
+QUEUED_PER_WEEKDAY = 210
 QUEUED_PER_WEEKEND_DAY = 40
 APPROVALS_PER_DAY = 14
 # Real items a reviewer rejects anyway (real agents are not perfect either).
@@ -155,9 +155,9 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
                   rng: random.Random, faker: Faker, stats: dict, planted: dict[int, Injection]) -> None:
     with db.session_scope() as session:
         _submit_day_of_outputs(session, cast, settings, day, rng, faker)
-        for _ in range(APPROVALS_PER_DAY if day.weekday() < 5 else 3):
-            at = day + timedelta(hours=rng.uniform(7, 19))
-            _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([1800, 3600, 7200]))
+    # Approvals arrive during the day, each only once its time has come.
+    arrivals = sorted(day + timedelta(hours=rng.uniform(8, 17))
+                      for _ in range(APPROVALS_PER_DAY if day.weekday() < 5 else 3))
     turns: list[_Turn] = []
     seq = 0
     for name, profile in cast.profiles.items():
@@ -169,12 +169,15 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
         made = 0
         while turns:
             turn = heapq.heappop(turns)
+            while arrivals and arrivals[0] <= turn.at:
+                _approval(session, cast, settings, arrivals.pop(0), rng, faker,
+                          timeout_s=rng.choice([3600, 7200, 14400]))
             if turn.at >= turn.session_end:
                 continue
             reviewer = cast.reviewers[turn.name]
             profile = cast.profiles[turn.name]
             item = claim_next(session=session, reviewer_id=reviewer.id, now=turn.at,
-                              lease_seconds=settings.queue.lease_seconds)
+                              lease_seconds=settings.queue.lease_seconds, rng=rng)
             if item is None:
                 continue  # the queue ran dry: this sitting ends
             active_s = dwell_sample(profile, rng)
@@ -193,6 +196,8 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             heapq.heappush(turns, turn)
             if made % COMMIT_EVERY == 0:
                 session.commit()
+        for at in arrivals:
+            _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([3600, 7200, 14400]))
         evening = day + timedelta(hours=23, minutes=59)
         expire_due(session=session, now=evening, settings=settings)
         sweep_expired_leases(session=session, now=evening)
@@ -232,4 +237,5 @@ def simulate_history(*, database: Database, settings: Settings, now: datetime, s
         day += timedelta(days=1)
     with database.session_scope() as session:
         expire_due(session=session, now=now, settings=settings)
+        expire_unseen(session=session, now=now)
     return {"cast": cast, **stats}

@@ -8,6 +8,7 @@ only one transaction can win (SQLite serialises writers with BEGIN IMMEDIATE on 
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -166,15 +167,30 @@ def _claim_statements(postgres: bool):
     return tuple(candidates), take
 
 
+# With an rng, a due item assigned to this reviewer is offered on about this share of claims (and
+# whenever nothing else is waiting), so planted items are interleaved with real work instead of
+# opening every sitting: items that fell due while the reviewer was away would otherwise all come
+# first, which is both a tell and a bias towards minute 0 of the decay curve (VIGILANCE.md §4).
+ASSIGNED_INTERLEAVE = 0.15
+
+
 def claim_next(
-    *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int
+    *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int, rng: random.Random | None = None
 ) -> Item | None:
-    """Lease the next item for this reviewer, or None when nothing is due for them."""
+    """Lease the next item for this reviewer, or None when nothing is due for them.
+
+    Order: approvals by deadline, then due items assigned to this reviewer, then the oldest
+    outputs. Given an `rng`, assigned items are interleaved with the oldest outputs instead.
+    """
     candidates, take = _claim_statements(session.get_bind().dialect.name == "postgresql")
+    approvals, assigned, oldest = candidates
+    order = (approvals, assigned, oldest)
+    if rng is not None and rng.random() >= ASSIGNED_INTERLEAVE:
+        order = (approvals, oldest, assigned)
     params = {"reviewer_id": reviewer_id, "now": now}
     for _attempt in range(CLAIM_ATTEMPTS):
         candidate_id = None
-        for query in candidates:
+        for query in order:
             candidate_id = session.execute(query, params).scalar()
             if candidate_id is not None:
                 break

@@ -6,6 +6,7 @@ because `reviewq bench` drives exactly these paths with concurrent reviewers.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template, request
@@ -150,7 +151,11 @@ def me():
 
 def _claim(now) -> Item | None:
     return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
-                                   lease_seconds=get_settings().queue.lease_seconds)
+                                   lease_seconds=get_settings().queue.lease_seconds, rng=_CLAIM_RNG)
+
+
+# Interleaves planted items with real work (see queue.ASSIGNED_INTERLEAVE); not security-sensitive.
+_CLAIM_RNG = random.Random()
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:

@@ -1,0 +1,204 @@
+"""RQ-LOAD-1: every phase against a real gunicorn server on 127.0.0.1, then the result table."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+import sqlalchemy as sa
+
+from reviewq.bench import bulk_history, harness, http_load
+from reviewq.bench.figures import BenchReport, percentile
+from reviewq.db import Database
+from reviewq.models import Decision, utcnow
+
+
+@dataclass(frozen=True)
+class Workload:
+    batches: int = 50
+    batch_size: int = 100
+    singles: int = 300
+    decisions: int = 1000
+    waiters: int = 200
+    webhooks: int = 50
+    dashboard_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+
+
+QUICK = Workload(batches=5, batch_size=100, singles=50, decisions=100, waiters=20, webhooks=5,
+                 dashboard_sizes=(10_000,))
+
+
+def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
+    receiver = _WebhookReceiver()
+    target = harness.launch(postgres_url, extra_env={"REVIEWQ_WEBHOOKS_ALLOWED_HOSTS": receiver.host,
+                                                     "REVIEWQ_WEBHOOKS_OUTBOX_INTERVAL_S": "1"})
+    report = BenchReport(backend=harness.backend_label(target.database_url))
+    try:
+        log(f"server up at {target.url} ({report.backend}); ingest…")
+        ing = http_load.ingest(target.url, target.token, batches=workload.batches,
+                               batch_size=workload.batch_size, singles=workload.singles)
+        report.add("ingest, batches of 100", ing["batch_items_per_s"], "items/s", target=">= 3000",
+                   ok=ing["batch_items_per_s"] >= 3000)
+        report.add("ingest, single POSTs", ing["single_items_per_s"], "items/s")
+        report.add("single POST p50", ing["single_p50_ms"], "ms")
+        report.add("single POST p95", ing["single_p95_ms"], "ms", target="< 10", ok=ing["single_p95_ms"] < 10)
+
+        log("review: 4 reviewers, next -> decide…")
+        rev = http_load.review(target.url, target.reviewer_names, harness.BENCH_PASSWORD,
+                               decisions=workload.decisions)
+        report.add("review decisions", rev["decisions_per_s"], "dec/s")
+        for phase in ("next", "decide"):
+            for q in (50, 95):
+                report.add(f"{phase} p{q}", rev[f"{phase}_p{q}_ms"], "ms")
+            report.add(f"{phase} p99", rev[f"{phase}_p99_ms"], "ms", target="< 25", ok=rev[f"{phase}_p99_ms"] < 25)
+        report.checks["no item decided twice"] = _no_double_decisions(target) and rev["distinct_items"] == len(
+            rev["decided_ids"])
+        report.checks[f"{workload.decisions} decisions made"] = rev["decisions"] == workload.decisions
+
+        log(f"approvals: {workload.waiters} long-poll waiters…")
+        wake = http_load.approval_wakeups(target.url, target.token, target.reviewer_names, harness.BENCH_PASSWORD,
+                                          waiters=workload.waiters)
+        report.add("approval wake p50", wake["wake_p50_ms"], "ms")
+        report.add("approval wake p99", wake["wake_p99_ms"], "ms", target="< 50", ok=wake["wake_p99_ms"] < 50)
+        report.checks[f"all {workload.waiters} waiters woken"] = wake["woken"] == workload.waiters
+        for error in wake["errors"]:
+            log(f"waiter error: {error}")
+
+        log("webhooks: delivery after commit…")
+        hooks = _webhook_latency(target, receiver, workload.webhooks)
+        report.add("webhook delivery p50", hooks["p50_ms"], "ms")
+        report.add("webhook delivery p99", hooks["p99_ms"], "ms")
+        report.checks[f"all {workload.webhooks} webhooks delivered"] = hooks["delivered"] == workload.webhooks
+
+        rss = harness.peak_rss_mb(target.proc.pid)
+        report.add("server peak RSS", rss, "MB", target="< 250", ok=rss < 250)
+    finally:
+        target.stop()
+        receiver.stop()
+
+    for size in workload.dashboard_sizes:
+        log(f"dashboard: generating {size:,} decisions…")
+        timing = dashboard_timing(postgres_url, size)
+        label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+        report.add(f"dashboard at {label} decisions", timing["dashboard_ms"], "ms", target="< 300",
+                   ok=timing["dashboard_ms"] < 300)
+        report.add(f"metrics export at {label}", timing["metrics_ms"], "ms")
+        report.add(f"decisions CSV export at {label}", timing["csv_ms"], "ms")
+    return report
+
+
+def _no_double_decisions(target: harness.BenchTarget) -> bool:
+    database = Database.from_settings(target.settings)
+    try:
+        with database.session_scope(readonly=True) as session:
+            doubled = session.execute(
+                sa.select(Decision.item_id).group_by(Decision.item_id).having(sa.func.count() > 1)
+            ).first()
+            return doubled is None
+    finally:
+        database.dispose()
+
+
+def dashboard_timing(postgres_url: str | None, decisions: int, runs: int = 5) -> dict:
+    """Median time of GET /dashboard (and of the exports) over a bulk-generated history."""
+    cleanup: list = []
+    database_url = harness.fresh_database_url(postgres_url, cleanup)
+    try:
+        settings, _token, _reviewers, lead = harness.prepare(database_url)
+        database = Database.from_settings(settings)
+        try:
+            bulk_history.generate(database, decisions=decisions, now=utcnow())
+        finally:
+            database.dispose()
+        url, proc = harness.start_server(database_url, workers=1, threads=8)
+        try:
+            client = http_load.ReviewerClient(url, lead, harness.BENCH_PASSWORD, landing="/dashboard")
+            timings = []
+            for _ in range(runs + 1):  # the first warms caches and is not counted
+                t0 = time.perf_counter()
+                client.http.get(f"{url}/dashboard", timeout=120).raise_for_status()
+                timings.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            client.http.get(f"{url}/dashboard/export/metrics.json", timeout=120).raise_for_status()
+            metrics_ms = (time.perf_counter() - t0) * 1000
+            t0 = time.perf_counter()
+            with client.http.get(f"{url}/dashboard/export/decisions.csv", timeout=600, stream=True) as response:
+                response.raise_for_status()
+                for _chunk in response.iter_content(chunk_size=1 << 16):
+                    pass
+            csv_ms = (time.perf_counter() - t0) * 1000
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        return {"dashboard_ms": statistics.median(timings[1:]), "metrics_ms": metrics_ms, "csv_ms": csv_ms}
+    finally:
+        for step in reversed(cleanup):
+            step()
+
+
+class _WebhookReceiver:
+    """A loopback webhook endpoint that notes when each event arrived."""
+
+    def __init__(self):
+        arrivals: dict[str, float] = {}
+        self.arrivals = arrivals
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                event = json.loads(body)
+                arrivals.setdefault(event["data"]["id"], time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _webhook_latency(target: harness.BenchTarget, receiver: _WebhookReceiver, count: int) -> dict:
+    import random
+
+    from faker import Faker
+
+    from reviewq.demo.traffic import approval_request
+
+    rng, faker = random.Random(3), Faker()
+    faker.seed_instance(3)
+    api = requests.Session()
+    api.headers.update({"Authorization": f"Bearer {target.token}"})
+    ids = []
+    for i in range(count):
+        body = approval_request(rng=rng, faker=faker, kind="record_change")
+        body["callback_url"] = f"http://{receiver.host}/hook"
+        response = api.post(f"{target.url}/api/v1/approvals", json=body, headers={"Idempotency-Key": f"hook-{i}"},
+                            timeout=30)
+        http_load.check(response)
+        ids.append(response.json()["id"])
+    reviewer = http_load.ReviewerClient(target.url, target.reviewer_names[0], harness.BENCH_PASSWORD)
+    decided: dict[str, float] = {}
+    for _ in range(count):
+        item = reviewer.next()
+        if item is None:
+            break
+        answer = reviewer.decide(item["id"])
+        decided[item["id"]] = datetime.fromisoformat(answer["decision"]["decided_at"]).timestamp()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(receiver.arrivals) < len(decided):
+        time.sleep(0.2)
+    latencies = [(receiver.arrivals[i] - decided[i]) * 1000 for i in decided if i in receiver.arrivals]
+    return {"delivered": len(latencies), "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
