@@ -122,11 +122,14 @@ class ReviewQ:
 
     # --- sampled outputs -------------------------------------------------------------------
     def submit_output(self, *, trace_id: str, category: str, input: Any, output: Any, context: Any = None,
-                      metadata: dict | None = None, agent: str | None = None) -> dict:
-        """Send one output; the answer says whether it was sampled into the queue (`queued`)."""
+                      trace: list[dict] | None = None, metadata: dict | None = None,
+                      agent: str | None = None) -> dict:
+        """Send one output; the answer says whether it was sampled into the queue (`queued`).
+
+        `trace` is the agent's tool calls on the way, as `{"tool", "args", "result"}` steps."""
         body = {"trace_id": trace_id, "category": category, "input": input, "output": output}
-        body.update({k: v for k, v in {"context": context, "metadata": metadata, "agent": agent}.items()
-                     if v is not None})
+        optional = {"context": context, "trace": trace, "metadata": metadata, "agent": agent}
+        body.update({k: v for k, v in optional.items() if v is not None})
         return self._request("POST", "/api/v1/items", body)
 
     def submit_outputs(self, batch: list[dict]) -> list[dict]:

@@ -107,3 +107,17 @@ def test_item_status_and_decision_reach_the_sending_agent_only(client, token, da
         planted_id = planted.public_id
     missing = client.get(f"/api/v1/items/{planted_id}", headers=bearer(token))
     assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+
+
+def test_tool_trace_is_stored_for_the_reviewer_and_validated(client, token, database):
+    """An output's tool trace reaches the item payload; a step without a tool is a 422 naming it."""
+    steps = [{"tool": "ledger.lookup", "args": {"account": "A-1"}, "result": "12.00"},
+             {"tool": "ledger.lookup", "args": {"account": "A-1"}}]
+    response = client.post("/api/v1/items", json=output(trace=steps), headers=bearer(token))
+    assert response.status_code == 201, response.json
+    with database.session() as s:
+        item = s.exec(select(Item)).one()
+    assert item.payload["trace"] == [steps[0], {"tool": "ledger.lookup", "args": {"account": "A-1"}}]
+    bad = client.post("/api/v1/items", json=output(trace=[{"args": {}}]), headers=bearer(token))
+    assert bad.status_code == 422
+    assert bad.json["error"]["field"].startswith("trace")
