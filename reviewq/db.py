@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,11 +37,40 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> E
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    # Writers in this process queue on a Python lock before BEGIN IMMEDIATE: SQLite's own busy
+    # handler sleeps with a growing backoff (up to 100 ms a try), which turned waits between
+    # threads into long tail latencies. Other processes still wait through busy_timeout, and a
+    # writer that cannot get the lock in that time goes on to SQLite's handler as before.
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         # A deferred read transaction that later writes fails with SQLITE_BUSY without waiting;
         # writers take the lock up front so busy_timeout applies. Readers stay deferred.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            conn.exec_driver_sql("BEGIN")
+            return
+        if write_lock.acquire(timeout=busy_timeout_ms / 1000):
+            conn.info["reviewq.write_lock"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info) -> None:
+        if info.pop("reviewq.write_lock", None):
+            write_lock.release()
+
+    # The transaction has ended (committed or rolled back) once its connection is reset or
+    # returned to the pool: only then may the next writer begin.
+    @event.listens_for(engine.pool, "reset")
+    def _on_reset(_dbapi_conn, record, _reset_state):
+        _release(record.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        _release(record.info)
 
     return engine
 

@@ -260,7 +260,9 @@ def test_decide_uses_a_constant_number_of_queries(rita, database, app):
             assert r.status_code == 200 and r.json["next"] is not None
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
-    assert per_decide[1] == per_decide[2] <= 30, per_decide
+    # Claim tiers run in a random order (planted items are interleaved), so one query may differ;
+    # an N+1 pattern would grow by dozens between 3 and 40 queued items.
+    assert abs(per_decide[1] - per_decide[2]) <= 1 and max(per_decide) <= 30, per_decide
 
 
 def test_json_endpoints_answer_401_json_without_login(client, database):
