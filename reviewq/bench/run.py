@@ -197,6 +197,7 @@ def _webhook_latency(target: harness.BenchTarget, receiver: _WebhookReceiver, co
             break
         answer = reviewer.decide(item["id"])
         decided[item["id"]] = datetime.fromisoformat(answer["decision"]["decided_at"]).timestamp()
+    reviewer.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(receiver.arrivals) < len(decided):
         time.sleep(0.2)
