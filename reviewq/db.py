@@ -62,8 +62,17 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> E
         if info.pop("reviewq.write_lock", None):
             write_lock.release()
 
-    # The transaction has ended (committed or rolled back) once its connection is reset or
-    # returned to the pool: only then may the next writer begin.
+    # Released as the transaction ends. These hooks run just before the COMMIT or ROLLBACK is
+    # sent, so the next writer may wait a moment in SQLite's handler, never for a backoff step.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn):
+        _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn):
+        _release(conn.info)
+
+    # A connection returned without an explicit end (reset on return) lets go too.
     @event.listens_for(engine.pool, "reset")
     def _on_reset(_dbapi_conn, record, _reset_state):
         _release(record.info)
