@@ -136,11 +136,30 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
     raise TimeoutError("reviewq serve did not start within 60 s")
 
 
+def start_scheduler(database_url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`reviewq scheduler`, which runs the outbox and expiry jobs when the server is on PostgreSQL."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
+           "REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test", **(extra_env or {})}
+    return subprocess.Popen([sys.executable, "-m", "reviewq", "scheduler"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
 def launch(postgres_url: str | None, extra_env: dict[str, str] | None = None) -> BenchTarget:
     cleanup: list = []
     database_url = fresh_database_url(postgres_url, cleanup)
     settings, token, reviewers, lead = prepare(database_url)
     workers = 1 if is_sqlite(database_url) else 2
+    if not is_sqlite(database_url):
+        scheduler = start_scheduler(database_url, extra_env)
+
+        def stop_scheduler():
+            scheduler.terminate()
+            try:
+                scheduler.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()
+
+        cleanup.append(stop_scheduler)
     url, proc = start_server(database_url, workers=workers, threads=256 if workers == 1 else 128,
                              extra_env=extra_env)
     return BenchTarget(url=url, settings=settings, database_url=database_url, token=token,
