@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
 from reviewq.models import (
@@ -39,9 +39,7 @@ def agent_status(item: Item) -> str:
 
 
 def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
-    given = session.exec(
-        select(sa.func.count(Decision.id)).where(Decision.item_id == item.id, Decision.verdict == Verdict.APPROVE)
-    ).one()
+    given = approvals_given(session=session, item_id=item.id)
     status = agent_status(item)
     reason = None
     if status == "denied":

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
+from reviewq.domain.reviewer import approvals_given, latest_session
 from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
 from reviewq.models import (
     Decision,
@@ -82,15 +83,6 @@ def find_by_dedupe_key(*, session: Session, dedupe_key: str) -> Item | None:
 
 # Hot-path statements are built once; per-call construction dominated the cost of a decision.
 _ITEM_BY_PUBLIC_ID = select(Item).where(Item.public_id == sa.bindparam("public_id"))
-_APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(
-    Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
-)
-_LATEST_SESSION = (
-    select(ReviewSession)
-    .where(ReviewSession.reviewer_id == sa.bindparam("reviewer_id"))
-    .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
-    .limit(1)
-)
 
 
 def get_item(*, session: Session, public_id: str) -> Item:
@@ -300,7 +292,7 @@ def decide(
 
     approvals_so_far = 0
     if item.required_approvals > 1:
-        approvals_so_far = session.execute(_APPROVALS_GIVEN, {"item_id": item.id}).scalar_one()
+        approvals_so_far = approvals_given(session=session, item_id=item.id)
     settled = data.verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
     values = _settled(item, data.verdict, now) if settled else _unleased(now)
     shown_at = item.leased_at or now
@@ -361,7 +353,7 @@ def _record_decision(
         client_active_ms=data.active_ms,
         idle_seconds=settings.vigilance.idle_seconds,
     )
-    latest = session.scalars(_LATEST_SESSION, {"reviewer_id": reviewer.id}).first()
+    latest = latest_session(session=session, reviewer_id=reviewer.id)
     previous = (
         SessionSoFar(latest.started_at, latest.last_activity_at, latest.active_ms)
         if latest is not None
@@ -379,7 +371,7 @@ def _record_decision(
     else:
         review_session = ReviewSession(
             reviewer_id=reviewer.id,
-            started_at=max(shown_at, now - timedelta(milliseconds=timing.active_ms)),
+            started_at=placement.activity_start,
             last_activity_at=now,
         )
     review_session.active_ms += timing.active_ms
@@ -414,7 +406,7 @@ def set_status(*, session: Session, item: Item, status: ItemStatus, now: datetim
         )
     item.status = status
     item.updated_at = now
-    if status not in (ItemStatus.LEASED,):
+    if status != ItemStatus.LEASED:
         item.lease_holder = None
         item.lease_expires_at = None
     session.add(item)

@@ -30,22 +30,25 @@ def held_item(*, session: Session, reviewer_id: int, now: datetime) -> Item | No
     ).first()
 
 
+# Both run on every decision: the statements are built once.
+_APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(
+    Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
+)
+_LATEST_SESSION = (
+    select(ReviewSession)
+    .where(ReviewSession.reviewer_id == sa.bindparam("reviewer_id"))
+    .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
+    .limit(1)
+)
+
+
 def approvals_given(*, session: Session, item_id: int) -> int:
     """Approve decisions recorded so far on one item (the two-person rule's progress)."""
-    return session.exec(
-        select(sa.func.count(Decision.id)).where(
-            Decision.item_id == item_id, Decision.verdict == Verdict.APPROVE
-        )
-    ).one()
+    return session.execute(_APPROVALS_GIVEN, {"item_id": item_id}).scalar_one()
 
 
 def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:
-    return session.exec(
-        select(ReviewSession)
-        .where(ReviewSession.reviewer_id == reviewer_id)
-        .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(_LATEST_SESSION, {"reviewer_id": reviewer_id}).first()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class SessionSoFar:
 class SessionPlacement:
     continues: bool  # False: this decision opens a new session
     minutes_into_session: float
+    activity_start: datetime  # when work on the item is taken to have begun (a new session's start)
 
 
 def place_in_session(
@@ -59,9 +60,11 @@ def place_in_session(
     activity_start = max(shown_at, decided_at - timedelta(milliseconds=active_ms))
     gap = timedelta(minutes=gap_minutes)
     if previous is None or activity_start - previous.last_activity_at >= gap:
-        return SessionPlacement(continues=False, minutes_into_session=active_ms / 60000)
+        return SessionPlacement(continues=False, minutes_into_session=active_ms / 60000,
+                                activity_start=activity_start)
     return SessionPlacement(
-        continues=True, minutes_into_session=(previous.active_ms + active_ms) / 60000
+        continues=True, minutes_into_session=(previous.active_ms + active_ms) / 60000,
+        activity_start=activity_start,
     )
 
 
