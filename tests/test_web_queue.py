@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -163,7 +164,7 @@ def test_reveal_from_the_domain_is_passed_through(rita, database, monkeypatch):
 
     def fake_decide(**kwargs):
         result = real(**kwargs)
-        return queue_domain.DecideResult(result.item, result.decision, result.settled, DecisionEffects(reveal))
+        return dataclasses.replace(result, effects=DecisionEffects(reveal))
 
     monkeypatch.setattr(queue_domain, "decide", fake_decide)
     r = client.post(f"/queue/items/{pid}/decide", headers=h, json={"verdict": "reject", "reason": "off_topic"})

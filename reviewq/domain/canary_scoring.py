@@ -33,6 +33,11 @@ CONTROL_EXPLANATION = "This was a known-good item, planted to measure false alar
 _INJECTION_BY_ITEM = select(Injection).where(Injection.item_id == sa.bindparam("item_id"))
 
 
+def may_be_planted(item: Item) -> bool:
+    """Only planted items are assigned to one reviewer (injection.py), so others need no lookup."""
+    return item.assigned_to is not None
+
+
 def injection_for_item(*, session: Session, item_id: int) -> Injection | None:
     # Runs on every decision: the statement is built once.
     return session.scalars(_INJECTION_BY_ITEM, {"item_id": item_id}).first()
@@ -58,6 +63,8 @@ def score_decision(
 
     Real items (no injection row) and decisions by anyone but the target are left alone.
     """
+    if not may_be_planted(item):
+        return None
     injection = injection_for_item(session=session, item_id=item.id)
     if injection is None or injection.reviewer_id != reviewer.id:
         return None

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
@@ -36,9 +37,6 @@ from reviewq.models import (
     new_public_id,
 )
 from reviewq.models.common import UTCDateTime
-
-# How many times claim_next retries when another reviewer wins the race for its candidate.
-CLAIM_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -136,27 +134,33 @@ def _candidate_queries():
 
 @functools.cache
 def _claim_statements(postgres: bool):
-    """Built once: constructing these per claim cost more than running them."""
-    candidates = []
+    """One `UPDATE … WHERE id = (first candidate) RETURNING` per tier, built once.
+
+    Picking and taking in one statement halves the round trips of a claim. On PostgreSQL the
+    candidate is locked with SKIP LOCKED inside the same statement, so a concurrent claimer skips
+    it instead of racing for it; on SQLite writers are serialised, so the pick cannot go stale.
+    """
+    takes = []
     for query in _candidate_queries():
         query = query.limit(1)
         if postgres:
             query = query.with_for_update(skip_locked=True, of=Item)
-        candidates.append(query)
-    take = (
-        sa.update(Item)
-        .where(Item.id == sa.bindparam("candidate_id"), Item.status == ItemStatus.QUEUED)
-        .values(
-            status=ItemStatus.LEASED,
-            lease_holder=sa.bindparam("holder"),
-            leased_at=sa.bindparam("leased", type_=UTCDateTime()),
-            lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
-            updated_at=sa.bindparam("leased", type_=UTCDateTime()),
+        # Keep FROM items inside the subquery instead of correlating it to the UPDATE's table.
+        candidate = query.correlate(None).scalar_subquery()
+        takes.append(
+            sa.update(Item)
+            .where(Item.id == candidate, Item.status == ItemStatus.QUEUED)
+            .values(
+                status=ItemStatus.LEASED,
+                lease_holder=sa.bindparam("reviewer_id"),
+                leased_at=sa.bindparam("now", type_=UTCDateTime()),
+                lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
+                updated_at=sa.bindparam("now", type_=UTCDateTime()),
+            )
+            .returning(Item)
+            .execution_options(synchronize_session=False)
         )
-        .returning(Item)
-        .execution_options(synchronize_session=False)
-    )
-    return tuple(candidates), take
+    return tuple(takes)
 
 
 # With an rng, a due item assigned to this reviewer is offered on about this share of claims (and
@@ -174,29 +178,62 @@ def claim_next(
     Order: approvals by deadline, then due items assigned to this reviewer, then the oldest
     outputs. Given an `rng`, assigned items are interleaved with the oldest outputs instead.
     """
-    candidates, take = _claim_statements(session.get_bind().dialect.name == "postgresql")
-    approvals, assigned, oldest = candidates
+    approvals, assigned, oldest = _claim_statements(_is_postgres(session))
     order = (approvals, assigned, oldest)
     if rng is not None and rng.random() >= ASSIGNED_INTERLEAVE:
         order = (approvals, oldest, assigned)
-    params = {"reviewer_id": reviewer_id, "now": now}
-    for _attempt in range(CLAIM_ATTEMPTS):
-        candidate_id = None
-        for query in order:
-            candidate_id = session.execute(query, params).scalar()
-            if candidate_id is not None:
-                break
-        if candidate_id is None:
-            return None
-        item = session.scalars(
-            take,
-            {"candidate_id": candidate_id, "holder": reviewer_id, "leased": now,
-             "until": now + timedelta(seconds=lease_seconds)},
-            execution_options={"populate_existing": True},
-        ).first()
+    params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
+    for take in order:
+        item = session.scalars(take, params, execution_options=_REFRESH).first()
         if item is not None:
             return item
     return None
+
+
+_REFRESH = {"populate_existing": True}
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_held = (
+    select(Item.id)
+    .where(Item.status == ItemStatus.LEASED, Item.lease_holder == sa.bindparam("reviewer_id"),
+           Item.lease_expires_at > sa.bindparam("now", type_=UTCDateTime()))
+    .order_by(Item.leased_at, Item.id)
+    .limit(1)
+    .correlate(None)
+    .scalar_subquery()
+)
+_RESUME_HELD = (
+    sa.update(Item)
+    .where(Item.id == _held)
+    .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
+            updated_at=sa.bindparam("now", type_=UTCDateTime()))
+    .returning(Item)
+    .execution_options(synchronize_session=False)
+)
+
+
+def resume_held(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
+    """The item this reviewer still holds a live lease on, with the lease renewed (a page reload)."""
+    params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
+    return session.scalars(_RESUME_HELD, params, execution_options=_REFRESH).first()
+
+
+_HELD_BY = sa.and_(
+    Item.public_id == sa.bindparam("held_public_id"),
+    Item.status == ItemStatus.LEASED,
+    Item.lease_holder == sa.bindparam("reviewer_id"),
+)
+_RENEW = (
+    sa.update(Item)
+    .where(_HELD_BY)
+    .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
+            updated_at=sa.bindparam("now", type_=UTCDateTime()))
+    .execution_options(synchronize_session=False)
+)
 
 
 def renew_lease(
@@ -205,14 +242,7 @@ def renew_lease(
     """Heartbeat: extend the lease this reviewer holds. Raises LeaseLost if they no longer do."""
     until = now + timedelta(seconds=lease_seconds)
     changed = session.execute(
-        sa.update(Item)
-        .where(
-            Item.public_id == public_id,
-            Item.status == ItemStatus.LEASED,
-            Item.lease_holder == reviewer_id,
-        )
-        .values(lease_expires_at=until, updated_at=now)
-        .execution_options(synchronize_session=False)
+        _RENEW, {"held_public_id": public_id, "reviewer_id": reviewer_id, "until": until, "now": now}
     ).rowcount
     if changed != 1:
         raise LeaseLost("this item is no longer yours; take the next one", field="id")
@@ -270,6 +300,32 @@ class DecideResult:
     decision: Decision
     settled: bool  # the item reached its outcome (False: first of two approvals)
     effects: DecisionEffects
+    review_session: ReviewSession  # the reviewer's session, this decision included
+
+
+# The decided item leaves the reviewer's hands only if they still hold it; built once, because
+# a decision is the hot path (`reviewq bench`) and building the statement cost more than running it.
+_ITEMS = Item.__table__
+_STILL_HELD = sa.and_(
+    _ITEMS.c.id == sa.bindparam("item_id"),
+    _ITEMS.c.status == ItemStatus.LEASED,
+    _ITEMS.c.lease_holder == sa.bindparam("reviewer_id"),
+)
+_SETTLE = sa.update(_ITEMS).where(_STILL_HELD).values(
+    status=ItemStatus.DECIDED,
+    outcome=sa.bindparam("new_outcome", type_=_ITEMS.c.outcome.type),
+    decided_at=sa.bindparam("now", type_=UTCDateTime()),
+    lease_holder=None,
+    lease_expires_at=None,
+    updated_at=sa.bindparam("now", type_=UTCDateTime()),
+)
+_REQUEUE = sa.update(_ITEMS).where(_STILL_HELD).values(
+    status=ItemStatus.QUEUED,
+    lease_holder=None,
+    leased_at=None,
+    lease_expires_at=None,
+    updated_at=sa.bindparam("now", type_=UTCDateTime()),
+)
 
 
 def decide(
@@ -294,24 +350,17 @@ def decide(
     if item.required_approvals > 1:
         approvals_so_far = approvals_given(session=session, item_id=item.id)
     settled = data.verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
-    values = _settled(item, data.verdict, now) if settled else _unleased(now)
     shown_at = item.leased_at or now
-    updated = session.scalars(
-        sa.update(Item)
-        .where(
-            Item.id == item.id,
-            Item.status == ItemStatus.LEASED,
-            Item.lease_holder == reviewer.id,
-        )
-        .values(**values)
-        .returning(Item)
-        .execution_options(synchronize_session=False),
-        execution_options={"populate_existing": True},
-    ).first()
-    if updated is None:
+    values = _settled(item, data.verdict, now) if settled else _unleased(now)
+    params = {"item_id": item.id, "reviewer_id": reviewer.id, "now": now}
+    if settled:
+        params["new_outcome"] = values["outcome"]
+    if session.execute(_SETTLE if settled else _REQUEUE, params).rowcount != 1:
         raise LeaseLost("this item was decided or taken by someone else", field="id")
+    for key, value in values.items():
+        set_committed_value(item, key, value)
 
-    decision = _record_decision(
+    decision, review_session = _record_decision(
         session=session, item=item, reviewer=reviewer, data=data,
         shown_at=shown_at, now=now, settings=settings,
     )
@@ -319,7 +368,8 @@ def decide(
         session=session, item=item, decision=decision, reviewer=reviewer,
         settled=settled, now=now, settings=settings,
     )
-    return DecideResult(item=item, decision=decision, settled=settled, effects=effects)
+    return DecideResult(item=item, decision=decision, settled=settled, effects=effects,
+                        review_session=review_session)
 
 
 def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
@@ -346,7 +396,7 @@ def _record_decision(
     shown_at: datetime,
     now: datetime,
     settings: Settings,
-) -> Decision:
+) -> tuple[Decision, ReviewSession]:
     timing = measure_item(
         shown_at=shown_at,
         decided_at=now,
@@ -374,11 +424,11 @@ def _record_decision(
             started_at=placement.activity_start,
             last_activity_at=now,
         )
+        session.add(review_session)
+        session.flush()  # the decision below needs the new session's id
     review_session.active_ms += timing.active_ms
     review_session.decisions += 1
     review_session.last_activity_at = now
-    session.add(review_session)
-    session.flush()
     decision = Decision(
         item_id=item.id,
         reviewer_id=reviewer.id,
@@ -392,9 +442,9 @@ def _record_decision(
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
     )
+    # Flushed with the session's update and the audit event by the next query (one round of writes).
     session.add(decision)
-    session.flush()
-    return decision
+    return decision, review_session
 
 
 def set_status(*, session: Session, item: Item, status: ItemStatus, now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""What one reviewer's screen needs: the item they hold, approvals given, their session, their totals.
+"""What one reviewer's screen needs: approvals given, their session, their totals.
 
 Queries only; the rules they feed (sessions, break nudge) live in time_on_task.py.
 """
@@ -13,22 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes
-from reviewq.models import Decision, Item, ItemStatus, ReviewSession, Verdict
-
-
-def held_item(*, session: Session, reviewer_id: int, now: datetime) -> Item | None:
-    """The item this reviewer still holds a live lease on (a reload resumes it, not a new claim)."""
-    return session.exec(
-        select(Item)
-        .where(
-            Item.status == ItemStatus.LEASED,
-            Item.lease_holder == reviewer_id,
-            Item.lease_expires_at > now,
-        )
-        .order_by(Item.leased_at, Item.id)
-        .limit(1)
-    ).first()
-
+from reviewq.models import Decision, Item, ReviewSession, Verdict
 
 # Both run on every decision: the statements are built once.
 _APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(

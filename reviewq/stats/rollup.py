@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.models import Decision, Injection, Item, ItemKind, Verdict
 from reviewq.models.rollups import (
     ACTIVE_COLUMNS,
@@ -75,7 +76,7 @@ def record_decision(*, session: Session, item: Item, decision: Decision, settled
             **hist,
         },
     )
-    if settled and item.kind == ItemKind.APPROVAL and not _is_planted(session, item.id):
+    if settled and item.kind == ItemKind.APPROVAL and not _is_planted(session, item):
         record_approval_wait(
             session=session, category=item.category, created_at=item.created_at,
             decided_at=decision.decided_at,
@@ -95,9 +96,11 @@ def record_approval_wait(*, session: Session, category: str, created_at: datetim
     )
 
 
-def _is_planted(session: Session, item_id: int) -> bool:
+def _is_planted(session: Session, item: Item) -> bool:
     """Planted approvals never count in agent-facing figures (DESIGN.md, Canaries: safety)."""
-    return session.execute(_PLANTED, {"item_id": item_id}).first() is not None
+    if not may_be_planted(item):
+        return False
+    return session.execute(_PLANTED, {"item_id": item.id}).first() is not None
 
 
 _PLANTED = select(Injection.id).where(Injection.item_id == sa.bindparam("item_id"))

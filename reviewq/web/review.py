@@ -17,7 +17,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
-from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, Verdict, utcnow
+from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
@@ -59,11 +59,9 @@ def queue():
 def next_item():
     """The item this reviewer holds (after a reload), else a fresh claim; null when nothing is due."""
     session, settings, now = db_session(), get_settings(), utcnow()
-    item = reviewer_domain.held_item(session=session, reviewer_id=current_user.id, now=now)
-    if item is not None:
-        queue_domain.renew_lease(session=session, public_id=item.public_id, reviewer_id=current_user.id,
-                                 now=now, lease_seconds=settings.queue.lease_seconds)
-    else:
+    item = queue_domain.resume_held(session=session, reviewer_id=current_user.id, now=now,
+                                    lease_seconds=settings.queue.lease_seconds)
+    if item is None:
         item = _claim(now)
     body = {"item": _view(item), **_session_and_clock(now)}
     commit()
@@ -85,7 +83,7 @@ def decide(public_id: str):
         "decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
         "reveal": result.effects.reveal,
         "next": _view(nxt),
-        **_session_and_clock(now),
+        **_session_and_clock(now, latest=result.review_session),
     }
     commit()
     return jsonify(body)
@@ -168,10 +166,13 @@ def _view(item: Item | None) -> dict[str, Any] | None:
     return item_view(item, approvals_given=given, settings=settings)
 
 
-def _session_and_clock(now) -> dict[str, Any]:
+def _session_and_clock(now, latest: ReviewSession | None = None) -> dict[str, Any]:
+    """The running session (`latest`, if the caller has it already) and the server's clock."""
     settings = get_settings()
+    if latest is None:
+        latest = reviewer_domain.latest_session(session=db_session(), reviewer_id=current_user.id)
     current = reviewer_domain.session_now(
-        reviewer_domain.latest_session(session=db_session(), reviewer_id=current_user.id),
+        latest,
         now=now, gap_minutes=settings.vigilance.session_gap_minutes,
         nudge_minutes=settings.vigilance.break_nudge_minutes,
     )
