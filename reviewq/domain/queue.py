@@ -133,34 +133,36 @@ def _candidate_queries():
 
 
 @functools.cache
-def _claim_statements(postgres: bool):
-    """One `UPDATE … WHERE id = (first candidate) RETURNING` per tier, built once.
+def _claim_statement(postgres: bool, assigned_first: bool):
+    """A claim in one statement: `UPDATE … WHERE id = COALESCE(tier 1, tier 2, tier 3) RETURNING`.
 
-    Picking and taking in one statement halves the round trips of a claim. On PostgreSQL the
-    candidate is locked with SKIP LOCKED inside the same statement, so a concurrent claimer skips
-    it instead of racing for it; on SQLite writers are serialised, so the pick cannot go stale.
+    Each tier is a scalar subquery for its first candidate. Both databases evaluate COALESCE's
+    arguments lazily, so a later tier runs only when the earlier ones are empty. On PostgreSQL a
+    tier locks its candidate with SKIP LOCKED, so a concurrent claimer skips it instead of racing
+    for it; on SQLite writers are serialised, so the pick cannot go stale.
     """
-    takes = []
-    for query in _candidate_queries():
+    approvals, assigned, oldest = _candidate_queries()
+    tiers = (approvals, assigned, oldest) if assigned_first else (approvals, oldest, assigned)
+    firsts = []
+    for query in tiers:
         query = query.limit(1)
         if postgres:
             query = query.with_for_update(skip_locked=True, of=Item)
         # Keep FROM items inside the subquery instead of correlating it to the UPDATE's table.
-        candidate = query.correlate(None).scalar_subquery()
-        takes.append(
-            sa.update(Item)
-            .where(Item.id == candidate, Item.status == ItemStatus.QUEUED)
-            .values(
-                status=ItemStatus.LEASED,
-                lease_holder=sa.bindparam("reviewer_id"),
-                leased_at=sa.bindparam("now", type_=UTCDateTime()),
-                lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
-                updated_at=sa.bindparam("now", type_=UTCDateTime()),
-            )
-            .returning(Item)
-            .execution_options(synchronize_session=False)
+        firsts.append(query.correlate(None).scalar_subquery())
+    return (
+        sa.update(Item)
+        .where(Item.id == sa.func.coalesce(*firsts), Item.status == ItemStatus.QUEUED)
+        .values(
+            status=ItemStatus.LEASED,
+            lease_holder=sa.bindparam("reviewer_id"),
+            leased_at=sa.bindparam("now", type_=UTCDateTime()),
+            lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
+            updated_at=sa.bindparam("now", type_=UTCDateTime()),
         )
-    return tuple(takes)
+        .returning(Item)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # With an rng, a due item assigned to this reviewer is offered on about this share of claims (and
@@ -178,16 +180,10 @@ def claim_next(
     Order: approvals by deadline, then due items assigned to this reviewer, then the oldest
     outputs. Given an `rng`, assigned items are interleaved with the oldest outputs instead.
     """
-    approvals, assigned, oldest = _claim_statements(_is_postgres(session))
-    order = (approvals, assigned, oldest)
-    if rng is not None and rng.random() >= ASSIGNED_INTERLEAVE:
-        order = (approvals, oldest, assigned)
+    assigned_first = rng is None or rng.random() < ASSIGNED_INTERLEAVE
+    take = _claim_statement(_is_postgres(session), assigned_first)
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
-    for take in order:
-        item = session.scalars(take, params, execution_options=_REFRESH).first()
-        if item is not None:
-            return item
-    return None
+    return session.scalars(take, params, execution_options=_REFRESH).first()
 
 
 _REFRESH = {"populate_existing": True}
@@ -328,6 +324,32 @@ _REQUEUE = sa.update(_ITEMS).where(_STILL_HELD).values(
 )
 
 
+def _settle_held_statement(verdict: Verdict):
+    """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
+    outcome_type = Item.__table__.c.outcome.type
+    if verdict == Verdict.APPROVE:
+        outcome = sa.literal(Outcome.APPROVE, type_=outcome_type)
+        final = Item.required_approvals <= 1
+    else:
+        outcome = sa.case(
+            (Item.kind == ItemKind.APPROVAL, sa.literal(Outcome.DENY, type_=outcome_type)),
+            else_=sa.literal(Outcome.REJECT, type_=outcome_type),
+        )
+        final = sa.true()
+    return (
+        sa.update(Item)
+        .where(_HELD_BY, final)
+        .values(status=ItemStatus.DECIDED, outcome=outcome,
+                decided_at=sa.bindparam("now", type_=UTCDateTime()), lease_holder=None, lease_expires_at=None,
+                updated_at=sa.bindparam("now", type_=UTCDateTime()))
+        .returning(Item)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_SETTLE_HELD = {verdict: _settle_held_statement(verdict) for verdict in Verdict}
+
+
 def decide(
     *,
     session: Session,
@@ -340,25 +362,17 @@ def decide(
     """Record a reviewer's verdict on the item they hold, and settle the item if it is final."""
     if data.verdict == Verdict.REJECT and data.reason is None:
         raise ValidationFailed("a reject needs a reason bucket", field="reason")
-    item = get_item(session=session, public_id=public_id)
-    if item.status != ItemStatus.LEASED or item.lease_holder != reviewer.id:
-        if not can_transition(item.status, ItemStatus.DECIDED):
-            raise InvalidTransition(f"item is already {item.status.value}", field="id")
-        raise LeaseLost("this item is no longer yours; take the next one", field="id")
-
-    approvals_so_far = 0
-    if item.required_approvals > 1:
-        approvals_so_far = approvals_given(session=session, item_id=item.id)
-    settled = data.verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
-    shown_at = item.leased_at or now
-    values = _settled(item, data.verdict, now) if settled else _unleased(now)
-    params = {"item_id": item.id, "reviewer_id": reviewer.id, "now": now}
-    if settled:
-        params["new_outcome"] = values["outcome"]
-    if session.execute(_SETTLE if settled else _REQUEUE, params).rowcount != 1:
-        raise LeaseLost("this item was decided or taken by someone else", field="id")
-    for key, value in values.items():
-        set_committed_value(item, key, value)
+    # The common case settles in one statement; the rest (errors, the first of two approvals) below.
+    item = session.scalars(
+        _SETTLE_HELD[data.verdict], {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now},
+        execution_options=_REFRESH,
+    ).first()
+    if item is not None:
+        settled, shown_at = True, item.leased_at or now
+    else:
+        item, settled, shown_at = _settle_or_requeue(
+            session=session, public_id=public_id, reviewer=reviewer, verdict=data.verdict, now=now
+        )
 
     decision, review_session = _record_decision(
         session=session, item=item, reviewer=reviewer, data=data,
@@ -370,6 +384,31 @@ def decide(
     )
     return DecideResult(item=item, decision=decision, settled=settled, effects=effects,
                         review_session=review_session)
+
+
+def _settle_or_requeue(
+    *, session: Session, public_id: str, reviewer: User, verdict: Verdict, now: datetime
+) -> tuple[Item, bool, datetime]:
+    """Why the one-statement settle did not apply, or the two-person rule's first approval."""
+    item = get_item(session=session, public_id=public_id)
+    if item.status != ItemStatus.LEASED or item.lease_holder != reviewer.id:
+        if not can_transition(item.status, ItemStatus.DECIDED):
+            raise InvalidTransition(f"item is already {item.status.value}", field="id")
+        raise LeaseLost("this item is no longer yours; take the next one", field="id")
+    approvals_so_far = 0
+    if item.required_approvals > 1:
+        approvals_so_far = approvals_given(session=session, item_id=item.id)
+    settled = verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
+    shown_at = item.leased_at or now
+    values = _settled(item, verdict, now) if settled else _unleased(now)
+    params = {"item_id": item.id, "reviewer_id": reviewer.id, "now": now}
+    if settled:
+        params["new_outcome"] = values["outcome"]
+    if session.execute(_SETTLE if settled else _REQUEUE, params).rowcount != 1:
+        raise LeaseLost("this item was decided or taken by someone else", field="id")
+    for key, value in values.items():
+        set_committed_value(item, key, value)
+    return item, settled, shown_at
 
 
 def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
