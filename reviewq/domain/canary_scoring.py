@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import (
     Decision,
     Injection,
@@ -23,7 +24,6 @@ from reviewq.models import (
     Item,
     ItemStatus,
     ReviewSession,
-    User,
     Verdict,
 )
 
@@ -55,7 +55,7 @@ def score_decision(
     session: Session,
     item: Item,
     decision: Decision,
-    reviewer: User,
+    reviewer: ReviewerRef,
     now: datetime,
     settings: Settings,
 ) -> dict[str, Any] | None:
@@ -107,7 +107,7 @@ def reveal_payload(injection: Injection) -> dict[str, Any]:
 
 
 def reveal(
-    *, session: Session, injection: Injection, item: Item, reviewer: User, now: datetime
+    *, session: Session, injection: Injection, item: Item, reviewer: ReviewerRef, now: datetime
 ) -> dict[str, Any]:
     """Mark an injection revealed (with an audit event) and return what the reviewer sees."""
     injection.revealed_at = now
@@ -158,7 +158,7 @@ def unrevealed_for(*, session: Session, reviewer_id: int) -> list[tuple[Injectio
 
 
 def due_reveals(
-    *, session: Session, reviewer: User, now: datetime, settings: Settings
+    *, session: Session, reviewer: ReviewerRef, now: datetime, settings: Settings
 ) -> list[dict[str, Any]]:
     """For reveal = "end_of_session": once the reviewer's session has ended, reveal (and audit)
     every decided injection not yet revealed, and return them for the /me page.

@@ -17,7 +17,8 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import on_approval_settled
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import score_decision
-from reviewq.models import Decision, Item, ItemKind, User
+from reviewq.domain.reviewer import ReviewerRef
+from reviewq.models import Decision, Item, ItemKind
 from reviewq.stats.rollup import record_decision as record_rollup
 
 
@@ -33,7 +34,7 @@ def after_decision(
     session: Session,
     item: Item,
     decision: Decision,
-    reviewer: User,
+    reviewer: ReviewerRef,
     settled: bool,
     now: datetime,
     settings: Settings,

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
-from reviewq.domain.reviewer import approvals_given, latest_session
+from reviewq.domain.reviewer import ReviewerRef, approvals_given, latest_session
 from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
 from reviewq.models import (
     Decision,
@@ -31,7 +31,6 @@ from reviewq.models import (
     ItemStatus,
     Outcome,
     ReviewSession,
-    User,
     Verdict,
     can_transition,
     new_public_id,
@@ -354,7 +353,7 @@ def decide(
     *,
     session: Session,
     public_id: str,
-    reviewer: User,
+    reviewer: ReviewerRef,
     data: DecisionCreate,
     now: datetime,
     settings: Settings,
@@ -387,7 +386,7 @@ def decide(
 
 
 def _settle_or_requeue(
-    *, session: Session, public_id: str, reviewer: User, verdict: Verdict, now: datetime
+    *, session: Session, public_id: str, reviewer: ReviewerRef, verdict: Verdict, now: datetime
 ) -> tuple[Item, bool, datetime]:
     """Why the one-statement settle did not apply, or the two-person rule's first approval."""
     item = get_item(session=session, public_id=public_id)
@@ -430,7 +429,7 @@ def _record_decision(
     *,
     session: Session,
     item: Item,
-    reviewer: User,
+    reviewer: ReviewerRef,
     data: DecisionCreate,
     shown_at: datetime,
     now: datetime,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -14,6 +15,17 @@ from sqlmodel import Session, select
 
 from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes
 from reviewq.models import Decision, Item, ReviewSession, Verdict
+
+
+class ReviewerRef(Protocol):
+    """Who decides: what the decision path reads of a reviewer (a User row, or a request's snapshot)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
 
 # Both run on every decision: the statements are built once.
 _APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(

@@ -8,7 +8,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlmodel import Session, select
 
@@ -44,19 +44,19 @@ class LoginUser(UserMixin):
     def from_user(cls, user: User) -> LoginUser:
         return cls(id=user.id, name=user.name, role=Role(user.role), active=user.active)
 
-    def db_user(self) -> User:
-        return db_session().get(User, self.id)
+
+# Every request loads its user: four columns by primary key, statement built once, no ORM object.
+_USER_SNAPSHOT = sa.select(User.id, User.name, User.role, User.active).where(User.id == sa.bindparam("user_id"))
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> LoginUser | None:
     if not user_id.isdigit():
         return None
-    user = db_session().get(User, int(user_id))
-    # Held for the request, so views asking for the row again (db_user) hit the identity map
-    # (it keeps only weak references) instead of the database.
-    g.reviewq_user_row = user
-    return LoginUser.from_user(user) if user is not None and user.active else None
+    row = db_session().execute(_USER_SNAPSHOT, {"user_id": int(user_id)}).first()
+    if row is None or not row.active:
+        return None
+    return LoginUser(id=row.id, name=row.name, role=Role(row.role), active=row.active)
 
 
 @login_manager.unauthorized_handler

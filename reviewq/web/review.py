@@ -74,9 +74,9 @@ def decide(public_id: str):
     """Record the verdict, claim the next item in the same transaction, and answer with both."""
     session, settings, now = db_session(), get_settings(), utcnow()
     data = _decision_from(request.get_json(silent=True))
-    reviewer = current_user.db_user()
     result = queue_domain.decide(
-        session=session, public_id=public_id, reviewer=reviewer, data=data, now=now, settings=settings,
+        session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
+        settings=settings,
     )
     nxt = _claim(now)
     body = {
@@ -125,7 +125,7 @@ def me():
     """Decisions today and this week, time on task, and the current session."""
     session, settings, now = db_session(), get_settings(), utcnow()
     # [canaries] reveal = "end_of_session": planted items of a finished session are revealed here.
-    reveals = due_reveals(session=session, reviewer=current_user.db_user(), now=now, settings=settings)
+    reveals = due_reveals(session=session, reviewer=current_user._get_current_object(), now=now, settings=settings)
     if reveals:
         commit()
     day, week = reviewer_domain.day_and_week_start(now, settings.canaries.timezone)
