@@ -146,6 +146,10 @@ SECTIONS: dict[str, type] = {
 }
 
 
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
 def default_config_path() -> Path:
     return Path(os.environ.get("REVIEWQ_CONFIG") or PROJECT_ROOT / "config.toml")
 

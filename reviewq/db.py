@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
-from reviewq.config import Settings
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
+from reviewq.config import Settings, is_sqlite
 
 
 def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> Engine:
@@ -90,12 +88,43 @@ def make_engine(settings: Settings, *, readonly: bool = False) -> Engine:
         return _make_sqlite_engine(
             url, settings.database.sqlite_busy_timeout_ms, immediate=not readonly
         )
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.database.pool_size,
         max_overflow=settings.database.pool_size * 2,
-        pool_pre_ping=True,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pre-ping only connections that sat idle, where a server restart or a dropped link hides.
+
+    SQLAlchemy's pool_pre_ping costs a round trip on every checkout, one of about ten in a
+    review decision; a connection handed back moments ago is as good as the ping would say.
+    A failed ping raises DisconnectionError, which makes the pool replace the connection.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        last = record.info.get(_LAST_CHECKIN)
+        if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure means this connection is unusable
+            raise DisconnectionError(str(exc)) from exc
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn, record):
+        record.info[_LAST_CHECKIN] = time.monotonic()
+
+
+_LAST_CHECKIN = "reviewq.last_checkin"
 
 
 @dataclass

@@ -47,7 +47,7 @@ def test_passwords_are_stored_hashed(database, users):
     """Only a scrypt hash of the password is stored."""
     with database.session_scope() as s:
         user = s.exec(select(User).where(User.name == "rita")).one()
-        assert user.password_hash.startswith("scrypt:") and PASSWORD not in user.password_hash
+        assert user.password_hash.startswith("scrypt:16384:8:5$") and PASSWORD not in user.password_hash
 
 
 def test_leads_land_on_the_dashboard_or_admin_index(client, users, app):

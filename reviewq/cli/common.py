@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 
 from reviewq.config import ConfigError, Settings, load_settings
-from reviewq.db import Database
 from reviewq.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from reviewq.db import Database
 
 
 class CommandFailed(Exception):
@@ -33,6 +34,8 @@ def settings_from_context() -> Settings:
 
 
 def open_database() -> Database:
+    from reviewq.db import Database
+
     return Database.from_settings(settings_from_context())
 
 
@@ -53,21 +56,36 @@ def run_guarded(call: Callable[[], object]) -> int:
         where = f" ({exc.field})" if exc.field else ""
         click.echo(f"reviewq: {exc.message}{where}", err=True)
         return 1
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "input"
-        click.echo(f"reviewq: {where}: {first['msg']}", err=True)
-        return 1
     except CommandFailed as exc:
         click.echo(f"reviewq: {exc}", err=True)
         return exc.exit_code
-    except OperationalError as exc:
-        first = str(exc.orig or exc).strip().splitlines()[0]
-        click.echo(f"reviewq: database error: {first}", err=True)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = _library_error(exc)
+        if message is None:
+            raise
+        click.echo(f"reviewq: {message}", err=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def _library_error(exc: Exception) -> str | None:
+    """One line for invalid input (pydantic) or an unreachable database (SQLAlchemy), else None.
+
+    Imported here, not at the top: the CLI's start-up must not load the ORM (see cli/__init__).
+    """
+    from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "input"
+        return f"{where}: {first['msg']}"
+    if isinstance(exc, OperationalError):
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        return f"database error: {first}"
+    return None
 
 
 def echo_err(message: str) -> None:

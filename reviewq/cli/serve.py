@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from reviewq.cli.common import settings_from_context
-from reviewq.config import check_secret_key
-from reviewq.db import is_sqlite
+from reviewq.config import check_secret_key, is_sqlite
 
 
 @click.command("serve")
