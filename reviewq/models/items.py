@@ -93,9 +93,11 @@ class ItemPublic(SQLModel):
 class Item(ItemBase, table=True):
     __tablename__ = "items"
     __table_args__ = (
-        # claim_next's tiers read these in order: approvals by deadline, outputs by age.
-        sa.Index("ix_items_claim", "status", "kind", "deadline", "created_at"),
-        sa.Index("ix_items_queue_age", "status", "kind", "created_at"),
+        # claim_next's tiers read these in order: approvals by deadline, outputs by age. They end
+        # with id, the ORDER BY's tie-breaker, so PostgreSQL reads the first row off the index
+        # instead of sorting the whole queue on every claim (SQLite indexes carry the rowid anyway).
+        sa.Index("ix_items_claim", "status", "kind", "deadline", "created_at", "id"),
+        sa.Index("ix_items_queue_age", "status", "kind", "created_at", "id"),
         # Recently settled items: mutation-canary sources and approval waits.
         sa.Index("ix_items_settled", "status", "outcome", "decided_at"),
         sa.Index("ix_items_assigned", "assigned_to", "status", "not_before"),
