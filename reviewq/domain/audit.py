@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from reviewq.models import AuditEvent
+
+# One INSERT, built once, sent at once: no ORM object to flush (every decision writes one).
+_INSERT_EVENT = sa.insert(AuditEvent.__table__)
 
 
 def record_event(
@@ -19,17 +23,12 @@ def record_event(
     object_id: str | int,
     now: datetime,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        details=details or {},
-        at=now,
+) -> None:
+    session.execute(
+        _INSERT_EVENT,
+        {"actor": actor, "action": action, "object_type": object_type, "object_id": str(object_id),
+         "details": details or {}, "at": now},
     )
-    session.add(event)
-    return event
 
 
 def user_actor(name: str) -> str:

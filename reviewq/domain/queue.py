@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
@@ -131,6 +132,11 @@ def _candidate_queries():
     return approvals, assigned, oldest
 
 
+# UPDATE … RETURNING Item: the returned row refreshes an Item already in the session. Set on the
+# prebuilt statement, not per call: per-call options made SQLAlchemy recompute its cache key.
+_RETURNS_ITEMS = {"synchronize_session": False, "populate_existing": True}
+
+
 @functools.cache
 def _claim_statement(postgres: bool, assigned_first: bool):
     """A claim in one statement: `UPDATE … WHERE id = COALESCE(tier 1, tier 2, tier 3) RETURNING`.
@@ -160,7 +166,7 @@ def _claim_statement(postgres: bool, assigned_first: bool):
             updated_at=sa.bindparam("now", type_=UTCDateTime()),
         )
         .returning(Item)
-        .execution_options(synchronize_session=False)
+        .execution_options(**_RETURNS_ITEMS)
     )
 
 
@@ -182,10 +188,9 @@ def claim_next(
     assigned_first = rng is None or rng.random() < ASSIGNED_INTERLEAVE
     take = _claim_statement(_is_postgres(session), assigned_first)
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
-    return session.scalars(take, params, execution_options=_REFRESH).first()
+    return session.scalars(take, params).first()
 
 
-_REFRESH = {"populate_existing": True}
 
 
 def _is_postgres(session: Session) -> bool:
@@ -207,14 +212,14 @@ _RESUME_HELD = (
     .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
             updated_at=sa.bindparam("now", type_=UTCDateTime()))
     .returning(Item)
-    .execution_options(synchronize_session=False)
+    .execution_options(**_RETURNS_ITEMS)
 )
 
 
 def resume_held(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
     """The item this reviewer still holds a live lease on, with the lease renewed (a page reload)."""
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
-    return session.scalars(_RESUME_HELD, params, execution_options=_REFRESH).first()
+    return session.scalars(_RESUME_HELD, params).first()
 
 
 _HELD_BY = sa.and_(
@@ -342,7 +347,7 @@ def _settle_held_statement(verdict: Verdict):
                 decided_at=sa.bindparam("now", type_=UTCDateTime()), lease_holder=None, lease_expires_at=None,
                 updated_at=sa.bindparam("now", type_=UTCDateTime()))
         .returning(Item)
-        .execution_options(synchronize_session=False)
+        .execution_options(**_RETURNS_ITEMS)
     )
 
 
@@ -364,7 +369,6 @@ def decide(
     # The common case settles in one statement; the rest (errors, the first of two approvals) below.
     item = session.scalars(
         _SETTLE_HELD[data.verdict], {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now},
-        execution_options=_REFRESH,
     ).first()
     if item is not None:
         settled, shown_at = True, item.leased_at or now
@@ -405,8 +409,7 @@ def _settle_or_requeue(
         params["new_outcome"] = values["outcome"]
     if session.execute(_SETTLE if settled else _REQUEUE, params).rowcount != 1:
         raise LeaseLost("this item was decided or taken by someone else", field="id")
-    for key, value in values.items():
-        set_committed_value(item, key, value)
+    _set_loaded(item, **values)
     return item, settled, shown_at
 
 
@@ -423,6 +426,23 @@ def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
         "lease_expires_at": None,
         "updated_at": now,
     }
+
+
+_DECISIONS = Decision.__table__
+_INSERT_DECISION = sa.insert(_DECISIONS).returning(_DECISIONS.c.id)
+_SESSIONS = ReviewSession.__table__
+_ADD_TO_SESSION = (
+    sa.update(_SESSIONS)
+    .where(_SESSIONS.c.id == sa.bindparam("session_id"))
+    .values(active_ms=_SESSIONS.c.active_ms + sa.bindparam("add_ms"), decisions=_SESSIONS.c.decisions + 1,
+            last_activity_at=sa.bindparam("now", type_=UTCDateTime()))
+)
+
+
+def _set_loaded(obj, **values) -> None:
+    """Record values the database already holds on an ORM object, without marking it changed."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
 
 
 def _record_decision(
@@ -456,17 +476,19 @@ def _record_decision(
     )
     if placement.continues:
         review_session = latest
+        session.execute(_ADD_TO_SESSION, {"session_id": latest.id, "add_ms": timing.active_ms, "now": now})
+        _set_loaded(review_session, active_ms=latest.active_ms + timing.active_ms,
+                    decisions=latest.decisions + 1, last_activity_at=now)
     else:
         review_session = ReviewSession(
             reviewer_id=reviewer.id,
             started_at=placement.activity_start,
             last_activity_at=now,
+            active_ms=timing.active_ms,
+            decisions=1,
         )
         session.add(review_session)
         session.flush()  # the decision below needs the new session's id
-    review_session.active_ms += timing.active_ms
-    review_session.decisions += 1
-    review_session.last_activity_at = now
     decision = Decision(
         item_id=item.id,
         reviewer_id=reviewer.id,
@@ -480,7 +502,10 @@ def _record_decision(
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
     )
-    # Flushed with the session's update and the audit event by the next query (one round of writes).
+    # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
+    values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}
+    decision.id = session.execute(_INSERT_DECISION, values).scalar_one()
+    make_transient_to_detached(decision)
     session.add(decision)
     return decision, review_session
 
