@@ -8,6 +8,7 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from reviewq.config import Settings, is_sqlite
+from reviewq.worker_balance import BalancedThreadWorker, ConnectionBoard, assign_slot, vacate_slot
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ class ReviewqServer(BaseApplication):
             "post_worker_init": self._post_worker_init,
             "worker_exit": self._worker_exit,
         }
+        if workers > 1:
+            # Keep-alive connections spread evenly over the processes (see worker_balance).
+            BalancedThreadWorker.board = ConnectionBoard(slots=max(8, workers * 2))
+            options.update(worker_class="reviewq.worker_balance.BalancedThreadWorker",
+                           pre_fork=assign_slot, child_exit=vacate_slot)
         options.update(self.extra)
         for key, value in options.items():
             self.cfg.set(key, value)
