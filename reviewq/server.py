@@ -73,26 +73,34 @@ class ReviewqServer(BaseApplication):
             scheduler.shutdown(wait=False)
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas before any worker thread starts.
+def tune_malloc(arenas: int = 2, mmap_threshold: int = 128 * 1024) -> None:
+    """Keep glibc malloc from holding on to memory the server no longer uses.
 
-    glibc gives threads their own arenas (up to 8 per core), and memory freed into one arena is
-    reused only by threads that land on it, so a pool of request threads grows the heap far past
-    what the GIL-bound worker ever uses at once. Inherited by the forked workers.
+    - Arenas: glibc gives threads their own (up to 8 per core), and memory freed into one is
+      reused only by threads that land on it, so a pool of request threads grows the heap far
+      past what the GIL-bound worker uses at once.
+    - mmap threshold: by default it rises to the size of any large block freed, so after one
+      login (scrypt's 16 MiB) blocks that size come from the heap and stay resident. A fixed
+      threshold keeps large blocks in their own mappings, returned to the system when freed.
+
+    Called in the master before the workers fork; they inherit it.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc: nothing to tune
         return
     libc.mallopt(_M_ARENA_MAX, arenas)
+    libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
 
 
-_M_ARENA_MAX = -8  # from glibc's malloc.h
+# From glibc's malloc.h.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
 def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None,
           scheduler_setup=None) -> None:
-    limit_malloc_arenas()
+    tune_malloc()
     if run_scheduler is None:
         run_scheduler = is_sqlite(settings.database.url)
     ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra, scheduler_setup=scheduler_setup).run()
