@@ -191,13 +191,11 @@ def claim_next(
     return session.scalars(take, params).first()
 
 
-
-
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_held = (
+_FIRST_HELD = (
     select(Item.id)
     .where(Item.status == ItemStatus.LEASED, Item.lease_holder == sa.bindparam("reviewer_id"),
            Item.lease_expires_at > sa.bindparam("now", type_=UTCDateTime()))
@@ -208,7 +206,7 @@ _held = (
 )
 _RESUME_HELD = (
     sa.update(Item)
-    .where(Item.id == _held)
+    .where(Item.id == _FIRST_HELD)
     .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
             updated_at=sa.bindparam("now", type_=UTCDateTime()))
     .returning(Item)
@@ -330,7 +328,7 @@ _REQUEUE = sa.update(_ITEMS).where(_STILL_HELD).values(
 
 def _settle_held_statement(verdict: Verdict):
     """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
-    outcome_type = Item.__table__.c.outcome.type
+    outcome_type = _ITEMS.c.outcome.type
     if verdict == Verdict.APPROVE:
         outcome = sa.literal(Outcome.APPROVE, type_=outcome_type)
         final = Item.required_approvals <= 1
