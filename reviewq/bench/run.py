@@ -49,7 +49,8 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
         report.add("single POST p50", ing["single_p50_ms"], "ms")
         report.add("single POST p95", ing["single_p95_ms"], "ms", target="< 10", ok=ing["single_p95_ms"] < 10)
 
-        log("review: 4 reviewers, next -> decide…")
+        log(f"review: 4 reviewers, next -> decide ({http_load.WARMUP_PER_REVIEWER} warm-up decisions each, "
+            "not counted)…")
         rev = http_load.review(target.url, target.reviewer_names, harness.BENCH_PASSWORD,
                                decisions=workload.decisions)
         report.add("review decisions", rev["decisions_per_s"], "dec/s")

@@ -28,13 +28,15 @@ def bench_command(database_url: str | None, json_path: Path | None, quick: bool,
     workload = QUICK if quick else Workload()
     if dashboard_sizes:
         workload = replace(workload, dashboard_sizes=tuple(int(x) for x in dashboard_sizes.split(",") if x.strip()))
+    import http.client
+
     import requests
 
     from reviewq.cli.common import CommandFailed
 
     try:
         report = run(database_url, workload, log=lambda m: click.echo(f"… {m}", err=True))
-    except requests.RequestException as exc:
+    except (requests.RequestException, OSError, http.client.HTTPException) as exc:
         raise CommandFailed(f"bench request failed: {exc}") from None
     click.echo(report.table())
     if json_path:
