@@ -7,7 +7,6 @@ import sqlalchemy as sa
 
 from reviewq import db as db_module
 
-
 # SQLite has no connection pings (a file is not a server that drops connections): PostgreSQL only.
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 

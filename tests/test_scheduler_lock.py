@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.config import PROJECT_ROOT
 from reviewq.domain.queue import claim_next, decide, enqueue
 from reviewq.models import DecisionCreate, Injection, Verdict, utcnow
 from tests.factories import make_user, output_item
-
-DEADLINE_S = 60
-
-
-class Proc:
-    """A scheduler subprocess whose stdout lines are read by a thread into a queue."""
-
-    def __init__(self, db_url: str):
-        env = {**os.environ, "REVIEWQ_DATABASE_URL": db_url, "REVIEWQ_SERVER_MODE": "test", "PYTHONUNBUFFERED": "1"}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "reviewq", "scheduler", "--inject-on-start", "--poll-seconds", "0.2"],
-            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.popen.stdout:
-            self.lines.put(line.rstrip())
-
-    def wait_for(self, text: str) -> str:
-        end = time.monotonic() + DEADLINE_S
-        while time.monotonic() < end:
-            try:
-                line = self.lines.get(timeout=max(0.05, end - time.monotonic()))
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no {text!r} within {DEADLINE_S}s; output so far: {self.seen}")
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.seen.append(self.lines.get_nowait())
-            except queue.Empty:
-                return self.seen
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-        self.popen.wait(timeout=DEADLINE_S)
+from tests.support.scheduler_process import DEADLINE_S, SchedulerProcess
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
@@ -79,11 +29,11 @@ def test_two_schedulers_give_one_injection_and_take_over(backend, db_url, settin
                 decide(session=session, public_id=item.public_id, reviewer=reviewer,
                        data=DecisionCreate(verdict=Verdict.APPROVE), now=t + timedelta(seconds=10), settings=settings)
 
-    first = Proc(db_url)
+    first = SchedulerProcess(db_url)
     second = None
     try:
         assert first.wait_for("injected").endswith("injected 20 items")
-        second = Proc(db_url)
+        second = SchedulerProcess(db_url)
         second.wait_for("waiting for the scheduler lock")
         with database.engine.connect() as conn:
             holders = conn.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import socket
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,23 +12,14 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from reviewq.client import WebhookVerificationError, verify_webhook
-from reviewq.domain.approvals import cancel_approval, expire_due, request_approval
+from reviewq.domain.approvals import cancel_approval, expire_due
 from reviewq.domain.errors import ValidationFailed
 from reviewq.domain.webhooks import allowed_target, sign
 from reviewq.models import DeliveryStatus, Verdict, WebhookDelivery, utcnow
-from reviewq.models.approvals import ApprovalCreate
 from reviewq.scheduler import outbox
 from reviewq.scheduler.outbox import deliver_due, retry_delay
-from tests.support.api import WebhookReceiver, add_reviewer, decide_next, issue_token
+from tests.support.api import WebhookReceiver, add_reviewer, ask, decide_next, hook_settings, issue_token
 from tests.support.live_server import free_port
-
-
-def envelope(callback_url, **overrides):
-    body = {"trace_id": str(uuid.uuid4()), "actor": "ops@example.com", "intent": "refund",
-            "tool_call": {"name": "issue_refund", "args": {"amount_usd": 5}}, "timeout_s": 60,
-            "callback_url": callback_url}
-    body.update(overrides)
-    return ApprovalCreate(**body)
 
 
 @pytest.fixture
@@ -37,17 +27,6 @@ def receiver():
     r = WebhookReceiver().start()
     yield r
     r.stop()
-
-
-def hook_settings(settings, *hosts, **webhooks):
-    return settings.replace(webhooks={"allowed_hosts": tuple(hosts), **webhooks})
-
-
-def ask(database, token, settings, url, now, **overrides):
-    with database.session_scope() as s:
-        done = request_approval(session=s, token=token.token, data=envelope(url, **overrides),
-                                idempotency_key=None, settings=settings, now=now)
-        return done.item.public_id
 
 
 def deliveries(database):

@@ -1,10 +1,14 @@
-"""Waking long-poll waiters the moment an approval settles, without holding a DB connection.
+"""Waking whoever waits on a commit: long-poll waiters on an approval, and the webhook outbox.
 
 A settling transaction calls `announce_settled`; once it commits, every waiter on that id in
 this process is woken (a SQLAlchemy after_commit hook), and on PostgreSQL `pg_notify` (sent
 by the server only on commit) reaches one LISTEN connection per process, which wakes the
 waiters of any other process. Waiters re-read the state after every wake-up, so a spurious
 wake costs one query and a missed one is impossible: the state is checked after registering.
+
+A transaction that queues a webhook calls `announce_delivery` the same way; the scheduler,
+in this process (SQLite) or another (PostgreSQL), then runs the outbox at once instead of at
+its next interval.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "reviewq_approvals"
+OUTBOX_CHANNEL = "reviewq_outbox"
 _PENDING = "reviewq.settled_approvals"
+_DELIVERY = "reviewq.delivery_queued"
 T = TypeVar("T")
 
 
@@ -78,27 +84,74 @@ def announce_settled(*, session: Session, public_id: str) -> None:
         session.execute(sa.select(sa.func.pg_notify(CHANNEL, public_id)))
 
 
+class Signal:
+    """Callbacks run in this process when something happens (here: a delivery was committed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._callbacks.append(callback)
+
+    def unsubscribe(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def fire(self) -> None:
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+
+# Fired after a commit that queued a webhook delivery in this process.
+delivery_committed = Signal()
+
+
+def announce_delivery(*, session: Session) -> None:
+    """Inside a transaction that queued a webhook: have the outbox run once it commits."""
+    if session.info.get(_DELIVERY):
+        return
+    session.info[_DELIVERY] = True
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_notify(OUTBOX_CHANNEL, "")))
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
     for public_id in session.info.pop(_PENDING, ()):
         hub.notify(public_id)
+    if session.info.pop(_DELIVERY, False):
+        delivery_committed.fire()
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_rolled_back(session: Session, transaction) -> None:
     if transaction.parent is None and not transaction.nested:
         session.info.pop(_PENDING, None)
+        session.info.pop(_DELIVERY, None)
 
 
 class PgListener:
-    """One LISTEN connection per process and database, dispatching NOTIFYs to the hub."""
+    """One LISTEN connection on one channel, calling `on_notify(payload)` for each NOTIFY.
 
-    def __init__(self, sqlalchemy_url: str) -> None:
+    `on_connect` runs after every (re)connection: anything sent meanwhile was missed.
+    """
+
+    def __init__(self, sqlalchemy_url: str, *, channel: str = CHANNEL,
+                 on_notify: Callable[[str], object] = hub.notify,
+                 on_connect: Callable[[], object] = hub.notify_all) -> None:
         url = make_url(sqlalchemy_url).set(drivername="postgresql")
         self.dsn = url.render_as_string(hide_password=False)
+        self.channel = channel
+        self.on_notify = on_notify
+        self.on_connect = on_connect
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reviewq-pg-listen", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"reviewq-listen-{channel}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -108,17 +161,16 @@ class PgListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self.channel}")
                     self.ready.set()
                     backoff = 0.1
-                    # Anything sent while we were (re)connecting was missed: everyone re-checks.
-                    hub.notify_all()
+                    self.on_connect()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            hub.notify(note.payload)
+                            self.on_notify(note.payload)
             except Exception as exc:  # noqa: BLE001 - reconnect on any connection failure
                 self.ready.clear()
-                log.warning("approval listener lost its connection (%s); reconnecting", exc)
+                log.warning("%s listener lost its connection (%s); reconnecting", self.channel, exc)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 

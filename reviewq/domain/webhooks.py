@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session
 
 from reviewq.domain.errors import ValidationFailed
+from reviewq.domain.wakeups import announce_delivery
 from reviewq.models import DeliveryStatus, WebhookDelivery
 
 EVENT_APPROVAL_DECIDED = "approval.decided"
@@ -121,4 +122,5 @@ def enqueue_delivery(
         created_at=now,
     )
     session.add(delivery)
+    announce_delivery(session=session)
     return delivery

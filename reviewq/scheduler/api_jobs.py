@@ -9,6 +9,7 @@ from reviewq.db import Database
 from reviewq.domain.approvals import expire_due
 from reviewq.models import utcnow
 from reviewq.scheduler.outbox import DeliveryReport, deliver_due
+from reviewq.scheduler.outbox_kick import OutboxKicker, kick_on_delivery
 
 
 def expire_approvals_job(database: Database, settings: Settings) -> int:
@@ -26,7 +27,13 @@ def add_api_jobs(scheduler: BaseScheduler, settings: Settings, database: Databas
         expire_approvals_job, "interval", seconds=settings.approvals.expiry_interval_s,
         args=[database, settings], id="approval_expiry", max_instances=1, coalesce=True,
     )
+    # The interval is the safety net (retries, a missed signal); a committed delivery kicks it.
+    kicker = OutboxKicker(scheduler, OUTBOX_JOB_ID)
     scheduler.add_job(
-        outbox_job, "interval", seconds=settings.webhooks.outbox_interval_s,
-        args=[database, settings], id="webhook_outbox", max_instances=1, coalesce=True,
+        kicker.wrap(outbox_job), "interval", seconds=settings.webhooks.outbox_interval_s,
+        args=[database, settings], id=OUTBOX_JOB_ID, max_instances=1, coalesce=True,
     )
+    kick_on_delivery(scheduler, kicker, database)
+
+
+OUTBOX_JOB_ID = "webhook_outbox"

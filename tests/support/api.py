@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from sqlmodel import Session
 
 from reviewq.db import Database
+from reviewq.domain.approvals import request_approval
 from reviewq.domain.queue import claim_next, decide
 from reviewq.domain.tokens import IssuedToken, create_token
 from reviewq.models import ALL_SCOPES, DecisionCreate, ReasonBucket, Role, User, Verdict
+from reviewq.models.approvals import ApprovalCreate
 from tests.factories import make_user
 
 
@@ -114,3 +117,23 @@ class WebhookReceiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+# Approvals with a webhook callback, as an agent asks for them.
+def envelope(callback_url, **overrides):
+    body = {"trace_id": str(uuid.uuid4()), "actor": "ops@example.com", "intent": "refund",
+            "tool_call": {"name": "issue_refund", "args": {"amount_usd": 5}}, "timeout_s": 60,
+            "callback_url": callback_url}
+    body.update(overrides)
+    return ApprovalCreate(**body)
+
+
+def hook_settings(settings, *hosts, **webhooks):
+    return settings.replace(webhooks={"allowed_hosts": tuple(hosts), **webhooks})
+
+
+def ask(database, token, settings, url, now, **overrides):
+    with database.session_scope() as s:
+        done = request_approval(session=s, token=token.token, data=envelope(url, **overrides),
+                                idempotency_key=None, settings=settings, now=now)
+        return done.item.public_id
