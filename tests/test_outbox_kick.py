@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from reviewq.db import Database
 from reviewq.models import Verdict, utcnow
 from reviewq.scheduler import build_scheduler
+from reviewq.scheduler.outbox_kick import OutboxKicker
 from tests.support.api import WebhookReceiver, add_reviewer, ask, decide_next, hook_settings, issue_token
 from tests.support.scheduler_process import SchedulerProcess
 
@@ -65,3 +69,32 @@ def test_scheduler_process_is_kicked_through_notify(db_url, database, settings, 
         assert time.monotonic() - committed < 5
     finally:
         scheduler.stop()
+
+
+def test_shutdown_during_a_kicked_run_does_not_hang():
+    """A kick that lands while the outbox runs, then a shutdown waiting for that run: both finish."""
+    scheduler = BackgroundScheduler()
+    kicker = OutboxKicker(scheduler, "job")
+    started, release = threading.Event(), threading.Event()
+    runs = []
+
+    def slow_job():
+        runs.append(time.monotonic())
+        started.set()
+        release.wait(5)
+
+    scheduler.add_job(kicker.wrap(slow_job), "interval", seconds=INTERVAL_S, id="job",
+                      next_run_time=datetime.now(UTC))
+    kicker.start()
+    scheduler.start()
+    assert started.wait(5)
+    kicker.kick()  # arrives mid-run: the job is to run again when it ends
+    time.sleep(0.2)
+    stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
+    stopper.start()
+    time.sleep(0.2)  # shutdown now holds the scheduler's locks, waiting for the run
+    release.set()
+    stopper.join(timeout=10)
+    kicker.stop()
+    assert not stopper.is_alive(), "shutdown deadlocked with the kick"
+    assert len(runs) == 1
