@@ -195,18 +195,26 @@ def schema_violation(item: dict, rng: random.Random, faker: Faker) -> tuple[dict
     return new, explanation
 
 
+def _replace_answer(payload: dict, text: str, *, blank_ok: bool) -> None:
+    """Put `text` where the free-text answer is: a plain-text output, or a dict's answer field.
+
+    `blank_ok=False` leaves a blank plain-text output alone (there was no answer to replace).
+    """
+    output = payload.get("output")
+    if isinstance(output, str) and (blank_ok or output.strip()) and not output.lstrip().startswith(("{", "[")):
+        payload["output"] = text
+        return
+    key = next((k for k in ANSWER_KEYS if isinstance(output, dict) and isinstance(output.get(k), str)), None)
+    if key is None:
+        raise NotApplicable("no free-text answer to replace")
+    output[key] = text
+
+
 def wrong_refusal(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
     """Replace the answer to an allowed request with a refusal."""
     new, payload = _copy(item)
     refusal = rng.choice(REFUSALS)
-    output = payload.get("output")
-    if isinstance(output, str) and output.strip() and not output.lstrip().startswith(("{", "[")):
-        payload["output"] = refusal
-    elif isinstance(output, dict) and any(isinstance(output.get(k), str) for k in ANSWER_KEYS):
-        key = next(k for k in ANSWER_KEYS if isinstance(output.get(k), str))
-        output[key] = refusal
-    else:
-        raise NotApplicable("no free-text answer to replace")
+    _replace_answer(payload, refusal, blank_ok=False)
     return new, "The request was an ordinary, allowed one (it was answered before); the agent refused it."
 
 
@@ -255,14 +263,7 @@ def off_topic(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
     new, payload = _copy(item)
     bank = OFF_TOPIC.get(item.get("category"), OFF_TOPIC["_"])
     answer = rng.choice(bank).format(city=faker.city(), word=faker.word())
-    output = payload.get("output")
-    if isinstance(output, str) and not output.lstrip().startswith(("{", "[")):
-        payload["output"] = answer
-    elif isinstance(output, dict) and any(isinstance(output.get(k), str) for k in ANSWER_KEYS):
-        key = next(k for k in ANSWER_KEYS if isinstance(output.get(k), str))
-        output[key] = answer
-    else:
-        raise NotApplicable("no free-text answer to replace")
+    _replace_answer(payload, answer, blank_ok=True)
     return new, "The answer is fluent but answers a different question than the one asked."
 
 
