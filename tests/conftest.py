@@ -99,6 +99,16 @@ def client(app):
 
 
 @pytest.fixture
+def receiver():
+    """A webhook receiver: a real HTTP server on 127.0.0.1 recording every POST."""
+    from tests.support.api import WebhookReceiver
+
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
 def live_server(app):
     """The app behind a real threaded HTTP server on 127.0.0.1."""
     from tests.support.live_server import serve_app_in_thread

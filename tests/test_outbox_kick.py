@@ -13,16 +13,8 @@ from reviewq.db import Database
 from reviewq.models import Verdict, utcnow
 from reviewq.scheduler import build_scheduler
 from reviewq.scheduler.outbox_kick import OutboxKicker
-from tests.support.api import WebhookReceiver, add_reviewer, ask, decide_next, hook_settings, issue_token
+from tests.support.api import add_reviewer, ask, decide_next, hook_settings, issue_token
 from tests.support.scheduler_process import SchedulerProcess
-
-
-@pytest.fixture
-def receiver():
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
 
 # Far longer than any wait below: a webhook that arrives came from a kick, not from the interval.
 INTERVAL_S = 3600

@@ -22,13 +22,6 @@ from tests.support.api import WebhookReceiver, add_reviewer, ask, decide_next, h
 from tests.support.live_server import free_port
 
 
-@pytest.fixture
-def receiver():
-    r = WebhookReceiver().start()
-    yield r
-    r.stop()
-
-
 def deliveries(database):
     with database.session() as s:
         return s.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
