@@ -24,14 +24,6 @@ from reviewq.demo.traffic import approval_request, padded_output
 DEADLINE_S = 600
 
 
-def check(response: requests.Response) -> requests.Response:
-    """raise_for_status, with the server's error body in the message."""
-    if response.status_code >= 400:
-        raise requests.HTTPError(f"{response.status_code} from {response.url}: {response.text[:300]}",
-                                 response=response)
-    return response
-
-
 class JsonConnection:
     """One kept-alive HTTP connection speaking JSON, on http.client.
 
@@ -58,7 +50,8 @@ class JsonConnection:
         self._conn.close()
 
 
-def _api(url: str, token: str, timeout: float = 30) -> JsonConnection:
+def agent_connection(url: str, token: str, timeout: float = 30) -> JsonConnection:
+    """An agent's kept-alive connection, with its bearer token."""
     return JsonConnection(url, {"Authorization": f"Bearer {token}"}, timeout=timeout)
 
 
@@ -70,7 +63,7 @@ def ingest(url: str, token: str, *, batches: int = 50, batch_size: int = 100, si
     bodies = [padded_output(rng=rng, faker=faker) for _ in range(batches * batch_size + singles)]
     for body in bodies:
         body.pop("agent")  # one token, one agent: the server fills in the token's
-    api = _api(url, token, timeout=60)
+    api = agent_connection(url, token, timeout=60)
     start = time.perf_counter()
     queued = 0
     for b in range(batches):
@@ -210,7 +203,7 @@ def approval_wakeups(url: str, token: str, reviewers: list[str], password: str, 
     """`waiters` agents block on ?wait=30 while reviewers approve; wake latency from commit to waiter."""
     rng, faker = random.Random(seed), Faker()
     faker.seed_instance(seed)
-    api = _api(url, token)
+    api = agent_connection(url, token)
     ids = []
     for i in range(waiters):
         body = approval_request(rng=rng, faker=faker, kind="record_change")
@@ -225,7 +218,7 @@ def approval_wakeups(url: str, token: str, reviewers: list[str], password: str, 
     errors: list[str] = []
 
     def wait_for(approval_id: str) -> None:
-        agent = _api(url, token, timeout=45)
+        agent = agent_connection(url, token, timeout=45)
         ready.wait(timeout=60)
         try:
             for _ in range(4):  # bounded: 4 × 30 s

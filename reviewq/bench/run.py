@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
 import sqlalchemy as sa
 
 from reviewq.bench import bulk_history, harness, http_load
@@ -180,16 +179,14 @@ def _webhook_latency(target: harness.BenchTarget, receiver: _WebhookReceiver, co
 
     rng, faker = random.Random(3), Faker()
     faker.seed_instance(3)
-    api = requests.Session()
-    api.headers.update({"Authorization": f"Bearer {target.token}"})
+    api = http_load.agent_connection(target.url, target.token)
     ids = []
     for i in range(count):
         body = approval_request(rng=rng, faker=faker, kind="record_change")
         body["callback_url"] = f"http://{receiver.host}/hook"
-        response = api.post(f"{target.url}/api/v1/approvals", json=body, headers={"Idempotency-Key": f"hook-{i}"},
-                            timeout=30)
-        http_load.check(response)
-        ids.append(response.json()["id"])
+        _, answer, _ = api.call("POST", "/api/v1/approvals", body, headers={"Idempotency-Key": f"hook-{i}"})
+        ids.append(answer["id"])
+    api.close()
     reviewer = http_load.ReviewerClient(target.url, target.reviewer_names[0], harness.BENCH_PASSWORD)
     decided: dict[str, float] = {}
     for _ in range(count):
