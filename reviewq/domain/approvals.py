@@ -146,8 +146,12 @@ def timeout_outcome(intent: str, settings: Settings) -> Outcome:
     return Outcome.APPROVE if intent in settings.approvals.approve_on_timeout_intents else Outcome.DENY
 
 
-def expire_due(*, session: Session, now: datetime, settings: Settings, limit: int = EXPIRY_BATCH) -> list[Item]:
-    """Expire open approval requests past their deadline. Only agent requests (with a record)."""
+def expire_due(*, session: Session, now: datetime, settings: Settings, limit: int = EXPIRY_BATCH,
+               item_id: int | None = None) -> list[Item]:
+    """Expire open approval requests past their deadline. Only agent requests (with a record).
+
+    With `item_id`, only that item (a long-poll settling the approval it waits on at its deadline).
+    """
     query = (
         select(Item.id)
         .join(Approval, Approval.item_id == Item.id)
@@ -155,15 +159,17 @@ def expire_due(*, session: Session, now: datetime, settings: Settings, limit: in
         .order_by(Item.deadline)
         .limit(limit)
     )
+    if item_id is not None:
+        query = query.where(Item.id == item_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Item)
     expired = []
-    for item_id in session.exec(query).all():
-        item = session.get(Item, item_id)
+    for due_id in session.exec(query).all():
+        item = session.get(Item, due_id)
         outcome = timeout_outcome(str((item.payload or {}).get("intent", item.category)), settings)
         won = session.execute(
             sa.update(Item)
-            .where(Item.id == item_id, Item.status.in_(OPEN_STATUSES))
+            .where(Item.id == due_id, Item.status.in_(OPEN_STATUSES))
             .values(status=ItemStatus.EXPIRED, outcome=outcome, decided_at=now, updated_at=now,
                     lease_holder=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)

@@ -11,14 +11,16 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.sampling import submit_outputs
-from reviewq.domain.wakeups import wait_until
-from reviewq.models import ItemKind, Scope, utcnow
+from reviewq.domain.wakeups import listener_for, wait_until
+from reviewq.models import Scope, utcnow
 from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
+from reviewq.web.approval_wait import approval_state, settles_in
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
+from reviewq.web.long_poll import LongPoll, can_defer, defer, json_bytes
 from reviewq.web.openapi import openapi_document
 from reviewq.web.security import csrf
 
@@ -112,19 +114,23 @@ def get_approval(public_id: str):
     wait = _wait_seconds()
     database = get_database()
     db_session(readonly=True).rollback()  # hand the connection back: nothing is held while waiting
+    settings = get_settings()
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.
-        with database.session(readonly=True) as session:
-            item = agent_item(session=session, token=caller.token, public_id=public_id, kind=ItemKind.APPROVAL)
-            public = approval_public(session=session, item=item)
-            session.rollback()
-        return public.status != "pending", public
+        return approval_state(database=database, settings=settings, token=caller.token, public_id=public_id,
+                              now=utcnow())
 
-    if wait > 0:
-        public = wait_until(public_id, check=check, timeout=wait, database_url=database.settings.database.url)
-    else:
-        public = check()[1]
+    done, public = check()
+    if wait > 0 and not done:
+        if settings.database.url.startswith("postgresql"):
+            listener_for(settings.database.url)  # commits in other processes wake this one
+        if can_defer():
+            # Served by reviewq.serving: the event loop waits, and this thread is free at once.
+            defer(LongPoll(key=public_id, timeout=wait, check=check, wake_in=settles_in,
+                           render=lambda value: json_bytes(value.model_dump(mode="json"))))
+        else:
+            public = wait_until(public_id, check=check, timeout=wait, wake_in=settles_in)
     return jsonify(public.model_dump(mode="json"))
 
 
