@@ -113,8 +113,8 @@ def test_ten_thousand_waiters_hold_no_threads(database, db_url, settings, now):
                                 idempotency_key=None, settings=settings, now=utcnow()).item.public_id
                for _ in range(approvals)]
     # One token stands in for many agents here: its rate limit must not be what answers.
-    server, proc = _serve(db_url, api_rate_limit_per_minute="1000000")
-    crowd = WaiterCrowd(server.url, issued.plaintext, [ids[i % approvals] for i in range(waiters)], wait_s=60)
+    server, proc = _serve(db_url, api_rate_limit_per_minute="1000000", approvals_max_wait_s="300")
+    crowd = WaiterCrowd(server.url, issued.plaintext, [ids[i % approvals] for i in range(waiters)], wait_s=300)
     try:
         crowd.open(timeout=120)
         # Let the server take every request in and park it (bounded).

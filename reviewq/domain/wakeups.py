@@ -265,22 +265,29 @@ async def wait_until_async(
     key: str, *, check: Callable[[], tuple[bool, T]], timeout: float,
     run: Callable[[Callable[[], tuple[bool, T]]], Awaitable[tuple[bool, T]]],
     wake_in: Callable[[T], float | None] | None = None,
+    waiter: LoopEvent | None = None, value: T | None = None,
 ) -> T:
     """`wait_until` on an event loop: no thread is held between checks.
 
     `run(check)` runs the (blocking) check in a thread. The waiter registers before its first
-    check, so a commit between that check and the sleep still wakes it. Cancel the task to
-    stop waiting (the client disconnected).
+    check, so a commit between that check and the sleep still wakes it. A caller that already
+    registered `waiter` on `key` and then read `value` (unsettled) passes both: the first check
+    is skipped. Cancel the task to stop waiting (the client disconnected).
     """
-    ev = hub.register(key, LoopEvent(asyncio.get_running_loop()))
+    fresh = waiter is None
+    if waiter is None:
+        waiter = hub.register(key, LoopEvent(asyncio.get_running_loop()))
     try:
+        done = False
+        if fresh:
+            done, value = await run(check)
         deadline = time.monotonic() + timeout
         while True:
-            done, value = await run(check)
             remaining = deadline - time.monotonic()
             if done or remaining <= 0:
                 return value
-            await ev.wait(_sleep_for(remaining, value, wake_in))
-            ev.clear()
+            await waiter.wait(_sleep_for(remaining, value, wake_in))
+            waiter.clear()
+            done, value = await run(check)
     finally:
-        hub.unregister(key, ev)
+        hub.unregister(key, waiter)

@@ -18,7 +18,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from reviewq.config import Settings
-from reviewq.domain.wakeups import wait_until_async
+from reviewq.domain.wakeups import hub, wait_until_async
 from reviewq.serving.protocol import MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
@@ -68,8 +68,8 @@ class ReviewqFront:
         if body is None:  # the client went away
             return
         environ = build_environ(scope, body)
-        environ[ASYNC_WAIT] = True
         loop = asyncio.get_running_loop()
+        environ[ASYNC_WAIT] = loop
         pool = self.agents if scope["path"].startswith("/api/") else self.people
         try:
             response = await loop.run_in_executor(pool, call_app, self.app, environ)
@@ -125,7 +125,7 @@ class ReviewqFront:
         loop = asyncio.get_running_loop()
         waiting = asyncio.create_task(wait_until_async(
             poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
-            run=lambda fn: loop.run_in_executor(self.rechecks, fn),
+            waiter=poll.waiter, value=poll.value, run=lambda fn: loop.run_in_executor(self.rechecks, fn),
         ))
         # A client that hangs up stops its wait: nobody is left to answer.
         watcher = asyncio.create_task(_watch_disconnect(receive, waiting))
@@ -141,6 +141,8 @@ class ReviewqFront:
             return
         finally:
             watcher.cancel()
+            if poll.waiter is not None:  # a task cancelled before it ran never reached its own finally
+                hub.unregister(poll.key, poll.waiter)
         body = poll.render(value)
         headers = [(k, v) for k, v in placeholder.headers if k != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.sampling import submit_outputs
-from reviewq.domain.wakeups import listener_for, wait_until
+from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
 from reviewq.models import Scope, utcnow
 from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
@@ -20,7 +20,7 @@ from reviewq.web.api_input import json_object, validate
 from reviewq.web.approval_wait import approval_state, settles_in
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
-from reviewq.web.long_poll import LongPoll, can_defer, defer, json_bytes
+from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
 from reviewq.web.openapi import openapi_document
 from reviewq.web.security import csrf
 
@@ -94,6 +94,12 @@ def create_approval():
     return response
 
 
+def _listen(settings) -> None:
+    """On PostgreSQL, this process's LISTEN connection: commits in other processes wake it."""
+    if settings.database.url.startswith("postgresql"):
+        listener_for(settings.database.url)
+
+
 def _wait_seconds() -> float:
     raw = request.args.get("wait")
     if raw is None or raw == "":
@@ -121,16 +127,27 @@ def get_approval(public_id: str):
         return approval_state(database=database, settings=settings, token=caller.token, public_id=public_id,
                               now=utcnow())
 
-    done, public = check()
-    if wait > 0 and not done:
-        if settings.database.url.startswith("postgresql"):
-            listener_for(settings.database.url)  # commits in other processes wake this one
-        if can_defer():
-            # Served by reviewq.serving: the event loop waits, and this thread is free at once.
-            defer(LongPoll(key=public_id, timeout=wait, check=check, wake_in=settles_in,
-                           render=lambda value: json_bytes(value.model_dump(mode="json"))))
-        else:
+    loop = event_loop() if wait > 0 else None
+    if loop is None:
+        done, public = check()
+        if wait > 0 and not done:
+            _listen(settings)
             public = wait_until(public_id, check=check, timeout=wait, wake_in=settles_in)
+        return jsonify(public.model_dump(mode="json"))
+    # Served by reviewq.serving: registered before the read, then the event loop waits and
+    # this thread is free at once.
+    _listen(settings)
+    waiter = hub.register(public_id, LoopEvent(loop))
+    try:
+        done, public = check()
+    except BaseException:
+        hub.unregister(public_id, waiter)
+        raise
+    if done:
+        hub.unregister(public_id, waiter)
+    else:
+        defer(LongPoll(key=public_id, timeout=wait, check=check, wake_in=settles_in, waiter=waiter, value=public,
+                       render=lambda value: json_bytes(value.model_dump(mode="json"))))
     return jsonify(public.model_dump(mode="json"))
 
 
