@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from reviewq.bench.harness import _children as harness_children
+from reviewq.bench.harness import children as harness_children
 from reviewq.bench.http_load import ReviewerClient
 from reviewq.bench.waiters import WaiterCrowd, wait_until_idle
 from reviewq.domain.approvals import request_approval

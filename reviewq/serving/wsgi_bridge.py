@@ -2,12 +2,15 @@
 
 The response is buffered when it is small (nearly all are) and streamed otherwise: the CSV
 export of a million decisions must not sit in memory whole. A streamed body is pulled in the
-same pool thread, which sends each chunk through the event loop and waits for it to drain.
+pool thread, which sends each chunk through the event loop and waits for it to drain. The app
+and its body iterator run in one contextvars.Context throughout: Flask keeps the request in
+context variables, and a streamed generator may resume in another pool thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -66,6 +69,7 @@ class WsgiResponse:
     # The rest of a large body, still to be pulled (in a pool thread), then `close`d.
     rest: Iterator[bytes] | None = None
     close: Callable[[], None] = field(default=lambda: None)
+    context: contextvars.Context | None = None
 
 
 def call_app(app: Callable, environ: dict) -> WsgiResponse:
@@ -79,22 +83,35 @@ def call_app(app: Callable, environ: dict) -> WsgiResponse:
         started["status"], started["headers"] = status, headers
         return written.append  # the legacy write() callable
 
-    result: Iterable[bytes] = app(environ, start_response)
-    close = getattr(result, "close", None) or (lambda: None)
+    context = contextvars.Context()
+    result: Iterable[bytes] = context.run(app, environ, start_response)
+    result_close = getattr(result, "close", None)
+
+    def close() -> None:
+        if result_close is not None:
+            context.run(result_close)
+
     chunks, size = written, sum(len(c) for c in written)
     iterator = iter(result)
     try:
-        for chunk in iterator:
+        while (chunk := context.run(next, iterator, None)) is not None:
             if chunk:
                 chunks.append(chunk)
                 size += len(chunk)
             if size >= BUFFER_LIMIT:
-                return WsgiResponse(_status(started), _headers(started), chunks, rest=iterator, close=close)
+                rest = _in_context(context, iterator)
+                return WsgiResponse(_status(started), _headers(started), chunks, rest=rest, close=close,
+                                    context=context)
     except BaseException:
         close()
         raise
     close()
     return WsgiResponse(_status(started), _headers(started), chunks)
+
+
+def _in_context(context: contextvars.Context, iterator: Iterator[bytes]) -> Iterator[bytes]:
+    while (chunk := context.run(next, iterator, None)) is not None:
+        yield chunk
 
 
 def _status(started: dict) -> int:
