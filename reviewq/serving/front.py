@@ -79,6 +79,8 @@ class ReviewqFront:
             return
         poll: LongPoll | None = environ.get(LONG_POLL)
         if poll is not None:
+            del environ, body  # a waiter may be one of thousands: keep only what answering needs
+            response.body.clear()
             await self._long_poll(poll, response, receive, send)
             return
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})

@@ -17,7 +17,7 @@ from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
-from reviewq.web.approval_wait import approval_state, settles_in
+from reviewq.web.approval_wait import AgentRef, approval_state, settles_in
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
@@ -121,10 +121,12 @@ def get_approval(public_id: str):
     database = get_database()
     db_session(readonly=True).rollback()  # hand the connection back: nothing is held while waiting
     settings = get_settings()
+    # Only what agent_item reads: a waiter may be one of thousands, so it keeps no ORM object.
+    agent = AgentRef(id=caller.token.id, agent=caller.agent)
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.
-        return approval_state(database=database, settings=settings, token=caller.token, public_id=public_id,
+        return approval_state(database=database, settings=settings, token=agent, public_id=public_id,
                               now=utcnow())
 
     loop = event_loop() if wait > 0 else None

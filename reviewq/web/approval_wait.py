@@ -8,6 +8,7 @@ answer at the deadline, not up to [approvals] expiry_interval_s later.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from reviewq.config import Settings
@@ -18,7 +19,15 @@ from reviewq.models import ApiToken, ItemKind, utcnow
 from reviewq.models.approvals import ApprovalPublic
 
 
-def approval_state(*, database: Database, settings: Settings, token: ApiToken, public_id: str,
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    """The caller's token as agent_item reads it (its agent), without a detached ORM object."""
+
+    id: int
+    agent: str
+
+
+def approval_state(*, database: Database, settings: Settings, token: ApiToken | AgentRef, public_id: str,
                    now: datetime) -> tuple[bool, ApprovalPublic]:
     """(settled?, what the agent sees); raises NotFound for another agent's or an unknown id."""
     with database.session(readonly=True) as session:
