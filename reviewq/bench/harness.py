@@ -1,4 +1,4 @@
-"""A fresh database and a real `reviewq serve` (gunicorn) process on 127.0.0.1 to measure."""
+"""A fresh database and a real `reviewq serve` process on 127.0.0.1 to measure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RQ-LOAD-1: every phase against a real gunicorn server on 127.0.0.1, then the result table."""
+"""RQ-LOAD-1: every phase against a real `reviewq serve` on 127.0.0.1, then the result table."""
 
 from __future__ import annotations
 
