@@ -43,6 +43,9 @@ class ReviewqServer(BaseApplication):
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
+            # Agents may open thousands of long-polls at once: room in the listen queue (the
+            # kernel caps it at net.core.somaxconn).
+            "backlog": 4096,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",

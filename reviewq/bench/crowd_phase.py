@@ -70,7 +70,7 @@ def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions
             "next_p99_ms": rev["next_p99_ms"], "decide_p99_ms": rev["decide_p99_ms"],
             "next_p50_ms": rev["next_p50_ms"], "decide_p50_ms": rev["decide_p50_ms"],
             "wake_p50_ms": percentile(latencies, 50), "wake_p99_ms": percentile(latencies, 99),
-            "errors": crowd.errors[:5],
+            "errors": crowd.errors[:5], "error_count": len(crowd.errors),
         }
     finally:
         crowd.close()

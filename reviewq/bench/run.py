@@ -88,7 +88,8 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
         report.add(f"wake p50, {label} open", crowd["wake_p50_ms"], "ms")
         report.add(f"wake p99, {label} open", crowd["wake_p99_ms"], "ms", target="< 50", ok=crowd["wake_p99_ms"] < 50)
         report.add(f"opening {label}", crowd["open_s"], "s")
-        report.checks[f"{label} held open, none answered early"] = crowd["settled"] and crowd["early_answers"] == 0
+        report.checks[f"{label} held open, none answered early or lost"] = (
+            crowd["settled"] and crowd["early_answers"] == 0 and crowd["error_count"] == 0)
         report.checks[f"every decided approval's waiter woken ({crowd['decided_approvals']})"] = (
             crowd["decided_approvals"] > 0 and crowd["woken"] == crowd["decided_approvals"])
         for error in crowd["errors"]:

@@ -5,8 +5,8 @@ that start the in-process scheduler); each worker serves HTTP with uvicorn's h11
 its own event loop. It accepts connections itself, so that it can hold back:
 - at [server] max_connections open connections (the rest wait in the listen backlog);
 - with several workers, while it holds more connections than its least-loaded sibling plus
-  one (reviewq.worker_balance): kept-alive reviewer connections spread over the processes
-  instead of queueing on one process's GIL while another idles.
+  one (plus a sixteenth, for bursts; reviewq.worker_balance): kept-alive reviewer connections
+  spread over the processes instead of queueing on one process's GIL while another idles.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ from reviewq.worker_balance import ConnectionBoard
 log = logging.getLogger(__name__)
 
 # How soon a worker holding back looks again at its own and its siblings' counts.
-RECHECK_S = 0.05
+RECHECK_S = 0.01
+# A worker may run ahead of its least-loaded sibling by this share of that sibling's count
+# (and by one): exact while counts are small, and a burst of thousands of connections (agents
+# opening long-polls) is not accepted in lockstep, one pair per recheck.
+BALANCE_SLACK = 1 / 16
 # Connections taken from the backlog per wake-up of the accept loop.
 ACCEPT_BATCH = 64
 
@@ -99,7 +103,8 @@ class GatedServer(Server):
         if self.board is None or self.slot >= self.board.slots:
             return True
         self.board.publish(self.slot, held)
-        return held <= self.board.fewest_besides(self.slot)
+        fewest = self.board.fewest_besides(self.slot)
+        return held <= fewest + int(fewest * BALANCE_SLACK)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if not sockets:
@@ -126,33 +131,39 @@ class _Acceptor:
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        gated = self.server.board is not None
         while True:
             if not self.server.may_accept():
                 await asyncio.sleep(RECHECK_S)
                 continue
+            # Wait until a connection is pending, then take it without blocking. Waiting for
+            # readiness (not inside accept) can be given up safely: a timed-out sock_accept could
+            # drop a connection it had just accepted.
             try:
-                if gated:  # look at the siblings again soon, even if no one connects
-                    conn, _ = await asyncio.wait_for(loop.sock_accept(self.sock), RECHECK_S * 4)
-                else:
-                    conn, _ = await loop.sock_accept(self.sock)
-            except (TimeoutError, BlockingIOError, InterruptedError, ConnectionAbortedError):
-                continue
-            except OSError as exc:  # out of file descriptors, most likely: let some close
-                log.warning("accept failed: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
-            self._start(conn)
-            # Take what else is waiting in the backlog now (one worker: no sibling to leave it to).
-            for _ in range(ACCEPT_BATCH - 1):
-                if gated or not self.server.may_accept():
-                    break
+                await self._readable(RECHECK_S * 20)
+            except TimeoutError:
+                continue  # look at the counts again, even if no one connects
+            for _ in range(ACCEPT_BATCH):
                 try:
-                    more, _ = self.sock.accept()
-                except OSError:  # BlockingIOError: the backlog is empty
+                    conn, _ = self.sock.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    break  # a sibling took it, or the backlog is empty
+                except OSError as exc:  # out of file descriptors, most likely: let some close
+                    log.warning("accept failed: %s", exc)
+                    await asyncio.sleep(0.1)
                     break
-                self._start(more)
+                self._start(conn)
+                if self.server.board is not None or not self.server.may_accept():
+                    break  # several workers: one at a time, so the counts stay even
+
+    async def _readable(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        fd = self.sock.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, timeout)
+        finally:
+            loop.remove_reader(fd)
 
     def _start(self, conn: socket.socket) -> None:
         self.server.accepting_now += 1
