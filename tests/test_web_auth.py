@@ -43,11 +43,18 @@ def test_cookie_is_secure_when_served_over_https(settings, database, users):
         app.extensions["reviewq.db"].dispose()
 
 
-def test_passwords_are_stored_hashed(database, users):
-    """Only a scrypt hash of the password is stored."""
+def test_passwords_are_stored_as_production_scrypt_hashes(database, now, monkeypatch):
+    """Outside the tests' cheap fixture hash, a password is stored only as an OWASP-strength scrypt hash."""
+    from reviewq.domain import users as users_domain
+
+    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", "scrypt:16384:8:5")
     with database.session_scope() as s:
-        user = s.exec(select(User).where(User.name == "rita")).one()
+        make_user(s, "sam", now=now)
+    with database.session_scope() as s:
+        user = s.exec(select(User).where(User.name == "sam")).one()
         assert user.password_hash.startswith("scrypt:16384:8:5$") and PASSWORD not in user.password_hash
+        assert users_domain.authenticate(session=s, name="sam", password=PASSWORD) is not None
+        assert users_domain.authenticate(session=s, name="sam", password=PASSWORD + "x") is None
 
 
 def test_leads_land_on_the_dashboard_or_admin_index(client, users, app):
