@@ -67,6 +67,9 @@ def test_wrong_approval_fields_are_422_naming_the_field(client, token, body, fie
         ({"items": []}, "items"),
         ({"items": "all"}, "items"),
         ({"trace_id": "t", "category": "c", "input": {"\ud800": 1}, "output": "y"}, "input.\ud800"),
+        ({"trace_id": "t", "category": "c", "input": "x", "output": float("inf")}, "output"),
+        ({"trace_id": "t", "category": "c", "input": "x", "output": "y", "metadata": {"a": float("nan")}},
+         "metadata.a"),
     ],
 )
 def test_wrong_item_fields_are_422_naming_the_field(client, token, body, field):
@@ -75,7 +78,7 @@ def test_wrong_item_fields_are_422_naming_the_field(client, token, body, field):
     assert error["field"] == field
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"NaN", b'{"a": Infinity}',
+@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"NaN", b"-Infinity",
                                  b"\xff\xfe\x00", b"[" * 100_000])
 def test_malformed_bodies_are_400(client, token, raw):
     """Bodies that are not a JSON object (or not JSON at all) are a 400 on both endpoints."""

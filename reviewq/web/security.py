@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFProtect
+
+from reviewq.web.errors import error_response, wants_json
 
 csrf = CSRFProtect()
 
@@ -24,8 +26,34 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def _nul_in_request():
+    """An error for a NUL byte in the path, a query parameter or a form field; None if there is none.
+
+    PostgreSQL cannot store or even compare text holding NUL, so such a value reaching a query was
+    a 500. No id, name or filter ever holds one: the path is simply not found, a field is refused.
+    """
+    if "\x00" in request.path:
+        return _refuse(404, "not_found", "no such resource", "path")
+    fields = [("query", request.args)]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields.append(("form", request.form))
+    for _where, values in fields:
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return _refuse(400, "invalid_field", f"{key.replace(chr(0), '')!r} may not contain a NUL byte",
+                               key.replace("\x00", ""))
+    return None
+
+
+def _refuse(status: int, code: str, message: str, field: str):
+    if wants_json():
+        return error_response(status, code, message, field=field)
+    return render_template("error.html", status=status, message=message), status
+
+
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
+    app.before_request(_nul_in_request)
 
     @app.after_request
     def _headers(response):
