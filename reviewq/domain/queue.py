@@ -19,8 +19,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.approval_settlement import expire_open
 from reviewq.domain.effects import DecisionEffects, after_decision
-from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
+from reviewq.domain.errors import DeadlinePassed, InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from reviewq.domain.reviewer import ReviewerRef, approvals_given, latest_session
 from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
 from reviewq.models import (
@@ -338,9 +339,10 @@ def _settle_held_statement(verdict: Verdict):
             else_=sa.literal(Outcome.REJECT, type_=outcome_type),
         )
         final = sa.true()
+    in_time = sa.or_(Item.deadline.is_(None), Item.deadline > sa.bindparam("now", type_=UTCDateTime()))
     return (
         sa.update(Item)
-        .where(_HELD_BY, final)
+        .where(_HELD_BY, final, in_time)
         .values(status=ItemStatus.DECIDED, outcome=outcome,
                 decided_at=sa.bindparam("now", type_=UTCDateTime()), lease_holder=None, lease_expires_at=None,
                 updated_at=sa.bindparam("now", type_=UTCDateTime()))
@@ -372,7 +374,8 @@ def decide(
         settled, shown_at = True, item.leased_at or now
     else:
         item, settled, shown_at = _settle_or_requeue(
-            session=session, public_id=public_id, reviewer=reviewer, verdict=data.verdict, now=now
+            session=session, public_id=public_id, reviewer=reviewer, verdict=data.verdict, now=now,
+            settings=settings,
         )
 
     decision, review_session = _record_decision(
@@ -388,7 +391,7 @@ def decide(
 
 
 def _settle_or_requeue(
-    *, session: Session, public_id: str, reviewer: ReviewerRef, verdict: Verdict, now: datetime
+    *, session: Session, public_id: str, reviewer: ReviewerRef, verdict: Verdict, now: datetime, settings: Settings
 ) -> tuple[Item, bool, datetime]:
     """Why the one-statement settle did not apply, or the two-person rule's first approval."""
     item = get_item(session=session, public_id=public_id)
@@ -396,6 +399,8 @@ def _settle_or_requeue(
         if not can_transition(item.status, ItemStatus.DECIDED):
             raise InvalidTransition(f"item is already {item.status.value}", field="id")
         raise LeaseLost("this item is no longer yours; take the next one", field="id")
+    if item.deadline is not None and item.deadline <= now:
+        _refuse_late(session=session, item=item, reviewer=reviewer, verdict=verdict, now=now, settings=settings)
     approvals_so_far = 0
     if item.required_approvals > 1:
         approvals_so_far = approvals_given(session=session, item_id=item.id)
@@ -409,6 +414,29 @@ def _settle_or_requeue(
         raise LeaseLost("this item was decided or taken by someone else", field="id")
     _set_loaded(item, **values)
     return item, settled, shown_at
+
+
+def _refuse_late(
+    *, session: Session, item: Item, reviewer: ReviewerRef, verdict: Verdict, now: datetime, settings: Settings
+) -> None:
+    """A verdict after the deadline does not count: the approval expires here and now (fail closed).
+
+    Whether or not the expiry job has run yet, the deciding transaction itself settles the item
+    with its timeout outcome (deny unless configured) and raises DeadlinePassed for the caller to
+    commit and report. The same holds for each approver under the two-person rule.
+    """
+    late_by = (now - item.deadline).total_seconds()
+    outcome = expire_open(session=session, item=item, now=now, settings=settings,
+                          details={"late_verdict": Verdict(verdict).value, "reviewer_id": reviewer.id,
+                                   "late_by_s": round(late_by, 3)})
+    if outcome is None:  # settled meanwhile by someone else
+        raise InvalidTransition(f"item is already {ItemStatus(item.status).value}", field="id")
+    settled_as = "approved" if outcome == Outcome.APPROVE else "denied"
+    raise DeadlinePassed(
+        f"too late: this approval's deadline passed {late_by:.0f} s before your verdict, so it expired and was "
+        f"{settled_as} (its timeout outcome); your verdict was not recorded",
+        outcome=outcome.value,
+    )
 
 
 def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:

@@ -17,6 +17,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
+from reviewq.domain.errors import DeadlinePassed
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
 from reviewq.web.auth import ANY_ROLE, role_required
@@ -75,10 +76,14 @@ def decide(public_id: str):
     """Record the verdict, claim the next item in the same transaction, and answer with both."""
     session, settings, now = db_session(), get_settings(), utcnow()
     data = _decision_from(json_body())
-    result = queue_domain.decide(
-        session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
-        settings=settings,
-    )
+    try:
+        result = queue_domain.decide(
+            session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
+            settings=settings,
+        )
+    except DeadlinePassed as exc:
+        commit()  # the approval expired in this transaction: keep that, refuse the verdict
+        raise ApiError(409, exc.code, exc.message, field=exc.field) from None
     nxt = _claim(now)
     body = {
         "decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
