@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFProtect
 
+from reviewq.config import Settings, secure_cookies
 from reviewq.web.errors import error_response, wants_json
 
 csrf = CSRFProtect()
@@ -51,8 +52,29 @@ def _refuse(status: int, code: str, message: str, field: str):
     return render_template("error.html", status=status, message=message), status
 
 
-def init_app(app: Flask) -> None:
+HTTPS_REQUIRED = (
+    "This reviewq server marks its session cookies Secure (production mode), but this page was "
+    "reached over plain http, so your browser would never send the login back. Serve it over "
+    "https, behind a TLS proxy that sets X-Forwarded-Proto (and set server.proxy_count to the number "
+    "of proxies), or, only on a network you trust, set server.secure_cookies = false."
+)
+
+
+def _https_required():
+    """Pages of a production server with Secure cookies refuse plain http with a clear reason.
+
+    Without this a login over http "works" and the next page bounces back to the login form.
+    The agent API (bearer tokens, no cookies), /healthz and static files are left alone.
+    """
+    if request.scheme == "https" or request.path.startswith(("/api/", "/static/")) or request.path == "/healthz":
+        return None
+    return _refuse(403, "https_required", HTTPS_REQUIRED, "scheme")
+
+
+def init_app(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
+    if secure_cookies(settings):
+        app.before_request(_https_required)
     app.before_request(_nul_in_request)
 
     @app.after_request
