@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from reviewq.web.errors import ApiError
@@ -76,8 +76,28 @@ def parse_json(raw: bytes) -> Any:
 
 
 def json_body() -> Any:
-    """The parsed body; 413 over [api] max_body_bytes (raised by werkzeug), 400 if not JSON."""
-    return parse_json(request.get_data(cache=False))
+    """The parsed body; 413 over [api] max_body_bytes, 400 if not JSON."""
+    return parse_json(_read_body())
+
+
+def _read_body() -> bytes:
+    """The raw body, never more than [api] max_body_bytes.
+
+    With a Content-Length werkzeug refuses an oversized body up front (413). A chunked body has
+    none: werkzeug would hand back the first `limit` bytes as if that were all, so a too-large
+    body looked like broken JSON (400). It is read here until it ends or passes the limit.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is not None or limit is None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    stream, chunks, size = request.environ["wsgi.input"], [], 0
+    while chunk := stream.read(min(64 * 1024, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "request_entity_too_large",
+                           f"the body is over the {limit}-byte limit ([api] max_body_bytes)", field="body")
+    return b"".join(chunks)
 
 
 def json_object() -> dict:
