@@ -58,6 +58,8 @@ def test_production_pages_over_plain_http_get_a_clear_error(settings, database, 
         r = client.get("/login")
         assert r.status_code == 403 and "secure_cookies" in r.get_data(as_text=True)
         assert client.get("/login", headers={"Accept": "application/json"}).json["error"]["code"] == "https_required"
+        posted = client.post("/login", data={"name": "rita", "password": PASSWORD})
+        assert posted.status_code == 403 and "secure_cookies" in posted.get_data(as_text=True)
         assert client.get("/healthz").status_code == 200
         assert client.get("/api/v1/openapi.json").status_code == 200
     finally:

@@ -72,9 +72,10 @@ def _https_required():
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    csrf.init_app(app)
+    # Before CSRF: a form posted over http gets the reason, not "CSRF session token missing".
     if secure_cookies(settings):
         app.before_request(_https_required)
+    csrf.init_app(app)
     app.before_request(_nul_in_request)
 
     @app.after_request
