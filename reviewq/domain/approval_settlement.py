@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
+from reviewq.domain.errors import DeadlinePassed, InvalidTransition
 from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
@@ -114,3 +115,24 @@ def expire_open(*, session: Session, item: Item, now: datetime, settings: Settin
                  object_id=item.public_id, now=now, details={"outcome": outcome.value, **(details or {})})
     on_approval_settled(session=session, item=item, now=now)
     return outcome
+
+
+def refuse_late_verdict(*, session: Session, item: Item, reviewer_id: int, verdict: str, now: datetime,
+                        settings: Settings) -> None:
+    """A verdict after the deadline does not count: the approval expires here and now (fail closed).
+
+    Whether or not the expiry job has run yet, the deciding transaction itself settles the item
+    with its timeout outcome (deny unless configured) and raises DeadlinePassed for the caller to
+    commit and report. The same holds for each approver under the two-person rule.
+    """
+    late_by = (now - item.deadline).total_seconds()
+    outcome = expire_open(session=session, item=item, now=now, settings=settings,
+                          details={"late_verdict": verdict, "reviewer_id": reviewer_id, "late_by_s": round(late_by, 3)})
+    if outcome is None:  # settled meanwhile by someone else
+        raise InvalidTransition(f"item is already {ItemStatus(item.status).value}", field="id")
+    settled_as = "approved" if outcome == Outcome.APPROVE else "denied"
+    raise DeadlinePassed(
+        f"too late: this approval's deadline passed {late_by:.0f} s before your verdict, so it expired and was "
+        f"{settled_as} (its timeout outcome); your verdict was not recorded",
+        outcome=outcome.value,
+    )

@@ -19,9 +19,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
-from reviewq.domain.approval_settlement import expire_open
+from reviewq.domain.approval_settlement import refuse_late_verdict
 from reviewq.domain.effects import DecisionEffects, after_decision
-from reviewq.domain.errors import DeadlinePassed, InvalidTransition, LeaseLost, NotFound, ValidationFailed
+from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from reviewq.domain.reviewer import ReviewerRef, approvals_given, latest_session
 from reviewq.domain.time_on_task import SessionSoFar, measure_item, place_in_session
 from reviewq.models import (
@@ -400,7 +400,8 @@ def _settle_or_requeue(
             raise InvalidTransition(f"item is already {item.status.value}", field="id")
         raise LeaseLost("this item is no longer yours; take the next one", field="id")
     if item.deadline is not None and item.deadline <= now:
-        _refuse_late(session=session, item=item, reviewer=reviewer, verdict=verdict, now=now, settings=settings)
+        refuse_late_verdict(session=session, item=item, reviewer_id=reviewer.id, verdict=Verdict(verdict).value,
+                            now=now, settings=settings)
     approvals_so_far = 0
     if item.required_approvals > 1:
         approvals_so_far = approvals_given(session=session, item_id=item.id)
@@ -414,29 +415,6 @@ def _settle_or_requeue(
         raise LeaseLost("this item was decided or taken by someone else", field="id")
     _set_loaded(item, **values)
     return item, settled, shown_at
-
-
-def _refuse_late(
-    *, session: Session, item: Item, reviewer: ReviewerRef, verdict: Verdict, now: datetime, settings: Settings
-) -> None:
-    """A verdict after the deadline does not count: the approval expires here and now (fail closed).
-
-    Whether or not the expiry job has run yet, the deciding transaction itself settles the item
-    with its timeout outcome (deny unless configured) and raises DeadlinePassed for the caller to
-    commit and report. The same holds for each approver under the two-person rule.
-    """
-    late_by = (now - item.deadline).total_seconds()
-    outcome = expire_open(session=session, item=item, now=now, settings=settings,
-                          details={"late_verdict": Verdict(verdict).value, "reviewer_id": reviewer.id,
-                                   "late_by_s": round(late_by, 3)})
-    if outcome is None:  # settled meanwhile by someone else
-        raise InvalidTransition(f"item is already {ItemStatus(item.status).value}", field="id")
-    settled_as = "approved" if outcome == Outcome.APPROVE else "denied"
-    raise DeadlinePassed(
-        f"too late: this approval's deadline passed {late_by:.0f} s before your verdict, so it expired and was "
-        f"{settled_as} (its timeout outcome); your verdict was not recorded",
-        outcome=outcome.value,
-    )
 
 
 def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
