@@ -1,0 +1,153 @@
+"""The stealth audit: can a classifier tell planted items from real ones by what a reviewer sees?
+
+Trains two cross-validated classifiers (logistic regression and gradient boosting) on the reviewer
+view of every served item (reviewer_view.py, the planted fault left out) and reports the
+out-of-fold AUC overall, by source and by template, and the strongest single tells. Folds are
+grouped by library entry or mutation source (StratifiedGroupKFold), so the classifier cannot
+score by memorising a template it saw in training. AUC 0.5 is chance; DESIGN.md "Stealth" asks
+for at most 0.55 overall, and a template above 0.6 is flagged for retirement.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from reviewq.stats.reviewer_view import ViewRow, reviewer_view_rows
+
+TARGET_AUC = 0.55
+FLAG_AUC = 0.6
+MIN_PLANTED = 10  # fewer planted items: no AUC is shown
+MIN_TEMPLATE = 10  # a template is scored (and may be flagged) from this many items
+MAX_REAL = 4000  # real items sampled, for speed; every planted item is kept
+FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    n: int
+    auc: float | None
+    flagged: bool = False
+
+
+@dataclass
+class Audit:
+    n_real: int
+    n_planted: int
+    auc: float | None = None  # the better of the two classifiers
+    auc_logistic: float | None = None
+    auc_boosting: float | None = None
+    half_width: float | None = None  # 95% interval (Hanley & McNeil 1982)
+    by_source: list[Part] = field(default_factory=list)
+    by_template: list[Part] = field(default_factory=list)
+    tells: list[tuple[str, float]] = field(default_factory=list)  # feature, its own AUC (0.5 = no tell)
+    message: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.auc is None else self.auc <= TARGET_AUC
+
+
+def auc_score(labels: list[int], scores: list[float]) -> float | None:
+    """Mann-Whitney AUC with ties counted half; None without both classes."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def hanley_mcneil(auc: float, n_pos: int, n_neg: int) -> float:
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return 1.96 * math.sqrt(max(var, 0.0))
+
+
+def _sample(rows: list[ViewRow], seed: int) -> list[ViewRow]:
+    real = [r for r in rows if not r.planted]
+    planted = [r for r in rows if r.planted]
+    if len(real) > MAX_REAL:
+        real = random.Random(seed).sample(real, MAX_REAL)
+    return planted + real
+
+
+def out_of_fold_scores(rows: list[ViewRow], seed: int = 0) -> dict[str, list[float]]:
+    """Out-of-fold planted-probabilities from both classifiers, folds grouped by template/source."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = DictVectorizer(sparse=False).fit_transform([r.features for r in rows])
+    y = np.array([int(r.planted) for r in rows])
+    groups = [r.group for r in rows]
+    folds = min(FOLDS, len({g for g, r in zip(groups, rows, strict=True) if r.planted}))
+    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    models = {
+        "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced")),
+        "boosting": HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, class_weight="balanced",
+                                                   random_state=seed),
+    }
+    return {name: list(cross_val_predict(model, x, y, groups=groups, cv=cv, method="predict_proba")[:, 1])
+            for name, model in models.items()}
+
+
+def single_tells(rows: list[ViewRow], top: int = 6) -> list[tuple[str, float]]:
+    """Each feature on its own as a score: the ones furthest from AUC 0.5 first."""
+    names = sorted({k for r in rows for k in r.features})
+    labels = [int(r.planted) for r in rows]
+    out = []
+    for name in names:
+        auc = auc_score(labels, [float(r.features.get(name, 0.0)) for r in rows])
+        if auc is not None:
+            out.append((name, round(auc, 3)))
+    out.sort(key=lambda t: -abs(t[1] - 0.5))
+    return out[:top]
+
+
+def audit_rows(rows: list[ViewRow], seed: int = 0) -> Audit:
+    rows = _sample(rows, seed)
+    planted = [r for r in rows if r.planted]
+    audit = Audit(n_real=len(rows) - len(planted), n_planted=len(planted))
+    planted_groups = {r.group for r in planted}
+    if len(planted) < MIN_PLANTED or audit.n_real < MIN_PLANTED or len(planted_groups) < 2:
+        audit.message = f"not enough data yet: {len(planted)} planted and {audit.n_real} real items served"
+        return audit
+    scores = out_of_fold_scores(rows, seed)
+    labels = [int(r.planted) for r in rows]
+    audit.auc_logistic = auc_score(labels, scores["logistic"])
+    audit.auc_boosting = auc_score(labels, scores["boosting"])
+    best = "logistic" if (audit.auc_logistic or 0) >= (audit.auc_boosting or 0) else "boosting"
+    audit.auc = max(audit.auc_logistic or 0.5, audit.auc_boosting or 0.5)
+    audit.half_width = hanley_mcneil(audit.auc, len(planted), audit.n_real)
+    real_scores = [s for s, r in zip(scores[best], rows, strict=True) if not r.planted]
+
+    def part(name: str, picked: list[float], minimum: int) -> Part:
+        if len(picked) < minimum:
+            return Part(name, len(picked), None)
+        auc = auc_score([1] * len(picked) + [0] * len(real_scores), picked + real_scores)
+        return Part(name, len(picked), auc, flagged=auc is not None and auc > FLAG_AUC and minimum >= MIN_TEMPLATE)
+
+    for key, attr in (("by_source", "source"), ("by_template", "template")):
+        names = Counter(getattr(r, attr) for r in planted)
+        parts = [part(name, [s for s, r in zip(scores[best], rows, strict=True)
+                             if r.planted and getattr(r, attr) == name],
+                      1 if key == "by_source" else MIN_TEMPLATE) for name in sorted(names)]
+        setattr(audit, key, sorted(parts, key=lambda p: -(p.auc or 0)))
+    audit.tells = single_tells(rows)
+    verdict = "indistinguishable" if audit.auc <= TARGET_AUC else "separable: see the tells below"
+    audit.message = f"AUC {audit.auc:.3f} ± {audit.half_width:.3f}: planted items are {verdict}"
+    return audit
+
+
+def run_audit(*, session: Session, now: datetime, weeks: int = 4, seed: int = 0) -> Audit:
+    return audit_rows(reviewer_view_rows(session=session, now=now, weeks=weeks), seed)
