@@ -90,7 +90,7 @@ class CanarySettings:
     # Projection (DESIGN.md "Canaries"): the weekly budget's jitter (TIP's ±30%), the highest
     # canary probability one claim may carry, and the window sources are drawn from.
     budget_jitter: float = 0.3
-    max_probability: float = 0.2
+    max_probability: float = 0.1
     source_days: int = 14
     # Keep unsampled outputs (never queued) as projection sources; off when data policy forbids.
     reservoir: bool = True

@@ -1,10 +1,13 @@
 """A reviewer's canary and control probability for the next claim: the weekly budget spent over active time.
 
 Like TIP's "one threat per N bags, ±30%": the weekly job (or the first claim of the week) draws
-each reviewer's budget with jitter, and every claim carries probability
-    remaining budget / claims still expected this week
-so planted items spread over the reviewer's working time exactly as their claims do, and so over
-minutes into session like real work (VIGILANCE.md §4 "placement"). The rate is also a control
+each reviewer's budget with jitter, and every claim carries the same probability
+    budget / claims expected this week (the reviewer's recent pace)
+so planted items spread over the reviewer's working time exactly as their claims do: over the
+days of the week, the hours of the day and the minutes into session like real work (VIGILANCE.md
+§4 "placement"). A rate that ran down as the budget was spent would bunch planted items early in
+the week whenever the pace was underestimated; instead the budget is an expectation, with a
+hard stop at twice the budget. The rate is also a control
 surface: a lead's boost replaces it for a while, and a new reviewer's first session is an
 onboarding drill (VIGILANCE.md §1, Bahner, Hueper & Manzey 2008).
 """
@@ -25,9 +28,8 @@ from reviewq.models import CanaryBudget, CanaryRateBoost, Decision, Injection, I
 
 DEFAULT_EXPECTED_CLAIMS = 150  # a reviewer with no history yet: a plausible week of claims
 MIN_EXPECTED_CLAIMS = 20
-# Late in the week the remaining budget is spread over at least this share of a week's claims, so
-# a reviewer who works more than usual does not get the rest of the budget in one burst.
-TAIL_SHARE = 0.25
+# Never more than this many times the week's budget, however much more than usual a reviewer works.
+HARD_STOP = 2
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,6 @@ def _spent(session: Session, reviewer_id: int, week_start: datetime) -> dict[Inj
     return {InjectionKind(kind): n for kind, n in rows}
 
 
-def _claims_since(session: Session, reviewer_id: int, since: datetime) -> int:
-    return session.exec(
-        select(sa.func.count(Decision.id)).where(Decision.reviewer_id == reviewer_id, Decision.decided_at >= since)
-    ).one()
-
-
 def active_boost(*, session: Session, reviewer_id: int, now: datetime) -> CanaryRateBoost | None:
     return session.exec(
         select(CanaryRateBoost)
@@ -126,12 +122,11 @@ def in_first_session(*, session: Session, reviewer_id: int, now: datetime, gap_m
     return not rows or (len(rows) == 1 and now - rows[0] < timedelta(minutes=gap_minutes))
 
 
-def spend_probability(remaining: int, expected: int, claimed: int, cap: float) -> float:
-    """Remaining budget over the claims still expected this week (never fewer than TAIL_SHARE of a week)."""
-    if remaining <= 0:
+def spend_probability(budget: int, spent: int, expected: int, cap: float) -> float:
+    """The week's budget over the week's expected claims, the same for every claim; 0 past the hard stop."""
+    if budget <= 0 or spent >= HARD_STOP * budget:
         return 0.0
-    still = max(expected - claimed, TAIL_SHARE * expected, 1.0)
-    return min(cap, remaining / still)
+    return min(cap, budget / max(expected, 1))
 
 
 def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings: Settings,
@@ -139,11 +134,10 @@ def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings:
     c = settings.canaries
     budget = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     spent = _spent(session, reviewer_id, budget.week_start)
-    claimed = _claims_since(session, reviewer_id, budget.week_start)
-    canary = spend_probability(budget.canaries - spent.get(InjectionKind.CANARY, 0), budget.expected_claims,
-                               claimed, c.max_probability)
-    control = spend_probability(budget.controls - spent.get(InjectionKind.CONTROL, 0), budget.expected_claims,
-                                claimed, c.max_probability)
+    canary = spend_probability(budget.canaries, spent.get(InjectionKind.CANARY, 0), budget.expected_claims,
+                               c.max_probability)
+    control = spend_probability(budget.controls, spent.get(InjectionKind.CONTROL, 0), budget.expected_claims,
+                                c.max_probability)
     boost = active_boost(session=session, reviewer_id=reviewer_id, now=now)
     if boost is not None:
         return Rate(canary=boost.probability, control=control, drill=boost.drill, week_start=budget.week_start)

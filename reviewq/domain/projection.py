@@ -6,10 +6,12 @@ a source they have never seen and will never be served (projection_sources.py): 
 fault planted by a generic mutator, with values from the deployment's own data) or a known-good
 control (re-served unchanged). The real item goes straight back to the queue, unseen, so no real
 work is lost, and planted items are spent only while real work is flowing: an empty queue never
-serves one. The copy takes the served item's place, agent, category and kind, a trace id of the
-source's format, and the source's created time when the source arrived with the served work
-(else the served item's, so its age matches); an approval keeps the served approval's created
-time and deadline, so deadline = created + timeout_s and category = intent hold as for real ones.
+serves one. The copy takes the served item's place, agent, category, kind and created time (sources
+of the served item's own batch are preferred, so that is the source's created time too: agents
+submit in batches, and a planted item must share its batch's timestamp like real ones do), and a
+trace id of the source's format; an approval keeps the served approval's created time and
+deadline, so deadline = created + timeout_s and category = intent hold as for real ones.
+Only reviewers are planted on: a lead's approvals are what confirm items as known-good controls.
 Safety: the copy has no token and no approval record, so no agent, API read or webhook sees it.
 """
 
@@ -34,9 +36,17 @@ from reviewq.domain import projection_sources as sources
 from reviewq.domain.canary_rate import Rate, current_rate
 from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.domain.queue import claim_next, release
-from reviewq.models import Injection, InjectionKind, InjectionSource, Item, ItemKind, ItemStatus, new_public_id
-
-SAME_BATCH = timedelta(hours=1)  # a source created this near the served item keeps its own created time
+from reviewq.models import (
+    Injection,
+    InjectionKind,
+    InjectionSource,
+    Item,
+    ItemKind,
+    ItemStatus,
+    Role,
+    User,
+    new_public_id,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ def claim(
     """The next item for this reviewer: the real one, or with the current probability a planted copy."""
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng)
-    if item is None or may_be_planted(item):
+    if item is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
         return item
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
@@ -92,6 +102,11 @@ def claim(
     release(session=session, public_id=item.public_id, reviewer_id=reviewer_id, now=now)
     session.expire(item)
     return copy
+
+
+def _plants_on(session: Session, reviewer_id: int) -> bool:
+    user = session.get(User, reviewer_id)
+    return user is not None and user.role == Role.REVIEWER
 
 
 def project(
@@ -184,9 +199,6 @@ def write(
 ) -> Item:
     origin = planted.origin
     created, deadline = served.created_at, served.deadline
-    near = origin is not None and abs(origin.created_at - served.created_at) <= SAME_BATCH
-    if served.kind == ItemKind.OUTPUT and near:
-        created = origin.created_at
     required = 1
     if served.kind == ItemKind.APPROVAL and planted.payload.get("irreversible") is True \
             and settings.queue.two_person_rule:

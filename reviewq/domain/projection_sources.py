@@ -53,7 +53,8 @@ def _decided_by(reviewer_id: int):
 
 
 def _nearest(rows, near: datetime) -> list:
-    return sorted(rows, key=lambda r: abs((r.created_at - near).total_seconds()))[:NEAREST]
+    """The served item's own batch (same created time) first, then the nearest in time."""
+    return sorted(rows, key=lambda r: (r.created_at != near, abs((r.created_at - near).total_seconds())))[:NEAREST]
 
 
 def _from_item(item: Item) -> Source:

@@ -5,7 +5,8 @@ and coarse text features, the item's age when served, minutes into session, whet
 its created time with the item served just before (agent batches), the hour it was created,
 and for approvals the deadline's span and whether the category is the intent. The planted fault
 itself is left out: text features of a mutated copy are read from its source payload
-(`Injection.original_payload`), since a canary *should* be detectable by its fault.
+(`Injection.original_payload`), since a canary *should* be detectable by its fault. Drill items
+(onboarding, a lead's drill) are announced training and left out too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ViewRow:
     source: str | None  # projection | mutation | library | control (None for real items)
     template: str | None
     group: str  # CV group: the library entry or source item, so folds never share a template
+    slot: tuple[str, str, str]  # agent, category, kind: a template is compared with real items of its slots
 
 
 def _text(value: Any) -> str:
@@ -118,9 +120,12 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         features |= payload_features(payload if isinstance(payload, dict) else {}, kind, item.category)
         features |= timing_features(created_at=item.created_at, deadline=item.deadline, shown_at=decision.shown_at,
                                     minutes_into_session=decision.minutes_into_session, same_batch=same_batch)
+        slot = (item.agent, item.category, kind)
         if injection is None:
-            out.append(ViewRow(features, False, None, None, f"ref:{item.agent}:{item.trace_id}"))
+            out.append(ViewRow(features, False, None, None, f"ref:{item.agent}:{item.trace_id}", slot))
             continue
+        if injection.drill:
+            continue  # an onboarding or lead's drill is announced training, not measured (nor audited)
         source = injection.source.value if hasattr(injection.source, "value") else str(injection.source)
         if injection.library_entry_id:
             group = f"entry:{injection.library_entry_id}"
@@ -129,5 +134,5 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         else:
             group = f"planted:{injection.id}"
         template = injection.template or injection.library_entry_id or source
-        out.append(ViewRow(features, True, source, template, group))
+        out.append(ViewRow(features, True, source, template, group, slot))
     return out

@@ -97,8 +97,12 @@ def out_of_fold_scores(rows: list[ViewRow], seed: int = 0) -> dict[str, list[flo
         "boosting": HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, class_weight="balanced",
                                                    random_state=seed),
     }
-    return {name: list(cross_val_predict(model, x, y, groups=groups, cv=cv, method="predict_proba")[:, 1])
-            for name, model in models.items()}
+    from threadpoolctl import threadpool_limits
+
+    # One thread: on a busy machine OpenMP's threads fight each other (20x slower than one).
+    with threadpool_limits(1):
+        return {name: list(cross_val_predict(model, x, y, groups=groups, cv=cv, method="predict_proba")[:, 1])
+                for name, model in models.items()}
 
 
 def single_tells(rows: list[ViewRow], top: int = 6) -> list[tuple[str, float]]:
@@ -129,19 +133,22 @@ def audit_rows(rows: list[ViewRow], seed: int = 0) -> Audit:
     best = "logistic" if (audit.auc_logistic or 0) >= (audit.auc_boosting or 0) else "boosting"
     audit.auc = max(audit.auc_logistic or 0.5, audit.auc_boosting or 0.5)
     audit.half_width = hanley_mcneil(audit.auc, len(planted), audit.n_real)
-    real_scores = [s for s, r in zip(scores[best], rows, strict=True) if not r.planted]
+    scored = list(zip(scores[best], rows, strict=True))
 
-    def part(name: str, picked: list[float], minimum: int) -> Part:
-        if len(picked) < minimum:
+    def part(attr: str, name: str, minimum: int) -> Part:
+        """A source or template against the real items of the same agents, categories and kinds: a
+        template written for one agent is not "separable" merely because other agents exist."""
+        picked = [(s, r) for s, r in scored if r.planted and getattr(r, attr) == name]
+        slots = {r.slot for _, r in picked}
+        real = [s for s, r in scored if not r.planted and r.slot in slots]
+        if len(picked) < minimum or not real:
             return Part(name, len(picked), None)
-        auc = auc_score([1] * len(picked) + [0] * len(real_scores), picked + real_scores)
+        auc = auc_score([1] * len(picked) + [0] * len(real), [s for s, _ in picked] + real)
         return Part(name, len(picked), auc, flagged=auc is not None and auc > FLAG_AUC and minimum >= MIN_TEMPLATE)
 
     for key, attr in (("by_source", "source"), ("by_template", "template")):
         names = Counter(getattr(r, attr) for r in planted)
-        parts = [part(name, [s for s, r in zip(scores[best], rows, strict=True)
-                             if r.planted and getattr(r, attr) == name],
-                      1 if key == "by_source" else MIN_TEMPLATE) for name in sorted(names)]
+        parts = [part(attr, name, 1 if key == "by_source" else MIN_TEMPLATE) for name in sorted(names)]
         setattr(audit, key, sorted(parts, key=lambda p: -(p.auc or 0)))
     audit.tells = single_tells(rows)
     verdict = "indistinguishable" if audit.auc <= TARGET_AUC else "separable: see the tells below"
