@@ -20,7 +20,8 @@ from reviewq.canaries.faults import REFUSAL
 # 45.90, 2026-10-01, INV-000123, A-123456.
 VALUE = re.compile(r"(?<![\w.-])[A-Za-z]{0,6}[-#]?\d[\w]*(?:[./:-]\d[\w]*)*(?![\w-])")
 # A proper name: a capitalised word that is not at the start of a sentence.
-ENTITY = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]{2,}(?: [A-Z][a-z]{2,})?")
+NAME = re.compile(r"[A-Z][a-z]{2,}\b(?: [A-Z][a-z]{2,}\b)?")
+ENTITY = re.compile(r"(?<=[a-z,;] )" + NAME.pattern)
 WORD = re.compile(r"[A-Za-z0-9]+")
 STOPWORDS = frozenset(
     "a an and are as at be been but by can could did do does for from had has have hello hi how i if in into "

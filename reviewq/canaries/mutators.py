@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reviewq.canaries.bank import ANSWER_KEYS, ENTITY, VALUE, Bank, content_words, text_of
-from reviewq.canaries.faults import as_text, mentions
+from reviewq.canaries.bank import ANSWER_KEYS, ENTITY, NAME, VALUE, Bank, content_words, text_of
+from reviewq.canaries.faults import REFUSAL, as_text, mentions
 
 EVIDENCE = ("input", "context", "trace")
 AUXILIARY = re.compile(r"\b(is|are|was|were|will|has|have|does|did|should|could|can)\b (?!not\b)([a-z]+)")
@@ -124,7 +124,7 @@ def _contradict(item: dict, rng: random.Random, bank: Bank, *, entities: bool) -
                 old = match.group()
                 if entities:
                     options = sorted(e for e in bank.entities | bank.strings.get(key or "", set())
-                                     if e != old and ENTITY.fullmatch(e) and not mentions(whole, e))
+                                     if e != old and NAME.fullmatch(e) and not mentions(whole, e))
                 else:
                     options = bank.same_shape(old, avoid=whole)
                 slots.append((old, options))
@@ -309,6 +309,8 @@ def refusal(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     """The answer to an ordinary request replaced by a refusal in the agent's own phrasing."""
     new, payload = _copy(item)
     path, output, was_string, key = _answer_slot(payload)
+    if REFUSAL.search(output if key is None else output[key]):
+        raise NotApplicable("the answer is a refusal already")
     own = bank.refusals.get(item["agent"]) or [r for texts in bank.refusals.values() for r in texts]
     if not own:
         raise NotApplicable("this deployment has no refusal to take the phrasing from")
@@ -324,10 +326,11 @@ def other_topic(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     question = as_text(payload.get("input")).lower()
     asked_words = set(content_words(question))
     current = (output if key is None else output[key])
-    pool = [a for agent, _c, _i, a in bank.answers if agent == item["agent"] and a != current] or [
-        a for _a, _c, _i, a in bank.answers if a != current]
-    rng.shuffle(pool)
-    for answer in pool[:40]:
+    own = [a for agent, _c, _i, a in bank.answers if agent == item["agent"] and a != current]
+    others = [a for agent, _c, _i, a in bank.answers if agent != item["agent"]]
+    rng.shuffle(own)
+    rng.shuffle(others)
+    for answer in own[:40] + others[:40]:  # the agent's own answers first, so the voice stays its own
         lowered = answer.lower()
         asked = sorted(w for w in asked_words if w not in lowered)
         answered = sorted(w for w in set(content_words(answer)) if w not in question)
@@ -351,7 +354,7 @@ def amount_over_cap(item: dict, rng: random.Random, bank: Bank) -> Mutation:
             continue
         suffix = cap_key[len("max_"):]
         for arg_key, value in args.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and (
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= cap and (
                 arg_key == suffix or ("amount" in arg_key and "amount" in suffix)
             ):
                 seen = sorted(n for n in bank.numbers.get(arg_key, ()) if isinstance(n, int | float)
@@ -360,7 +363,7 @@ def amount_over_cap(item: dict, rng: random.Random, bank: Bank) -> Mutation:
                 args[arg_key] = over
                 return Mutation(new, f"{arg_key} is {over}, above the cap {cap_key} = {cap}.",
                                 {"type": "over_cap", "amount": f"tool_call.args.{arg_key}",
-                                 "cap": f"constraints.{cap_key}"})
+                                 "cap": f"constraints.{cap_key}"}, frozenset() if seen else frozenset({str(over)}))
     raise NotApplicable("no amount argument with a matching cap")
 
 
@@ -393,6 +396,8 @@ def tool_not_allowed(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     call = payload.get("tool_call") or {}
     if not isinstance(allowed, list) or not isinstance(call.get("name"), str):
         raise NotApplicable("no allowed_tools constraint")
+    if call["name"] not in allowed:
+        raise NotApplicable("the call is outside allowed_tools already")
     options = sorted(bank.tools.get(item["agent"], set()) - set(allowed))
     if not options:
         raise NotApplicable("the agent uses no tool outside allowed_tools")
