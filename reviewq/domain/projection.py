@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -175,21 +176,21 @@ def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, 
 
 
 def same_format(trace_id: str, rng: random.Random) -> str:
-    """A fresh trace id of the same format: digits for digits, hex for hex, letters for letters."""
-    hexish = all(c in string.hexdigits or not c.isalnum() for c in trace_id)
+    """A fresh trace id of the same format. Segments without a digit ("acme-", "ap-") are kept, as
+    agents put constant prefixes there; in the others digits stay digits, hex stays hex (UUIDs), and
+    other letters are kept."""
     out = []
-    for c in trace_id:
-        if c.isdigit() or (hexish and c in string.hexdigits):
-            pool = string.hexdigits.lower()[:16] if hexish and not c.isupper() else string.digits
-            if hexish and c.isupper():
-                pool = string.hexdigits.upper()[:16]
-            out.append(rng.choice(pool))
-        elif c.islower():
-            out.append(rng.choice(string.ascii_lowercase))
-        elif c.isupper():
-            out.append(rng.choice(string.ascii_uppercase))
-        else:
-            out.append(c)
+    for segment in re.split(r"([^A-Za-z0-9]+)", trace_id):
+        if not any(c.isdigit() for c in segment):
+            out.append(segment)
+            continue
+        hexish = all(c in string.hexdigits for c in segment) and any(c.isalpha() for c in segment)
+        out.append("".join(
+            rng.choice(string.digits) if c.isdigit() and not hexish
+            else rng.choice("0123456789abcdef" if c.islower() or c.isdigit() else "0123456789ABCDEF") if hexish
+            else c
+            for c in segment
+        ))
     return "".join(out)[:128]
 
 
