@@ -229,6 +229,7 @@ def test_the_reservoir_is_bounded_purged_and_can_be_switched_off(session, settin
 
 def test_weekly_budgets_are_jittered_drawn_once_and_topped_up_on_demand(session, settings, now):
     """Each active reviewer's budget lies within ±30% of the setting, a second run changes nothing, --now adds."""
+    settings = settings.replace(canaries={"per_reviewer_per_week": 5, "controls_per_reviewer_per_week": 5})
     users = [make_user(session, f"r{i}", now=now - timedelta(days=20)) for i in range(12)]
     for user in users:
         enqueue(session=session, now=now - timedelta(days=1), data=output_item())
@@ -249,7 +250,8 @@ def test_weekly_budgets_are_jittered_drawn_once_and_topped_up_on_demand(session,
 
 def test_the_rate_is_a_control_surface(session, settings, now):
     """A lead's boost sets the probability for a while; a new reviewer's first session is a drill revealed at once."""
-    settings = settings.replace(canaries={"reveal": "end_of_session"})
+    settings = settings.replace(canaries={"reveal": "end_of_session", "onboarding_drill": True,
+                                          "per_reviewer_per_week": 5})
     rita = make_user(session, "rita", now=now)
     first = current_rate(session=session, reviewer_id=rita.id, now=now, settings=settings, rng=random.Random(1))
     assert first.drill and first.canary == settings.canaries.drill_probability

@@ -50,6 +50,10 @@ from reviewq.models import (
 )
 
 
+REPLAY_EXPLANATION = ("A known-good item: other reviewers (or a lead) approved it before, and it was served "
+                      "to you again to measure false alarms. The right verdict was approve.")
+
+
 @dataclass(frozen=True)
 class Planted:
     """A planted item before it is written."""
@@ -131,7 +135,8 @@ def choose(
     if kind == InjectionKind.CONTROL:
         for origin in sources.confirmed_good(session=session, served=served, reviewer_id=reviewer_id,
                                              settings=settings, now=now, exclude=exclude)[:1]:
-            return Planted(kind=kind, source=InjectionSource.CONTROL, payload=origin.payload, explanation="",
+            return Planted(kind=kind, source=InjectionSource.CONTROL, payload=origin.payload,
+                           explanation=REPLAY_EXPLANATION,
                            template="replay", origin=origin, original_payload=origin.payload)
     else:
         bank: Bank | None = None
