@@ -79,7 +79,7 @@ def data():
 
 @pytest.mark.parametrize("mutator", m.MUTATORS, ids=lambda mu: mu.name)
 def test_every_mutator_plants_a_checked_fault_with_only_the_deployments_words(mutator, data):
-    """On every corpus item it applies to: the fault checks out, the source is untouched, and no foreign token appears."""
+    """On every item it applies to: the fault checks out, the source is untouched, and no foreign token appears."""
     items, bank = data
     applied = 0
     for index, item in enumerate(items):

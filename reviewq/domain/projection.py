@@ -49,7 +49,6 @@ from reviewq.models import (
     new_public_id,
 )
 
-
 REPLAY_EXPLANATION = ("A known-good item: other reviewers (or a lead) approved it before, and it was served "
                       "to you again to measure false alarms. The right verdict was approve.")
 
