@@ -67,7 +67,7 @@ def _served(session):
 
 
 def test_every_planted_item_comes_from_this_deployments_traffic(simulated):
-    """Each planted item's agent, category and kind occur in real traffic; approvals only from the agent sending them."""
+    """Each planted item's agent, category and kind occur in real traffic; approvals only from the agent asking."""
     database, _settings, _world = simulated
     with database.session_scope(readonly=True) as s:
         rows = _served(s)
