@@ -40,6 +40,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/<int:user_id>/deactivate": LEADS,
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
+    "/admin/canaries/audit": LEADS,  # the stealth audit (issue 12)
+    "/admin/canaries/boost": LEADS,
     # dashboard
     "/dashboard": LEADS,
     "/dashboard/reviewers/<name>": LEADS,
