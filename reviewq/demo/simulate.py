@@ -61,6 +61,7 @@ class Cast:
     reviewers: dict[str, User]
     profiles: dict[str, ReviewerProfile]
     tokens: dict[str, ApiToken]
+    lead: User | None = None
 
 
 @dataclass(order=True)
@@ -74,9 +75,9 @@ class _Turn:
 
 def create_cast(*, session: Session, now: datetime) -> Cast:
     """The lead, the admin, eight profiled reviewers and one token per demo agent."""
-    for name, role in ((LEAD_NAME, Role.LEAD), (ADMIN_NAME, Role.ADMIN)):
-        create_user(session=session, data=UserCreate(name=name, role=role, password=DEMO_PASSWORD),
-                    now=now, actor="system:demo")
+    staff = {name: create_user(session=session, data=UserCreate(name=name, role=role, password=DEMO_PASSWORD),
+                               now=now, actor="system:demo")
+             for name, role in ((LEAD_NAME, Role.LEAD), (ADMIN_NAME, Role.ADMIN))}
     reviewers = {
         p.name: create_user(session=session, data=UserCreate(name=p.name, role=Role.REVIEWER, password=DEMO_PASSWORD),
                             now=now, actor="system:demo")
@@ -88,7 +89,7 @@ def create_cast(*, session: Session, now: datetime) -> Cast:
                              now=now, actor="system:demo").token
         for a in AGENTS
     }
-    return Cast(reviewers=reviewers, profiles={p.name: p for p in PROFILES}, tokens=tokens)
+    return Cast(reviewers=reviewers, profiles={p.name: p for p in PROFILES}, tokens=tokens, lead=staff[LEAD_NAME])
 
 
 def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day_start: datetime,
@@ -157,6 +158,24 @@ def _sessions_for_day(profile: ReviewerProfile, day: datetime, rng: random.Rando
     return sittings
 
 
+# Items the lead spot-checks each weekday: what they approve is confirmed good, the source of
+# known-good controls re-served to reviewers (DESIGN.md "Canaries").
+LEAD_SPOT_CHECKS = 12
+
+
+def _lead_spot_check(session: Session, cast: Cast, settings: Settings, day: datetime, rng: random.Random) -> None:
+    at = day + timedelta(hours=17, minutes=rng.uniform(0, 30))
+    for _ in range(LEAD_SPOT_CHECKS):
+        item = projection.claim(session=session, reviewer_id=cast.lead.id, now=at, settings=settings, rng=rng)
+        if item is None:
+            return
+        dwell = rng.uniform(20, 60)
+        decide(session=session, public_id=item.public_id, reviewer=cast.lead, settings=settings,
+               now=at + timedelta(seconds=dwell), data=DecisionCreate(verdict=Verdict.APPROVE,
+                                                                       active_ms=int(dwell * 1000)))
+        at += timedelta(seconds=dwell + rng.uniform(1, 3))
+
+
 def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, week_index: int,
                   rng: random.Random, faker: Faker, stats: dict) -> None:
     with db.session_scope() as session:
@@ -202,6 +221,8 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             heapq.heappush(turns, turn)
             if made % COMMIT_EVERY == 0:
                 session.commit()
+        if cast.lead is not None and day.weekday() < 5:
+            _lead_spot_check(session, cast, settings, day, rng)
         for at in arrivals:
             _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([3600, 7200, 14400]))
         evening = day + timedelta(hours=23, minutes=59)

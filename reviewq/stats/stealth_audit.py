@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,13 +77,17 @@ def _sample(rows: list[ViewRow], seed: int) -> list[ViewRow]:
     return planted + real
 
 
-def out_of_fold_scores(rows: list[ViewRow], seed: int = 0) -> dict[str, list[float]]:
-    """Out-of-fold planted-probabilities from both classifiers, folds grouped by template/source."""
+def out_of_fold_scores(rows: list[ViewRow], seed: int = 0, *, grouped: bool = True) -> dict[str, list[float]]:
+    """Out-of-fold planted-probabilities from both classifiers, folds grouped by template/source.
+
+    `grouped=False` (plain stratified folds) exists to show what grouping prevents: a classifier
+    that memorises a template seen in training scores its siblings in the test fold.
+    """
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -92,7 +95,8 @@ def out_of_fold_scores(rows: list[ViewRow], seed: int = 0) -> dict[str, list[flo
     y = np.array([int(r.planted) for r in rows])
     groups = [r.group for r in rows]
     folds = min(FOLDS, len({g for g, r in zip(groups, rows, strict=True) if r.planted}))
-    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    cv = (StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed) if grouped
+          else StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed))
     models = {
         "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced")),
         "boosting": HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, class_weight="balanced",
@@ -102,8 +106,42 @@ def out_of_fold_scores(rows: list[ViewRow], seed: int = 0) -> dict[str, list[flo
 
     # One thread: on a busy machine OpenMP's threads fight each other (20x slower than one).
     with threadpool_limits(1):
-        return {name: list(cross_val_predict(model, x, y, groups=groups, cv=cv, method="predict_proba")[:, 1])
+        return {name: list(cross_val_predict(model, x, y, groups=groups if grouped else None, cv=cv,
+                                             method="predict_proba")[:, 1])
                 for name, model in models.items()}
+
+
+def template_part(name: str, rows: list[ViewRow], seed: int = 0) -> Part:
+    """Can this template's items be recognised once seen? Reviewers learn templates from reveals, so
+    (unlike the overall audit) folds are plain stratified ones: the question is whether the template
+    has a look of its own, against the real items of the same agents, categories and kinds."""
+    import numpy as np
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    mine = [r for r in rows if r.planted and r.template == name]
+    slots = {r.slot for r in mine}
+    real = [r for r in rows if not r.planted and r.slot in slots]
+    if len(real) > 1000:
+        real = random.Random(seed).sample(real, 1000)
+    if len(mine) < MIN_TEMPLATE or len(real) < MIN_TEMPLATE:
+        return Part(name, len(mine), None)
+    both = mine + real
+    x = DictVectorizer(sparse=False).fit_transform([r.features for r in both])
+    y = np.array([1] * len(mine) + [0] * len(real))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced", C=0.3))
+    with threadpool_limits(1):
+        scores = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+                                   method="predict_proba")[:, 1]
+    auc = auc_score(list(y), list(scores))
+    # Flagged: above 0.6 and beyond chance (the 95% interval clears 0.5): ten items score 0.6 by luck
+    # alone, and retiring a template on luck wastes the library.
+    sure = auc is not None and auc - hanley_mcneil(auc, len(mine), len(real)) > 0.5
+    return Part(name, len(mine), auc, flagged=sure and auc > FLAG_AUC)
 
 
 def single_tells(rows: list[ViewRow], top: int = 6) -> list[tuple[str, float]]:
@@ -135,25 +173,16 @@ def audit_rows(rows: list[ViewRow], seed: int = 0) -> Audit:
     audit.auc = max(audit.auc_logistic or 0.5, audit.auc_boosting or 0.5)
     audit.half_width = hanley_mcneil(audit.auc, len(planted), audit.n_real)
     scored = list(zip(scores[best], rows, strict=True))
-
-    def part(attr: str, name: str, minimum: int) -> Part:
-        """A source or template against the real items of the same agents, categories and kinds: a
-        template written for one agent is not "separable" merely because other agents exist."""
-        picked = [(s, r) for s, r in scored if r.planted and getattr(r, attr) == name]
-        slots = {r.slot for _, r in picked}
+    for name in sorted({r.source for r in planted}):
+        picked = [s for s, r in scored if r.planted and r.source == name]
+        slots = {r.slot for r in planted if r.source == name}
         real = [s for s, r in scored if not r.planted and r.slot in slots]
-        if len(picked) < minimum or not real:
-            return Part(name, len(picked), None)
-        auc = auc_score([1] * len(picked) + [0] * len(real), [s for s, _ in picked] + real)
-        # Flagged: above 0.6, and separable beyond chance (the 95% interval clears 0.5); a handful
-        # of items scores 0.6 by luck alone, and retiring a template on luck wastes the library.
-        sure = auc is not None and auc - hanley_mcneil(auc, len(picked), len(real)) > 0.5
-        return Part(name, len(picked), auc, flagged=sure and auc > FLAG_AUC and minimum >= MIN_TEMPLATE)
-
-    for key, attr in (("by_source", "source"), ("by_template", "template")):
-        names = Counter(getattr(r, attr) for r in planted)
-        parts = [part(attr, name, 1 if key == "by_source" else MIN_TEMPLATE) for name in sorted(names)]
-        setattr(audit, key, sorted(parts, key=lambda p: -(p.auc or 0)))
+        audit.by_source.append(Part(name, len(picked), auc_score([1] * len(picked) + [0] * len(real),
+                                                                   picked + real) if real else None))
+    audit.by_source.sort(key=lambda p: -(p.auc or 0))
+    for name in sorted({r.template for r in planted}):
+        audit.by_template.append(template_part(name, rows, seed))
+    audit.by_template.sort(key=lambda p: -(p.auc or 0))
     audit.tells = single_tells(rows)
     verdict = "indistinguishable" if audit.auc <= TARGET_AUC else "separable: see the tells below"
     audit.message = f"AUC {audit.auc:.3f} ± {audit.half_width:.3f}: planted items are {verdict}"
