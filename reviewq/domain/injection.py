@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
 from reviewq.domain.canary_rate import budget_for, jittered, week_start_for
-from reviewq.models import CanaryBudget, Decision, Injection, InjectionOutcome, Item, ItemStatus, User
+from reviewq.models import CanaryBudget, Decision, Injection, InjectionOutcome, Item, ItemStatus, Role, User
 
 __all__ = ["ACTIVE_DAYS", "active_reviewers", "expire_unseen", "plan_week", "week_start_for"]
 
@@ -27,10 +27,11 @@ ACTIVE_DAYS = 14  # an active reviewer decided something in the last 14 days
 
 
 def active_reviewers(*, session: Session, now: datetime, names: list[str] | None = None) -> list[User]:
+    """Reviewers (only reviewers are planted on) who decided something lately, or the named ones."""
     recent = select(Decision.reviewer_id).where(Decision.decided_at >= now - timedelta(days=ACTIVE_DAYS))
-    query = select(User).where(User.active.is_(True), User.id.in_(recent)).order_by(User.id)
-    if names:
-        query = select(User).where(User.active.is_(True), User.name.in_(names)).order_by(User.id)
+    query = select(User).where(User.active.is_(True), User.role == Role.REVIEWER)
+    query = query.where(User.name.in_(names)) if names else query.where(User.id.in_(recent))
+    query = query.order_by(User.id)
     return list(session.exec(query).all())
 
 
