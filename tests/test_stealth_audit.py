@@ -8,7 +8,7 @@ from datetime import timedelta
 from reviewq.domain.queue import claim_next, decide, enqueue
 from reviewq.models import DecisionCreate, Injection, InjectionKind, InjectionSource, Verdict
 from reviewq.stats.reviewer_view import ViewRow, reviewer_view_rows
-from reviewq.stats.stealth_audit import audit_rows, auc_score, out_of_fold_scores
+from reviewq.stats.stealth_audit import auc_score, audit_rows, out_of_fold_scores
 from tests.factories import make_user, output_item
 
 LONG = "Your order is on its way; it left the warehouse on Monday and the carrier expects to deliver it Friday."
