@@ -54,7 +54,7 @@ def _rows(seed: int, *, shifted: str | None = None, memorable: bool = True) -> l
 
 
 def test_folds_grouped_by_template_stop_the_classifier_memorising_templates():
-    """Grouped folds keep the overall AUC near chance where ungrouped ones would not; memorable templates are flagged."""
+    """Grouped folds keep the overall AUC near chance where ungrouped ones would not; memorable templates flagged."""
     rows = _rows(1)
     labels = [int(r.planted) for r in rows]
     grouped = out_of_fold_scores(rows)

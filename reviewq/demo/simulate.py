@@ -164,7 +164,7 @@ LEAD_SPOT_CHECKS = 12
 
 
 def _lead_spot_check(session: Session, cast: Cast, settings: Settings, day: datetime, rng: random.Random) -> None:
-    at = day + timedelta(hours=17, minutes=rng.uniform(0, 30))
+    at = day + timedelta(hours=8, minutes=rng.uniform(0, 30))
     for _ in range(LEAD_SPOT_CHECKS):
         item = projection.claim(session=session, reviewer_id=cast.lead.id, now=at, settings=settings, rng=rng)
         if item is None:
@@ -191,6 +191,8 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             seq += 1
     session = db.session()
     try:
+        if cast.lead is not None and day.weekday() < 5:
+            _lead_spot_check(session, cast, settings, day, rng)  # before the reviewers start
         made = 0
         while turns:
             turn = heapq.heappop(turns)
@@ -221,8 +223,6 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             heapq.heappush(turns, turn)
             if made % COMMIT_EVERY == 0:
                 session.commit()
-        if cast.lead is not None and day.weekday() < 5:
-            _lead_spot_check(session, cast, settings, day, rng)
         for at in arrivals:
             _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([3600, 7200, 14400]))
         evening = day + timedelta(hours=23, minutes=59)
