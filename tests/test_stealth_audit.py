@@ -41,15 +41,15 @@ def _rows(seed: int, *, shifted: str | None = None, memorable: bool = True) -> l
     could separate them."""
     rng = random.Random(seed)
     rows = [ViewRow({"fingerprint": rng.gauss(0, 1), "len": rng.gauss(0, 1)}, False, None, None, f"ref:{i}",
-                    ("a", "c", "output")) for i in range(400)]
+                    ("a", "c", "output"), f"ref:{i}") for i in range(400)]
     for t in range(20):
         fingerprint = rng.gauss(0, 1)
         for _ in range(10):
             if not memorable:
                 fingerprint = rng.gauss(0, 1)
             shift = 3.0 if shifted == f"t{t}" else 0.0
-            rows.append(ViewRow({"fingerprint": fingerprint, "len": rng.gauss(shift, 1)}, True, "projection",
-                                f"t{t}", f"ref:t{t}", ("a", "c", "output")))
+            rows.append(ViewRow({"fingerprint": fingerprint, "len": rng.gauss(shift, 1)}, True, "library",
+                                f"t{t}", f"entry:t{t}", ("a", "c", "output"), f"planted:{len(rows)}"))
     return rows
 
 

@@ -34,6 +34,7 @@ class ViewRow:
     template: str | None
     group: str  # CV group: the library entry or source item, so folds never share a template
     slot: tuple[str, str, str]  # agent, category, kind: a template is compared with real items of its slots
+    unit: str = ""  # the item's own source: copies of one source stay in one fold even within a template
 
 
 def _text(value: Any) -> str:
@@ -122,7 +123,8 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
                                     minutes_into_session=decision.minutes_into_session, same_batch=same_batch)
         slot = (item.agent, item.category, kind)
         if injection is None:
-            out.append(ViewRow(features, False, None, None, f"ref:{item.agent}:{item.trace_id}", slot))
+            ref = f"ref:{item.agent}:{item.trace_id}"
+            out.append(ViewRow(features, False, None, None, ref, slot, ref))
             continue
         if injection.drill:
             continue  # an onboarding or lead's drill is announced training, not measured (nor audited)
@@ -134,5 +136,6 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         else:
             group = f"planted:{injection.id}"
         template = injection.template or injection.library_entry_id or source
-        out.append(ViewRow(features, True, source, template, group, slot))
+        unit = f"ref:{injection.source_ref}" if injection.source_ref else f"planted:{injection.id}"
+        out.append(ViewRow(features, True, source, template, group, slot, unit))
     return out

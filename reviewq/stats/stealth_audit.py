@@ -113,12 +113,14 @@ def out_of_fold_scores(rows: list[ViewRow], seed: int = 0, *, grouped: bool = Tr
 
 def template_part(name: str, rows: list[ViewRow], seed: int = 0) -> Part:
     """Can this template's items be recognised once seen? Reviewers learn templates from reveals, so
-    (unlike the overall audit) folds are plain stratified ones: the question is whether the template
-    has a look of its own, against the real items of the same agents, categories and kinds."""
+    (unlike the overall audit) a template's items may share folds: the question is whether the
+    template has a look of its own, against the real items of the same agents, categories and kinds.
+    Copies of one source item stay in one fold (they would be recognised as that item, not as the
+    template); each rendering of a library entry is its own unit."""
     import numpy as np
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
@@ -135,7 +137,8 @@ def template_part(name: str, rows: list[ViewRow], seed: int = 0) -> Part:
     y = np.array([1] * len(mine) + [0] * len(real))
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced", C=0.3))
     with threadpool_limits(1):
-        scores = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+        scores = cross_val_predict(model, x, y, groups=[r.unit or r.group for r in both],
+                                   cv=StratifiedGroupKFold(5, shuffle=True, random_state=seed),
                                    method="predict_proba")[:, 1]
     auc = auc_score(list(y), list(scores))
     # Flagged: above 0.6 and beyond chance (the 95% interval clears 0.5): ten items score 0.6 by luck
