@@ -23,6 +23,7 @@ from reviewq.canaries.mutators import APPROVAL_MUTATORS, OUTPUT_MUTATORS, NotApp
 from reviewq.canaries.render import make_faker
 from reviewq.config import Settings
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
+from reviewq.domain.disputes import retired_keys
 from reviewq.domain.working_hours import hour_weights, pick_times
 from reviewq.models import (
     Decision,
@@ -58,6 +59,7 @@ class Draft:
     explanation: str
     library_entry_id: str | None = None
     source_item: Item | None = None
+    mutator: str | None = None
 
 
 def week_start_for(now: datetime, tz: ZoneInfo) -> datetime:
@@ -139,13 +141,17 @@ def _library_draft(entry: Entry, faker) -> Draft:
     )
 
 
-def _mutation_draft(bucket: str, sources: list[Item], used: set[int], rng: random.Random, faker) -> Draft | None:
+def _mutation_draft(
+    bucket: str, sources: list[Item], used: set[int], rng: random.Random, faker, retired: frozenset[str] = frozenset()
+) -> Draft | None:
     pool = [s for s in sources if s.id not in used]
     for source in rng.sample(pool, min(SOURCE_TRIES, len(pool))):
         if source.kind == ItemKind.OUTPUT:
             mutators = [m for m in OUTPUT_MUTATORS if m.bucket == bucket]
         else:  # approvals break their envelope; prefer a mutator of the slot's bucket
             mutators = sorted(APPROVAL_MUTATORS, key=lambda m: (m.bucket != bucket, rng.random()))
+        # An upheld dispute retired these (VIGILANCE.md §7).
+        mutators = [m for m in mutators if f"mutator:{m.name}" not in retired]
         item = {"kind": source.kind.value, "agent": source.agent, "category": source.category,
                 "payload": source.payload}
         for mutator in mutators:
@@ -157,7 +163,7 @@ def _mutation_draft(bucket: str, sources: list[Item], used: set[int], rng: rando
             return Draft(
                 kind=InjectionKind.CANARY, source=InjectionSource.MUTATION, bucket=mutator.bucket,
                 item_kind=source.kind.value, agent=source.agent, category=source.category,
-                payload=mutated["payload"], explanation=explanation, source_item=source,
+                payload=mutated["payload"], explanation=explanation, source_item=source, mutator=mutator.name,
             )
     return None
 
@@ -168,7 +174,9 @@ def plan_reviewer(
 ) -> list[Draft]:
     """This week's canaries (stratified across buckets, library and mutation mixed) and controls."""
     faker = make_faker(rng)
-    used_entries = _used_entries(session, reviewer.id)
+    retired = frozenset(retired_keys(session=session))  # VIGILANCE.md §7: upheld disputes
+    used_entries = _used_entries(session, reviewer.id) | {k.split(":", 1)[1] for k in retired
+                                                          if k.startswith("library:")}
     sources = source_candidates(session=session, reviewer_id=reviewer.id, now=now)
     used_sources: set[int] = set()
     buckets = list(BUCKETS)
@@ -179,14 +187,14 @@ def plan_reviewer(
         bucket = buckets[i % len(buckets)]
         draft = None
         if (i % 2 == 0) == mutation_first:
-            draft = _mutation_draft(bucket, sources, used_sources, rng, faker)
+            draft = _mutation_draft(bucket, sources, used_sources, rng, faker, retired)
         if draft is None:
             fresh = [e for e in library.canaries if e.id not in used_entries]
             entry = _weighted_entry([e for e in fresh if e.bucket == bucket], mix, rng) or _weighted_entry(
                 fresh, mix, rng
             )
             if entry is None:
-                draft = _mutation_draft(bucket, sources, used_sources, rng, faker)
+                draft = _mutation_draft(bucket, sources, used_sources, rng, faker, retired)
             else:
                 used_entries.add(entry.id)
                 draft = _library_draft(entry, faker)
@@ -264,6 +272,7 @@ def write_draft(
         library_entry_id=draft.library_entry_id,
         source_item_id=draft.source_item.id if draft.source_item else None,
         explanation=draft.explanation, week_start=week_start, scheduled_for=due, created_at=now,
+        mutator=draft.mutator,
     )
     session.add(injection)
     return injection
