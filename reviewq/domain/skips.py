@@ -28,6 +28,9 @@ def skip_item(*, session: Session, public_id: str, reviewer: ReviewerRef, now: d
     held_ms = max(0, int((now - item.leased_at).total_seconds() * 1000)) if item.leased_at else 0
     if not queue_domain.release(session=session, public_id=public_id, reviewer_id=reviewer.id, now=now):
         return False
+    loaded = session.identity_map.get(session.identity_key(Item, item.id))
+    if loaded is not None:  # release() changed the row in SQL: a loaded copy would still say LEASED
+        session.expire(loaded)
     session.add(Skip(item_id=item.id, reviewer_id=reviewer.id, skipped_at=now, held_ms=held_ms))
     record_event(session=session, actor=user_actor(reviewer.name), action="item.skipped",
                  object_type="item", object_id=public_id, now=now)
