@@ -196,9 +196,8 @@ def test_retired_templates_and_mutators_are_never_planted_again(session, setting
     from reviewq.canaries.render import make_faker
     from reviewq.domain.injection import _mutation_draft
 
-    source = enqueue(session=session, data=output_item(payload={"input": "How many boxes for 120 euros?",
-                                                                 "output": "It shipped 3 boxes to Berlin for 120 euros."}),
-                     now=now).item
+    payload = {"input": "How many boxes for 120 euros?", "output": "It shipped 3 boxes to Berlin for 120 euros."}
+    source = enqueue(session=session, data=output_item(payload=payload), now=now).item
     draft = _mutation_draft("hallucinated_fact", [source], set(), random.Random(1), make_faker(random.Random(1)))
     assert draft is not None and draft.mutator == "hallucinated_fact"
     retired = frozenset({"mutator:hallucinated_fact"})
