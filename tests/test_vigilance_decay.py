@@ -122,6 +122,8 @@ def test_verdicts_never_contradict():
     assert vd.verdict_for(0.3, 0.2, direction_ok=True) == vd.NOT_ENOUGH
     assert vd.verdict_for(0.3, 0.95, direction_ok=True) == vd.NO_DECREMENT
     assert vd.verdict_for(0.001, 0.95, direction_ok=False) == vd.NO_DECREMENT  # an improvement
+    assert vd.verdict_for(0.01, 0.2, direction_ok=False) == vd.NO_DECREMENT  # significant: never 'not enough'
+
 
 
 def test_within_reviewer_curve_is_flat_when_nobody_decays():

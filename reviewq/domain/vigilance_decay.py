@@ -39,8 +39,8 @@ def verdict_for(p_value: float | None, power: float | None, *, direction_ok: boo
     significant and underpowered is "not enough data"; otherwise "no evidence of a drop" (§4)."""
     if p_value is None:
         return NOT_ENOUGH
-    if p_value < ALPHA and direction_ok:
-        return DECREMENT
+    if p_value < ALPHA:  # significant either way: a drop, or (an improvement) evidence against one
+        return DECREMENT if direction_ok else NO_DECREMENT
     if power is None or power < POWER_NEEDED:
         return NOT_ENOUGH
     return NO_DECREMENT
