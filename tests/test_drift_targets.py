@@ -75,3 +75,43 @@ def test_below_target_is_a_separate_question():
     b = vdr.below_target(14, 20, target=0.8, min_canaries=10)
     assert round(b.probability, 2) == 0.87 and not b.alert
     assert vdr.below_target(10, 20, target=0.8, min_canaries=10).alert
+
+
+def test_drift_through_the_queue_equals_the_formula(session, settings, now):
+    """Steady reviewers and one who drops .90 -> .70, through the real queue: the dashboard's drift state
+    equals the formula on the true sequence, the dropper alarms, and the range filter does not cut the
+    baseline (drift reads the whole history up to the range's end)."""
+    from datetime import timedelta
+
+    from reviewq.models import InjectionKind, Verdict
+    from reviewq.stats import Filters, build_dashboard
+    from reviewq.stats.vigilance_view import drift_params
+    from tests.factories import make_user
+    from tests.support.dashboard_seed import review_one
+
+    rng = random.Random(21)
+    weeks = 30
+    start = now - timedelta(weeks=weeks)
+    truths = {"steady75": [0.75] * weeks, "steady95": [0.95] * weeks, "dropper": [0.90] * 22 + [0.70] * 8}
+    sequences = {}
+    for name, levels in truths.items():
+        user = make_user(session, name, now=now)
+        seq = []
+        for w, level in enumerate(levels):
+            for i in range(PER_WEEK):
+                caught = rng.random() < level
+                seq.append(not caught)
+                t = start + timedelta(weeks=w, days=i, hours=10)
+                review_one(session, user, verdict=Verdict.REJECT if caught else Verdict.APPROVE, now=t, active_s=30,
+                           settings=settings, kind=InjectionKind.CANARY, bucket="hallucinated_fact")
+        sequences[name] = seq
+    session.flush()
+    recent = Filters((now - timedelta(days=27)).date(), now.date())  # the default 4 weeks
+    rows = {r["reviewer"]: r for r in build_dashboard(session=session, now=now, filters=recent,
+                                                      settings=settings)["scoreboard"]}
+    for name, seq in sequences.items():
+        expected = vdr.own_baseline_cusum(seq, drift_params(settings))
+        assert rows[name]["drift"]["n"] == len(seq) == weeks * PER_WEEK
+        assert rows[name]["drift"]["alarm_at"] == [a + 1 for a in expected.alarms]
+        assert rows[name]["drift"]["status"] == expected.status
+    assert rows["dropper"]["drift"]["alarm"] and any(a > 22 * PER_WEEK for a in rows["dropper"]["drift"]["alarm_at"])

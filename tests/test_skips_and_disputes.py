@@ -203,3 +203,42 @@ def test_retired_templates_and_mutators_are_never_planted_again(session, setting
     retired = frozenset({"mutator:hallucinated_fact"})
     assert _mutation_draft("hallucinated_fact", [source], set(), random.Random(1), make_faker(random.Random(1)),
                            retired) is None
+
+
+def test_dispute_pages_over_http(client, database, settings, now):
+    """A reviewer disputes from /disputes (note escaped), cannot open the leads' page; a lead upholds
+    from /disputes/review; bad input gets an error naming the field."""
+    from tests.support.web import csrf_token, login
+
+    with database.session_scope() as s:
+        ann = make_user(s, "ann", now=now)
+        make_user(s, "lena", Role.LEAD, now=now)
+        item = _revealed(s, settings, ann, now - timedelta(hours=3), entry="lib-http")
+        public_id = item.public_id
+    login(client, "ann")
+    page = client.get("/disputes").get_data(as_text=True)
+    assert public_id in page and "This planted item was not actually wrong" in page
+    assert client.get("/disputes/review").status_code == 403
+    token = csrf_token(client, "/disputes")
+    r = client.post("/disputes", data={"item": public_id, "note": "", "csrf_token": token},
+                    headers={"Accept": "application/json"})
+    assert r.status_code == 422 and r.get_json()["error"]["field"] == "note"
+    r = client.post("/disputes", data={"item": public_id, "note": "<script>alert(1)</script> date is right",
+                                       "csrf_token": token})
+    assert r.status_code == 303
+    assert "open" in client.get("/disputes").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "lena")
+    review = client.get("/disputes/review").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in review and "<script>alert(1)" not in review
+    with database.session_scope(readonly=True) as s:
+        dispute_id = s.exec(select(disputes.Dispute.public_id)).one()
+    token = csrf_token(client, "/disputes/review")
+    r = client.post(f"/disputes/{dispute_id}/resolve", data={"decision": "maybe", "resolution_note": "x",
+                                                           "csrf_token": token}, headers={"Accept": "application/json"})
+    assert r.status_code == 422 and r.get_json()["error"]["field"] == "decision"
+    r = client.post(f"/disputes/{dispute_id}/resolve", data={"decision": "uphold", "resolution_note": "agreed",
+                                                           "csrf_token": token}, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.get_json() == {"dispute": dispute_id, "status": "upheld", "voided": 1,
+                                                     "retired": "library:lib-http"}
+    assert "upheld" in client.get("/disputes/review").get_data(as_text=True)

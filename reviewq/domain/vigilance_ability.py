@@ -42,7 +42,7 @@ class RaschFit:
 
 
 def rasch(
-    cells: Mapping[tuple[int, str], tuple[int, int]], *, prior_sd: float = 1.5, max_iter: int = 200,
+    cells: Mapping[tuple[int, str], tuple[int, int]], *, prior_sd: float = 1.5, max_iter: int = 300,
     tol: float = 1e-8, ability_prior_mean: float | None = None,
 ) -> RaschFit:
     """Penalised joint maximum likelihood for logit P(caught) = theta_reviewer - b_template (§7).

@@ -129,7 +129,7 @@ def own_baseline_cusum(missed: Sequence[bool], params: DriftParams = DriftParams
 
 
 @functools.lru_cache(maxsize=512)
-def in_control_run_length(p0: float, rise: float = 0.20, h: float = 4.2, *, states: int = 300) -> float:
+def in_control_run_length(p0: float, rise: float = 0.20, h: float = 4.2, *, states: int = 200) -> float:
     """Average canaries to a false alarm when the true miss rate is p0 itself (§5 in-control ARL).
 
     Brook & Evans (1972): S is discretised on a grid over [0, h); the expected run length from
