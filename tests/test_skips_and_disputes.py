@@ -119,6 +119,8 @@ def test_expired_unseen_canaries_count_as_not_caught(session, settings, now):
     assert row["catch"]["rate"] == 1.0
     assert row["skips"]["canaries_expired_unseen"] == 4 and row["skips"]["canaries_skipped_expired"] == 0
     assert row["skips"]["inclusive_catch"]["k"] == 12 and row["skips"]["inclusive_catch"]["n"] == 16
+    board = build_dashboard(session=session, now=now, filters=Filters(t.date(), now.date()), settings=settings)
+    assert board["expired_by_kind"]["output"]["k"] == 4 and board["expired_by_kind"]["output"]["n"] == 16
 
 
 def _revealed(session, settings, reviewer, now, *, entry=None, caught=False):

@@ -233,6 +233,8 @@ def build_dashboard(
         "decay": decay_for(session=session, filters=filters, settings=settings, reviewer_id=curve_id,
                            reviewers=[u.name for u in users if u.id in counts], selected=curve_reviewer or None),
         "difficulty": vv.difficulty_json(team.difficulties),
+        "expired_by_kind": {kind: interval_json(v.wilson(k, n))
+                            for kind, (k, n) in sorted(vq.expiry_by_kind(session=session, filters=filters).items())},
         "trend": trend_json(cq.weekly_counts(session=session, filters=filters), names),
         "buckets": buckets_json(cq.bucket_counts(session=session, filters=filters)),
         "queue": queue_json(session, filters, settings, now),

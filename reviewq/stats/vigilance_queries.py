@@ -233,3 +233,21 @@ def skipped_canary_templates(
     for rid, t in session.execute(query):
         out[rid].append(t)
     return dict(out)
+
+
+def expiry_by_kind(*, session: Session, filters: Filters) -> dict[str, tuple[int, int]]:
+    """Planted canaries per item kind (output / approval) scheduled in the range: (expired, closed).
+
+    Approvals carry a deadline, so their canaries can expire unseen more often than outputs'; a lead
+    should see that, since an expired canary counts as not caught (§7)."""
+    query = _team(
+        sa.select(Item.kind, count_where(Injection.outcome == InjectionOutcome.EXPIRED), sa.func.count())
+        .select_from(Injection).join(Item, Item.id == Injection.item_id)
+        .where(Injection.kind == InjectionKind.CANARY, Injection.voided_at.is_(None),
+               Injection.outcome.in_((*CANARY_DECIDED, InjectionOutcome.EXPIRED)),
+               Injection.scheduled_for >= filters.since, Injection.scheduled_for < filters.until),
+        Injection.reviewer_id, filters, None,
+    ).group_by(Item.kind)
+    if filters.category:
+        query = query.where(Item.category == filters.category)
+    return {getattr(kind, "value", kind): (int(expired), int(n)) for kind, expired, n in session.execute(query)}
