@@ -32,6 +32,7 @@ from reviewq.models import (
 )
 
 MAX_NOTE = 2000
+REPLAY = "replay"  # Injection.template of a known-good control re-served unchanged
 DISPUTE_WINDOW_DAYS = 60  # revealed items older than this can no longer be disputed
 
 
@@ -39,9 +40,9 @@ def template_key(injection: Injection) -> str | None:
     """What made a planted item: "library:<entry>" or "mutator:<name>" (None if unknown)."""
     if injection.library_entry_id:
         return f"library:{injection.library_entry_id}"
-    if injection.mutator:
-        return f"mutator:{injection.mutator}"
-    return None
+    if injection.template and injection.template != REPLAY:
+        return f"mutator:{injection.template}"
+    return None  # a re-served real item (a control replay): voided, nothing to retire
 
 
 def retired_keys(*, session: Session) -> set[str]:

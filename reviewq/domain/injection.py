@@ -272,7 +272,7 @@ def write_draft(
         library_entry_id=draft.library_entry_id,
         source_item_id=draft.source_item.id if draft.source_item else None,
         explanation=draft.explanation, week_start=week_start, scheduled_for=due, created_at=now,
-        mutator=draft.mutator,
+        template=draft.mutator or draft.library_entry_id,
     )
     session.add(injection)
     return injection

@@ -70,7 +70,8 @@ class Injection(SQLModel, table=True):
     minutes_into_session: float | None = Field(default=None)
     active_ms: int | None = Field(default=None)
     revealed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # The mutator that planted a mutation canary (its difficulty and retirement key, §7).
-    mutator: str | None = Field(default=None, max_length=64)
+    # The mutator name, the library entry id, or "replay" for a re-served control: the key of a
+    # planted item's difficulty (VIGILANCE.md §7) and of its retirement. Issue 12 adds the same column.
+    template: str | None = Field(default=None, max_length=128)
     # Set when an upheld dispute removed this item from every score (§7).
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -112,7 +112,7 @@ def template_key_expr():
     """SQL for template_key() in reviewq.domain.disputes, with the bucket for older mutation rows."""
     return sa.func.coalesce(
         sa.literal("library:") + Injection.library_entry_id,
-        sa.literal("mutator:") + Injection.mutator,
+        sa.literal("mutator:") + sa.func.nullif(Injection.template, "replay"),
         sa.literal("mutation:") + sa.func.coalesce(Injection.bucket, "unknown"),
     )
 
