@@ -113,7 +113,10 @@ class Difficulty:
 
 
 def difficulties(cells: Mapping[tuple[int, str], tuple[int, int]]) -> list[Difficulty]:
-    """Each template's catch rate across all reviewers, hardest (lowest rate) first (§7)."""
+    """Each template's catch rate across all reviewers, hardest first (§7).
+
+    Ranked by the interval's upper bound, so a template missed 6 times out of 6 comes before one
+    missed once out of once: the top of the list is hard with some confidence, not just rare."""
     acc: dict[str, list[int]] = {}
     for (_r, t), (n, k) in cells.items():
         a = acc.setdefault(t, [0, 0, 0])
@@ -121,7 +124,7 @@ def difficulties(cells: Mapping[tuple[int, str], tuple[int, int]]) -> list[Diffi
         a[1] += k
         a[2] += 1
     out = [Difficulty(t, wilson(k, n), rv) for t, (n, k, rv) in acc.items()]
-    out.sort(key=lambda d: (d.interval.rate if d.interval.rate is not None else 2, d.template))
+    out.sort(key=lambda d: (d.interval.high, d.interval.rate if d.interval.rate is not None else 2, d.template))
     return out
 
 

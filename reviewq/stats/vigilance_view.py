@@ -52,8 +52,16 @@ def decay_json(
     if mh.odds_ratio is not None:
         headline = (f"within reviewers, odds of a catch in the first 20 min are {mh.odds_ratio:.2f}× "
                     f"those after (95% CI {mh.low:.2f}–{mh.high:.2f})")
-    elif mh.strata_used:
-        headline = "within reviewers: every canary on one side was caught or missed; no odds ratio"
+    elif mh.strata_used and mh.early[1] and mh.late[1]:
+        early_, late_ = mh.early, mh.late
+        side = ("no canary in the first 20 min was missed" if early_[0] == early_[1] else
+                "no canary after 20 min was caught" if late_[0] == 0 else
+                "no canary after 20 min was missed" if late_[0] == late_[1] else
+                "no canary in the first 20 min was caught" if early_[0] == 0 else
+                "each reviewer missed none early or caught none late")
+        headline = (f"within reviewers, {side} (first 20 min {early_[0]}/{early_[1]}, "
+                    f"after {late_[0]}/{late_[1]}), "
+                    "so the odds ratio has no finite value; the test below still applies")
     else:
         headline = "no reviewer has canaries both in the first 20 min and after"
     detail = VERDICT_TEXT[verdict]
@@ -98,6 +106,15 @@ def decay_json(
     }
 
 
+def _prob(p: float) -> str:
+    """A probability without a false 0% or 100%."""
+    if p > 0.99:
+        return "> 99%"
+    if p < 0.01:
+        return "< 1%"
+    return f"= {p:.0%}"
+
+
 def _pct(rate: float | None) -> str:
     return "–" if rate is None else f"{rate:.0%}"
 
@@ -129,11 +146,12 @@ def signals_json(caught: int, n: int, missed_history: list[bool], settings: Sett
     if below.probability is None:
         below_text = f"below target {vs.target_catch_rate:.0%}? not asked before {vs.min_canaries} canaries"
     elif below.alert:
-        below_text = f"likely below target {vs.target_catch_rate:.0%} (P = {below.probability:.0%})"
+        below_text = f"likely below target {vs.target_catch_rate:.0%} (P {_prob(below.probability)})"
     else:
-        below_text = f"P(below target {vs.target_catch_rate:.0%}) = {below.probability:.0%}"
+        below_text = f"P(below target {vs.target_catch_rate:.0%}) {_prob(below.probability)}"
     return {
         "below_target": {"probability": below.probability, "alert": below.alert, "text": below_text,
+                         "p_text": None if below.probability is None else _prob(below.probability).lstrip("= "),
                          "target": vs.target_catch_rate},
         "drift": {
             "status": drift.status, "alarm": drift.alarm, "text": drift_text, "n": drift.n,
