@@ -25,7 +25,7 @@ METRIC_COLUMNS = (
 )
 DECISION_COLUMNS = (
     "decided_at", "reviewer", "item", "kind", "category", "agent", "verdict", "reason", "note",
-    "active_ms", "server_ms", "minutes_into_session", "planted", "planted_outcome",
+    "active_ms", "server_ms", "minutes_into_session", "planted", "planted_outcome", "active_source",
 )
 
 
@@ -98,7 +98,7 @@ def decision_rows(*, session: Session, filters: Filters, batch: int = 1000) -> I
         sa.select(
             Decision.decided_at, User.name, Item.public_id, Item.kind, Item.category, Item.agent,
             Decision.verdict, Decision.reason, Decision.note, Decision.active_ms, Decision.server_ms,
-            Decision.minutes_into_session, Injection.kind, Injection.outcome,
+            Decision.minutes_into_session, Injection.kind, Injection.outcome, Decision.active_source,
         )
         .select_from(Decision)
         .join(Item, Item.id == Decision.item_id)
@@ -116,7 +116,7 @@ def decision_rows(*, session: Session, filters: Filters, batch: int = 1000) -> I
     for row in session.execute(query):
         values = dict(zip(DECISION_COLUMNS, row, strict=True))
         values["decided_at"] = values["decided_at"].isoformat()
-        for key in ("kind", "verdict", "reason", "planted", "planted_outcome"):
+        for key in ("kind", "verdict", "reason", "planted", "planted_outcome", "active_source"):
             if values[key] is not None and hasattr(values[key], "value"):
                 values[key] = values[key].value
         yield values
