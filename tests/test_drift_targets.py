@@ -90,9 +90,9 @@ def test_drift_through_the_queue_equals_the_formula(session, settings, now):
     from tests.support.dashboard_seed import review_one
 
     rng = random.Random(21)
-    weeks = 30
+    weeks = 22
     start = now - timedelta(weeks=weeks)
-    truths = {"steady75": [0.75] * weeks, "steady95": [0.95] * weeks, "dropper": [0.90] * 22 + [0.70] * 8}
+    truths = {"steady75": [0.75] * 16, "steady95": [0.95] * 16, "dropper": [0.90] * 14 + [0.70] * 8}
     sequences = {}
     for name, levels in truths.items():
         user = make_user(session, name, now=now)
@@ -111,7 +111,21 @@ def test_drift_through_the_queue_equals_the_formula(session, settings, now):
                                                       settings=settings)["scoreboard"]}
     for name, seq in sequences.items():
         expected = vdr.own_baseline_cusum(seq, drift_params(settings))
-        assert rows[name]["drift"]["n"] == len(seq) == weeks * PER_WEEK
+        assert rows[name]["drift"]["n"] == len(seq) == len(truths[name]) * PER_WEEK
         assert rows[name]["drift"]["alarm_at"] == [a + 1 for a in expected.alarms]
         assert rows[name]["drift"]["status"] == expected.status
-    assert rows["dropper"]["drift"]["alarm"] and any(a > 22 * PER_WEEK for a in rows["dropper"]["drift"]["alarm_at"])
+    assert rows["dropper"]["drift"]["alarm"] and any(a > 14 * PER_WEEK for a in rows["dropper"]["drift"]["alarm_at"])
+
+
+def test_a_drop_stays_flagged_until_the_reviewer_recovers():
+    """After an alarm the flag stays while the reviewer stays low (>= 70% of runs 12 weeks on), and a
+    steady reviewer is flagged at a random moment in under 8% of reviewer-years."""
+    rng = random.Random(5)
+    still = sum(vdr.own_baseline_cusum([rng.random() > 0.9 for _ in range(130)]
+                                       + [rng.random() > 0.7 for _ in range(60)]).alarm for _ in range(200))
+    assert still >= 140, f"{still}/200 still flagged"
+    for level in (0.75, 0.9):
+        flagged = sum(vdr.own_baseline_cusum([rng.random() > level for _ in range(290)]).alarm for _ in range(150))
+        assert flagged < 12, f"{flagged}/150 steady reviewers at {level} flagged"
+    recovered = vdr.own_baseline_cusum([False] * 60 + [True] * 6 + [False] * 40)
+    assert recovered.alarms and recovered.status == "ok"

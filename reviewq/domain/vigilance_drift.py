@@ -93,16 +93,17 @@ class DriftState:
 def own_baseline_cusum(missed: Sequence[bool], params: DriftParams = DriftParams()) -> DriftState:
     """CUSUM against the reviewer's own level (§5). `missed` is in decision order, True = miss.
 
-    The alarm is current while the latest alarm fell within the last `guard` canaries: after
-    that the drop (if it lasted) has become the reviewer's new level and a new alarm needs new
-    evidence.
+    The alarm stays current while the latest alarm fell within the last `guard` canaries, and
+    after that for as long as the reviewer's miss rate since the alarm stays at least halfway
+    from the baseline the alarm was raised against to its p1 (they have not recovered). Alarm onsets, the figure
+    the false-alarm target counts, are not affected by this display rule.
     """
     n = len(missed)
     prefix = [0]
     for x in missed:
         prefix.append(prefix[-1] + int(bool(x)))
     s, path, alarms = 0.0, [], []
-    p0 = p1 = None
+    p0 = p1 = p0_at_alarm = None
     for t in range(n):
         if t < params.baseline:
             path.append(0.0)
@@ -114,18 +115,24 @@ def own_baseline_cusum(missed: Sequence[bool], params: DriftParams = DriftParams
         s = max(0.0, s + (w_miss if missed[t] else w_catch))
         if s >= params.h:
             alarms.append(t)
+            p0_at_alarm = p0
             path.append(s)
             s = 0.0  # one alarm, one onset: the statistic restarts
             continue
         path.append(s)
     if n <= params.baseline:
         status = "baseline"
-    elif alarms and alarms[-1] >= n - params.guard:
+    elif alarms and (alarms[-1] >= n - params.guard or _not_recovered(missed, alarms[-1], p0_at_alarm, params)):
         status = "alarm"
     else:
         status = "ok"
     return DriftState(n=n, status=status, p0=p0, p1=p1, value=s, alarms=tuple(alarms), path=tuple(path),
                       h=params.h)
+
+
+def _not_recovered(missed: Sequence[bool], alarm_at: int, p0: float, params: DriftParams) -> bool:
+    since = missed[alarm_at + 1:]
+    return bool(since) and sum(since) / len(since) >= p0 + params.rise / 2
 
 
 @functools.lru_cache(maxsize=512)
