@@ -222,7 +222,7 @@ def ability_json(ability: va.Ability | None, n: int, min_n: int) -> dict[str, An
 def reliability_json(n: int, split: va.SplitHalf, target: float) -> dict[str, Any]:
     rel = va.reliability_for(n, split.r_single, target=target)
     if rel.value is None:
-        text = (f"not estimable yet: needs {3}+ reviewers with 6+ canaries whose scores differ"
+        text = ("not estimable yet: needs 3+ reviewers with 6+ canaries whose scores differ"
                 if split.r_single is None or split.r_single <= 0 else "no canaries yet")
     elif rel.more_for_target == 0:
         text = f"{rel.value:.2f} (≥ {target:g})"
