@@ -1,7 +1,7 @@
 """vigilance numbers a lead can act on (issue 13)
 
 Revision ID: 0009_vigilance
-Revises: 0005_claim_indexes
+Revises: 0006_hardening
 Create Date: 2026-11-28
 
 Skips per event; disputes of planted items and the templates/mutators they retire; where a
@@ -18,7 +18,7 @@ import reviewq.models.common
 
 
 revision: str = '0009_vigilance'
-down_revision: str | None = '0005_claim_indexes'
+down_revision: str | None = '0006_hardening'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -25,6 +25,7 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.limits import RateCounter
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.skips import Skip
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
@@ -65,6 +66,7 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "Outcome",
+    "RateCounter",
     "ReasonBucket",
     "ReviewSession",
     "Role",
