@@ -133,3 +133,15 @@ def test_within_reviewer_curve_is_flat_when_nobody_decays():
     assert curve[0].rate == pytest.approx(curve[3].rate, abs=0.01)
     assert curve[1].n == 0 and curve[1].rate is None
     assert curve[0].low < curve[0].rate < curve[0].high
+
+
+def test_verdict_and_interval_never_disagree():
+    """On 300 random teams, 'decrement' is said exactly when the odds ratio's 95% interval lies above 1."""
+    rng = random.Random(17)
+    for _ in range(300):
+        strata = []
+        for _r in range(rng.randint(1, 5)):
+            en, ln = rng.randint(2, 30), rng.randint(2, 30)
+            strata.append(vd.Stratum(rng.randint(1, en - 1), en, rng.randint(1, ln - 1), ln))
+        mh = vd.mantel_haenszel(strata)
+        assert (mh.verdict == vd.DECREMENT) == (mh.low > 1), (mh.odds_ratio, mh.low, mh.p_value)

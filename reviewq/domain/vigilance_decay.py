@@ -76,15 +76,22 @@ class MantelHaenszel:
     high: float | None
     p_two_sided: float | None  # CMH chi-square (1 df), no continuity correction
     p_decrement: float | None  # one-sided, early better than late
+    p_wald: float | None  # ln OR / its RGB SE: the test that agrees with the interval shown
     power: float | None  # to detect REFERENCE_OR at ALPHA (one-sided), from the observed SE
     strata_used: int
     early: tuple[int, int]  # (caught, n) over informative strata
     late: tuple[int, int]
 
     @property
+    def p_value(self) -> float | None:
+        """The p the verdict uses: the Wald p while the odds ratio is finite, so a verdict and
+        its interval never disagree; the CMH p when a zero cell leaves no finite ratio (§4)."""
+        return self.p_wald if self.p_wald is not None else self.p_two_sided
+
+    @property
     def verdict(self) -> str:
-        return verdict_for(self.p_two_sided, self.power,
-                           direction_ok=self.odds_ratio is None or self.odds_ratio > 1)
+        direction_ok = self.odds_ratio > 1 if self.odds_ratio is not None else (self.p_decrement or 1) < 0.5
+        return verdict_for(self.p_value, self.power, direction_ok=direction_ok)
 
 
 def mantel_haenszel(strata: Iterable[Stratum]) -> MantelHaenszel:
@@ -114,20 +121,21 @@ def mantel_haenszel(strata: Iterable[Stratum]) -> MantelHaenszel:
         v_sum += st.early_n * st.late_n * m1 * m0 / (n * n * (n - 1))
         a_sum += a
     if used == 0:
-        return MantelHaenszel(None, None, None, None, None, None, 0, (0, 0), (0, 0))
+        return MantelHaenszel(None, None, None, None, None, None, None, 0, (0, 0), (0, 0))
     p_two = p_one = None
     if v_sum > 0:
         z = (a_sum - e_sum) / math.sqrt(v_sum)
         p_two = min(1.0, 2 * (1 - _NORMAL.cdf(abs(z))))
         p_one = 1 - _NORMAL.cdf(z)
-    odds = low = high = power = None
+    odds = low = high = power = p_wald = None
     if r_sum > 0 and s_sum > 0:
         odds = r_sum / s_sum
         var = pr / (2 * r_sum**2) + ps_qr / (2 * r_sum * s_sum) + qs / (2 * s_sum**2)  # RGB (1986)
         se = math.sqrt(var)
         low, high = math.exp(math.log(odds) - Z95 * se), math.exp(math.log(odds) + Z95 * se)
         power = _NORMAL.cdf(math.log(REFERENCE_OR) / se - _NORMAL.inv_cdf(1 - ALPHA / 2))
-    return MantelHaenszel(odds, low, high, p_two, p_one, power, used, (ek, en), (lk, ln))
+        p_wald = min(1.0, 2 * (1 - _NORMAL.cdf(abs(math.log(odds)) / se)))
+    return MantelHaenszel(odds, low, high, p_two, p_one, p_wald, power, used, (ek, en), (lk, ln))
 
 
 # --- §4 trend: logistic caught ~ minutes + reviewer ---------------------------------------------

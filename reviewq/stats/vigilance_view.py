@@ -84,8 +84,9 @@ def decay_json(
         "headline": headline,
         "verdict": verdict,
         "verdict_text": detail,
-        "mh": {"odds_ratio": mh.odds_ratio, "low": mh.low, "high": mh.high, "p": mh.p_two_sided,
-               "p_text": vd.format_p(mh.p_two_sided), "power": mh.power, "strata": mh.strata_used,
+        "mh": {"odds_ratio": mh.odds_ratio, "low": mh.low, "high": mh.high, "p": mh.p_value,
+               "p_text": vd.format_p(mh.p_value), "p_cmh": mh.p_two_sided, "p_wald": mh.p_wald,
+               "power": mh.power, "strata": mh.strata_used,
                "early": {"k": mh.early[0], "n": mh.early[1]}, "late": {"k": mh.late[0], "n": mh.late[1]}},
         "adjusted_bins": [
             {"start": b.start, "end": b.end, "n": b.n, "k": b.caught, "expected": b.expected,
@@ -228,5 +229,7 @@ def reliability_json(n: int, split: va.SplitHalf, target: float) -> dict[str, An
         text = f"{rel.value:.2f} (≥ {target:g})"
     else:
         text = f"{rel.value:.2f}: {rel.more_for_target} more canaries until {target:g}"
-    return {"value": rel.value, "more_for_target": rel.more_for_target, "target": target, "text": text,
+    short = "–" if rel.value is None else (f"{rel.value:.2f}" if rel.more_for_target == 0
+                                            else f"{rel.value:.2f} (+{rel.more_for_target})")
+    return {"value": rel.value, "more_for_target": rel.more_for_target, "target": target, "text": text, "short": short,
             "r_single": split.r_single, "from_reviewers": split.reviewers}
