@@ -88,6 +88,17 @@ class CanarySettings:
     per_reviewer_per_week: int = 5
     controls_per_reviewer_per_week: int = 5
     reveal: str = "immediate"
+    # Projection (DESIGN.md "Canaries"): the weekly budget's jitter (TIP's ±30%), the highest
+    # canary probability one claim may carry, and the window sources are drawn from.
+    budget_jitter: float = 0.3
+    max_probability: float = 0.1
+    source_days: int = 14
+    # Keep unsampled outputs (never queued) as projection sources; off when data policy forbids.
+    reservoir: bool = True
+    reservoir_per_category: int = 200
+    # A new reviewer's first session is a drill: canaries at this probability, each revealed at once.
+    onboarding_drill: bool = True
+    drill_probability: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -323,6 +334,12 @@ def _validated(s: Settings) -> Settings:
         s.canaries.controls_per_reviewer_per_week >= 0,
         "canaries.controls_per_reviewer_per_week must be >= 0",
     )
+    c = s.canaries
+    _require(0.0 <= c.budget_jitter < 1.0, "canaries.budget_jitter must be within 0..1")
+    _require(0.0 < c.max_probability <= 1.0, "canaries.max_probability must be within (0, 1]")
+    _require(0.0 <= c.drill_probability <= 1.0, "canaries.drill_probability must be within 0..1")
+    _require(c.source_days >= 1, "canaries.source_days must be at least 1")
+    _require(c.reservoir_per_category >= 0, "canaries.reservoir_per_category must be >= 0")
     v = s.vigilance
     _require(0 < v.cusum_p0 < v.cusum_p1 < 1, "vigilance.cusum_p0 < cusum_p1 must lie in (0, 1)")
     _require(v.cusum_h > 0, "vigilance.cusum_h must be positive")

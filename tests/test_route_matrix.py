@@ -42,6 +42,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/unlock": LEADS,  # clear a login lock (issue 11)
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
+    "/admin/canaries/audit": LEADS,  # the stealth audit (issue 12)
+    "/admin/canaries/boost": LEADS,
     # dashboard
     "/dashboard": LEADS,
     "/dashboard/reviewers/<name>": LEADS,

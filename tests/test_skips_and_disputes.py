@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from reviewq.canaries.mutators import NotApplicable as NotApplicableError
 from reviewq.domain import disputes
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from reviewq.domain.injection import expire_unseen
@@ -177,34 +178,31 @@ def test_upheld_dispute_voids_the_template_for_everyone_and_retires_it(session, 
     assert actions == {"dispute.opened", "dispute.upheld", "dispute.rejected"}
 
 
-def test_retired_templates_and_mutators_are_never_planted_again(session, settings, now):
-    """After an upheld dispute retires a library entry or a mutator, the weekly planner no longer uses it,
-    and a mutation canary records which mutator made it."""
-    from reviewq.canaries.library import load_library
-    from reviewq.domain.injection import plan_reviewer
+def test_retired_templates_and_mutators_are_never_planted_again(session, now):
+    """After upheld disputes retire a mutator and a library entry, the planter's mutate() never picks that
+    mutator (while it would otherwise) and the library fill-in treats that entry as used."""
+    from reviewq.canaries.bank import Bank
+    from reviewq.canaries.mutators import mutate
+    from tests.test_canary_mutators import corpus
 
-    library = load_library(settings.canary_library_path)
-    rita = make_user(session, "rita", now=now)
-    first = library.canaries[0]
-    session.add(RetiredTemplate(key=f"library:{first.id}", retired_at=now, reason="test"))
+    items = corpus()
+    bank = Bank.build(items)
+    item = items[0]
+    chosen = {mutate(item, random.Random(seed), bank)[0].name for seed in range(40)}
+    victim = sorted(chosen)[0]
+    session.add(RetiredTemplate(key=f"mutator:{victim}", retired_at=now, reason="upheld"))
+    session.add(RetiredTemplate(key="library:hf-support-order-date", retired_at=now, reason="upheld"))
     session.flush()
-    ids = set()
-    for seed in range(15):
-        drafts = plan_reviewer(session=session, reviewer=rita, library=library, settings=settings, now=now,
-                               rng=random.Random(seed), mix={})
-        ids |= {d.library_entry_id for d in drafts}
-    assert first.id not in ids and len(ids) > 5
-
-    from reviewq.canaries.render import make_faker
-    from reviewq.domain.injection import _mutation_draft
-
-    payload = {"input": "How many boxes for 120 euros?", "output": "It shipped 3 boxes to Berlin for 120 euros."}
-    source = enqueue(session=session, data=output_item(payload=payload), now=now).item
-    draft = _mutation_draft("hallucinated_fact", [source], set(), random.Random(1), make_faker(random.Random(1)))
-    assert draft is not None and draft.mutator == "hallucinated_fact"
-    retired = frozenset({"mutator:hallucinated_fact"})
-    assert _mutation_draft("hallucinated_fact", [source], set(), random.Random(1), make_faker(random.Random(1)),
-                           retired) is None
+    keys = disputes.retired_keys(session=session)
+    assert disputes.retired_mutators(keys) == {victim}
+    assert disputes.retired_library_entries(keys) == {"hf-support-order-date"}
+    after = set()
+    for seed in range(40):
+        try:
+            after.add(mutate(item, random.Random(seed), bank, exclude=disputes.retired_mutators(keys))[0].name)
+        except NotApplicableError:
+            pass
+    assert victim not in after and (after or len(chosen) == 1)
 
 
 def test_dispute_pages_over_http(client, database, settings, now):

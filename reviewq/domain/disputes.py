@@ -50,6 +50,14 @@ def retired_keys(*, session: Session) -> set[str]:
     return set(session.exec(select(RetiredTemplate.key)).all())
 
 
+def retired_mutators(keys: set[str]) -> frozenset[str]:
+    return frozenset(k.split(":", 1)[1] for k in keys if k.startswith("mutator:"))
+
+
+def retired_library_entries(keys: set[str]) -> set[str]:
+    return {k.split(":", 1)[1] for k in keys if k.startswith("library:")}
+
+
 def _clean_note(note: str | None, field: str = "note") -> str:
     note = (note or "").strip()
     if not note:

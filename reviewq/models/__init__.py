@@ -2,7 +2,15 @@
 
 from reviewq.models.approvals import Approval
 from reviewq.models.audit import AuditEvent, AuditEventPublic
-from reviewq.models.canaries import Injection, InjectionKind, InjectionOutcome, InjectionSource
+from reviewq.models.canaries import (
+    CanaryBudget,
+    CanaryRateBoost,
+    Injection,
+    InjectionKind,
+    InjectionOutcome,
+    InjectionSource,
+    ReservoirOutput,
+)
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
 from reviewq.models.decisions import (
     ActiveTimeSource,
@@ -53,7 +61,10 @@ __all__ = [
     "AuditEventPublic",
     "ApprovalWaitRollup",
     "Decision",
+    "CanaryBudget",
+    "CanaryRateBoost",
     "Injection",
+    "ReservoirOutput",
     "InjectionKind",
     "InjectionOutcome",
     "InjectionSource",

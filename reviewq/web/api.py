@@ -6,6 +6,8 @@ the one shape (reviewq.web.errors).
 
 from __future__ import annotations
 
+import random
+
 from flask import Blueprint, Flask, jsonify, request, url_for
 
 from reviewq.domain.approval_settlement import approval_public
@@ -46,8 +48,10 @@ def submit_items():
         outputs = [validate(OutputCreate, raw, prefix=f"items[{i}]") for i, raw in enumerate(raw_items)]
     else:
         outputs = [validate(OutputCreate, body)]
+    settings = get_settings()
     results = submit_outputs(
-        session=db_session(), token=caller.token, outputs=outputs, sampling=get_settings().sampling, now=utcnow()
+        session=db_session(), token=caller.token, outputs=outputs, sampling=settings.sampling, now=utcnow(),
+        canaries=settings.canaries, rng=_RESERVOIR_RNG,
     )
     commit()
     if batch:
@@ -55,6 +59,10 @@ def submit_items():
     only = results[0]
     created = only.queued and not only.duplicate
     return jsonify(_result_json(only)), 201 if created else 200
+
+
+# Which unsampled outputs the reservoir keeps; not security-sensitive.
+_RESERVOIR_RNG = random.Random()
 
 
 @bp.get("/items/<public_id>")

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 from pydantic import ValidationError
 
+from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
@@ -152,12 +153,13 @@ def me():
 
 
 def _claim(now) -> Item | None:
-    return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
-                                   lease_seconds=get_settings().queue.lease_seconds, rng=_CLAIM_RNG)
+    """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
+    return projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
+                            rng=_CLAIM_RNG)
 
 
-# Interleaves planted items with real work (see queue.ASSIGNED_INTERLEAVE); not security-sensitive.
-_CLAIM_RNG = random.Random()
+# Projection draws and the interleave of skipped planted items; a reviewer cannot observe its state.
+_CLAIM_RNG = random.SystemRandom()
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:
