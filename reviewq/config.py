@@ -116,8 +116,13 @@ class VigilanceSettings:
     min_canaries: int = 10
     cusum_p0: float = 0.10
     cusum_p1: float = 0.30
-    cusum_h: float = 3.5
+    cusum_h: float = 4.2
     target_catch_rate: float = 0.8
+    below_target_alert: float = 0.9
+    drift_baseline_canaries: int = 30
+    drift_guard_canaries: int = 20
+    drift_quantile: float = 0.6
+    reliability_target: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,11 @@ def _validated(s: Settings) -> Settings:
     _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
     _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
     _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    _require(0.5 <= v.below_target_alert < 1, "vigilance.below_target_alert must lie in [0.5, 1)")
+    _require(v.drift_baseline_canaries >= 10, "vigilance.drift_baseline_canaries must be at least 10")
+    _require(v.drift_guard_canaries >= 0, "vigilance.drift_guard_canaries must be zero or more")
+    _require(0 < v.drift_quantile < 1, "vigilance.drift_quantile must lie in (0, 1)")
+    _require(0 < v.reliability_target < 1, "vigilance.reliability_target must lie in (0, 1)")
     sec = s.security
     _require(sec.max_failed_logins_per_minute >= 1, "security.max_failed_logins_per_minute must be at least 1")
     _require(sec.max_failed_logins_per_source_per_minute >= 1,
