@@ -1,7 +1,7 @@
 """canary projection: reservoir of unsampled outputs, weekly budgets, rate boosts, injection provenance
 
 Revision ID: 0008_projection
-Revises: 0005_claim_indexes
+Revises: 0006_hardening
 Create Date: 2026-11-28
 
 The injection source enum gains "projection" and "control" (a VARCHAR(16) without a CHECK, so the
@@ -17,7 +17,7 @@ import reviewq.models.common
 
 
 revision: str = '0008_projection'
-down_revision: str | None = '0005_claim_indexes'
+down_revision: str | None = '0006_hardening'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
