@@ -34,6 +34,10 @@ class ServerSettings:
     mode: str = "production"
     secure_cookies: bool = True
     proxy_count: int = 0
+    max_connections: int = 12000
+    header_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
+    max_url_bytes: int = 4096
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class WebhookSettings:
     max_attempts: int = 8
     timeout_s: int = 10
     outbox_interval_s: int = 2
+    concurrency: int = 16
+    per_endpoint_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -307,6 +313,10 @@ def _validated(s: Settings) -> Settings:
     _require(1 <= s.server.port <= 65535, "server.port must be between 1 and 65535")
     _require(s.server.workers >= 1, "server.workers must be at least 1")
     _require(s.server.threads >= 1, "server.threads must be at least 1")
+    _require(s.server.max_connections >= 1, "server.max_connections must be at least 1")
+    _require(s.server.header_timeout_s > 0, "server.header_timeout_s must be positive")
+    _require(s.server.body_timeout_s > 0, "server.body_timeout_s must be positive")
+    _require(s.server.max_url_bytes >= 256, "server.max_url_bytes must be at least 256")
     _require(0 <= s.server.proxy_count <= 10, "server.proxy_count must be within 0..10")
     _require(
         s.database.url.startswith(("sqlite:", "postgresql")),
@@ -325,6 +335,8 @@ def _validated(s: Settings) -> Settings:
     _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
     _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
     _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")
+    _require(s.webhooks.concurrency >= 1, "webhooks.concurrency must be at least 1")
+    _require(s.webhooks.per_endpoint_concurrency >= 1, "webhooks.per_endpoint_concurrency must be at least 1")
     _require(
         s.canaries.reveal in REVEAL_MODES,
         f"canaries.reveal must be one of {', '.join(REVEAL_MODES)}",
