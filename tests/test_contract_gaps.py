@@ -48,10 +48,28 @@ def test_chunked_body_over_the_limit_is_413_json_and_under_it_is_accepted(served
     server, token = served
     big = json.dumps({"trace_id": "t-big", "category": "billing", "input": "x" * 200_000, "output": "y"}).encode()
     status, body = _chunked_post(server.url, "/api/v1/items", big, bearer(token))
-    assert status == 413 and body["error"]["code"] == "request_entity_too_large", body
+    # The front server (reviewq/serving) or, behind another server, the app itself refuses it.
+    assert status == 413 and body["error"]["code"] in {"payload_too_large", "request_entity_too_large"}, body
     small = json.dumps({"trace_id": "t-small", "category": "billing", "input": "x" * 20_000, "output": "y"}).encode()
     status, body = _chunked_post(server.url, "/api/v1/items", small, bearer(token))
     assert status == 201 and body["queued"] is True, body
+
+
+def test_the_app_itself_refuses_a_chunked_body_over_the_limit(db_url, database, now):
+    """Behind a plain WSGI server (werkzeug's), the app reads a chunked body only up to the limit: 413 JSON."""
+    from reviewq.web import create_app
+    from tests.support.live_server import serve_app_in_thread
+
+    app = create_app(make_test_settings(db_url, api={"max_body_bytes": 64 * 1024}))
+    server = serve_app_in_thread(app)
+    try:
+        token = issue_token(database, now=now)
+        big = json.dumps({"trace_id": "t-big", "category": "billing", "input": "x" * 200_000, "output": "y"})
+        status, body = _chunked_post(server.url, "/api/v1/items", big.encode(), bearer(token))
+        assert status == 413 and body["error"]["code"] == "request_entity_too_large", body
+    finally:
+        server.stop()
+        app.extensions["reviewq.db"].dispose()
 
 
 @pytest.fixture
