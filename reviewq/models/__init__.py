@@ -23,12 +23,28 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.notifications import (
+    ApprovalWatch,
+    Availability,
+    DeliveryAction,
+    Notification,
+    NotificationDelivery,
+    NotificationStage,
+    ReviewerAvailability,
+)
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "ApprovalWatch",
+    "Availability",
+    "DeliveryAction",
+    "Notification",
+    "NotificationDelivery",
+    "NotificationStage",
+    "ReviewerAvailability",
     "ALL_SCOPES",
     "Approval",
     "DeliveryStatus",
