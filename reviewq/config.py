@@ -261,7 +261,8 @@ def _type_name(hint) -> str:
     if origin is tuple:
         return "a list of numbers" if typing.get_args(hint)[0] is float else "a list of strings"
     if origin is dict:
-        return {str: "a table of strings", dict: "a table of tables"}.get(typing.get_args(hint)[1], "a table of numbers")
+        names = {str: "a table of strings", dict: "a table of tables"}
+        return names.get(typing.get_args(hint)[1], "a table of numbers")
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
 
 

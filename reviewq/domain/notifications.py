@@ -96,14 +96,17 @@ def _enqueue(*, session: Session, notification: Notification, action: DeliveryAc
     announce_delivery(session=session)  # the outbox runs as soon as this commits
 
 
+def _share(stage: NotificationStage, step: int, shares: tuple[float, ...]) -> float | None:
+    return shares[step - 1] if stage == NotificationStage.ESCALATION and 0 < step <= len(shares) else None
+
+
 def _post(*, session: Session, watch: ApprovalWatch, item: Item, channel: str, stage: NotificationStage, step: int,
           settings: Settings, now: datetime) -> Notification:
     notification = Notification(public_id=new_public_id("ntf"), watch_id=watch.id, channel=channel, stage=stage,
                                 step=step, created_at=now)
     session.add(notification)
     session.flush()
-    shares = settings.notify.escalate_at
-    share = shares[step - 1] if stage == NotificationStage.ESCALATION and 0 < step <= len(shares) else None
+    share = _share(stage, step, settings.notify.escalate_at)
     message = approval_message(
         notification_id=notification.public_id, facts=_facts(item), stage=stage.value, step=step,
         link=item_link(public_url(settings), item.public_id), now=now, tz=_tz(settings), share=share,
@@ -217,9 +220,8 @@ def _settle(*, session: Session, settings: Settings, now: datetime, report: Scan
         session.add(watch)
         notifications = session.exec(select(Notification).where(Notification.watch_id == watch.id)
                                      .order_by(Notification.id)).all()
-        shares = settings.notify.escalate_at
         for n in notifications:
-            share = shares[n.step - 1] if n.stage == NotificationStage.ESCALATION and 0 < n.step <= len(shares) else None
+            share = _share(n.stage, n.step, settings.notify.escalate_at)
             message = approval_message(
                 notification_id=n.public_id, facts=_facts(item), stage=n.stage.value, step=n.step,
                 link=item_link(link_base, item.public_id), now=now, tz=tz, share=share, settled=summary,

@@ -53,12 +53,14 @@ def _post_state(session, notification_id: int) -> DeliveryStatus | None:
     ).first()
 
 
-def _claim(database: Database, now: datetime, lease: timedelta, limit: int, report: NotifyReport) -> list[_Claimed]:
+def _claim(database: Database, now: datetime, lease: timedelta, limit: int, report: NotifyReport,
+           action: DeliveryAction) -> list[_Claimed]:
     with database.session_scope() as session:
         query = (
             select(NotificationDelivery, Notification.remote_ref)
             .join(Notification, Notification.id == NotificationDelivery.notification_id)
-            .where(NotificationDelivery.status == DeliveryStatus.PENDING, NotificationDelivery.next_attempt_at <= now)
+            .where(NotificationDelivery.status == DeliveryStatus.PENDING, NotificationDelivery.next_attempt_at <= now,
+                   NotificationDelivery.action == action)
             .order_by(NotificationDelivery.next_attempt_at, NotificationDelivery.id)
             .limit(limit)
         )
@@ -126,11 +128,13 @@ def deliver_notifications(database: Database, settings: Settings, now: datetime,
     report = NotifyReport()
     channels = build_channels(settings)
     lease = timedelta(seconds=settings.notify.timeout_s + 30)
-    for claimed in _claim(database, now, lease, limit, report):
-        channel = channels.get(claimed.channel)
-        if channel is None:
-            result = SendResult(False, error=f"channel {claimed.channel!r} is no longer configured")
-        else:
-            result = channel.send(claimed.out, timeout=settings.notify.timeout_s)
-        _record(database, claimed, result, settings, now, rng, report)
+    # Posts first, so an update due in the same run finds the reference its post just got.
+    for action in (DeliveryAction.POST, DeliveryAction.UPDATE):
+        for claimed in _claim(database, now, lease, limit, report, action):
+            channel = channels.get(claimed.channel)
+            if channel is None:
+                result = SendResult(False, error=f"channel {claimed.channel!r} is no longer configured")
+            else:
+                result = channel.send(claimed.out, timeout=settings.notify.timeout_s)
+            _record(database, claimed, result, settings, now, rng, report)
     return report
