@@ -86,7 +86,7 @@ def _window_start(item: Item) -> datetime:
     return max(item.created_at, item.not_before) if item.not_before is not None else item.created_at
 
 
-def _enqueue(*, session: Session, notification: Notification, action: DeliveryAction, message: dict,
+def enqueue_delivery(*, session: Session, notification: Notification, action: DeliveryAction, message: dict,
              now: datetime) -> None:
     session.add(NotificationDelivery(
         notification_id=notification.id, delivery_id="ntd_" + secrets.token_urlsafe(18),
@@ -111,7 +111,7 @@ def _post(*, session: Session, watch: ApprovalWatch, item: Item, channel: str, s
         notification_id=notification.public_id, facts=_facts(item), stage=stage.value, step=step,
         link=item_link(public_url(settings), item.public_id), now=now, tz=_tz(settings), share=share,
     )
-    _enqueue(session=session, notification=notification, action=DeliveryAction.POST, message=message, now=now)
+    enqueue_delivery(session=session, notification=notification, action=DeliveryAction.POST, message=message, now=now)
     return notification
 
 
@@ -227,7 +227,7 @@ def _settle(*, session: Session, settings: Settings, now: datetime, report: Scan
                 link=item_link(link_base, item.public_id), now=now, tz=tz, share=share, settled=summary,
                 settled_status=status,
             )
-            _enqueue(session=session, notification=n, action=DeliveryAction.UPDATE, message=message, now=now)
+            enqueue_delivery(session=session, notification=n, action=DeliveryAction.UPDATE, message=message, now=now)
         report.settled.append((item.public_id, status))
 
 

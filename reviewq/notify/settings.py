@@ -103,6 +103,12 @@ def check_notify(notify) -> None:
         _fail("notify.escalate_at must be increasing shares of the timeout within (0, 1), e.g. [0.5, 0.8]")
     if notify.public_url and not _http_url(notify.public_url):
         _fail("notify.public_url must be an http(s) URL (or empty for the [server] address)")
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(notify.digest_schedule)
+    except ValueError as exc:
+        _fail(f"notify.digest_schedule is not a cron expression: {exc}")
     if notify.scan_interval_s < 1 or notify.max_attempts < 1 or notify.timeout_s < 1:
         _fail("notify.scan_interval_s, max_attempts and timeout_s must be at least 1")
 

@@ -19,7 +19,12 @@ def expire_approvals_job(database: Database, settings: Settings) -> int:
 
 
 def outbox_job(database: Database, settings: Settings) -> DeliveryReport:
-    return deliver_due(database, settings, utcnow())
+    report = deliver_due(database, settings, utcnow())
+    # Notifications share the outbox (and its kick): reviewq.notify.sender, after the webhooks.
+    from reviewq.scheduler.notify_jobs import deliver_notifications_safely
+
+    deliver_notifications_safely(database, settings)
+    return report
 
 
 def add_api_jobs(scheduler: BaseScheduler, settings: Settings, database: Database) -> None:
