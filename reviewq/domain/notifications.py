@@ -245,8 +245,9 @@ def scan(*, session: Session, settings: Settings, now: datetime, limit: int = SC
 
 _MARK_OPENED = (
     sa.update(ApprovalWatch)
-    .where(ApprovalWatch.item_id == sa.bindparam("item_id"), ApprovalWatch.first_opened_at.is_(None))
-    .values(first_opened_at=sa.bindparam("now", type_=UTCDateTime()), first_opened_by=sa.bindparam("reviewer_id"))
+    .where(ApprovalWatch.item_id == sa.bindparam("opened_item"), ApprovalWatch.first_opened_at.is_(None))
+    .values(first_opened_at=sa.bindparam("opened_at", type_=UTCDateTime()),
+            first_opened_by=sa.bindparam("opened_by"))
     .execution_options(synchronize_session=False)
 )
 
@@ -255,4 +256,4 @@ def note_opened(*, session: Session, item: Item | None, reviewer_id: int, now: d
     """A reviewer has an approval on screen: the first time counts for queue health."""
     if item is None or item.kind != ItemKind.APPROVAL:
         return
-    session.execute(_MARK_OPENED, {"item_id": item.id, "now": now, "reviewer_id": reviewer_id})
+    session.execute(_MARK_OPENED, {"opened_item": item.id, "opened_at": now, "opened_by": reviewer_id})

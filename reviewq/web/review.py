@@ -17,6 +17,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
+from reviewq.domain.notifications import note_opened
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
@@ -148,8 +149,10 @@ def me():
 
 
 def _claim(now) -> Item | None:
-    return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
+    item = queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
                                    lease_seconds=get_settings().queue.lease_seconds, rng=_CLAIM_RNG)
+    note_opened(session=db_session(), item=item, reviewer_id=current_user.id, now=now)  # queue health
+    return item
 
 
 # Interleaves planted items with real work (see queue.ASSIGNED_INTERLEAVE); not security-sensitive.
