@@ -111,3 +111,30 @@ def test_admin_notification_log_lists_deliveries_for_leads_only(app, database, s
     reviewer = app.test_client()
     login(reviewer, "ada")
     assert reviewer.get("/admin/notifications").status_code == 403
+
+
+def test_dashboard_queue_health_shows_expired_unread_and_medians_per_intent(app, database, settings, client):
+    """Two refunds (one expired unread, one decided 4 min in) and one access grant, as the lead's page shows them."""
+    from reviewq.domain.approvals import expire_due
+
+    start = utcnow() - timedelta(hours=3)
+    token = issue_token(database, now=start)
+    ada = add_reviewer(database, "ada", now=start)
+    add_reviewer(database, "lena", now=start, role=Role.LEAD)
+    ask_approval(database, token, settings, start, intent="refund", timeout_s=60)
+    decided = ask_approval(database, token, settings, start + timedelta(minutes=5), intent="refund")
+    ask_approval(database, token, settings, start + timedelta(minutes=5), intent="access_grant")
+    with database.session_scope() as s:
+        expire_due(session=s, now=start + timedelta(minutes=2), settings=settings)
+    decide_next(database, ada, Verdict.APPROVE, settings=settings, now=start + timedelta(minutes=9),
+                public_id=decided)
+    login(client, "lena")
+    page = client.get("/dashboard").get_data(as_text=True)
+    section = page[page.index('id="approval-attention"'):]
+    refund = section[section.index('data-intent="refund"'):]
+    refund = refund[:refund.index("</tr>")]
+    assert '"requested">2<' in refund and '"expired_unread">1<' in refund and "4.0 min" in refund
+    data = client.get("/dashboard?format=json").get_json()["queue"]["attention"]
+    assert data["total"]["requested"] == 3 and data["total"]["expired"] == 1
+    (row,) = [r for r in data["intents"] if r["intent"] == "refund"]
+    assert row["median_first_open_s"] == row["median_decision_s"] == 240.0
