@@ -75,9 +75,9 @@ def test_email_announces_then_replies_in_thread_when_decided(database, settings,
         smtp.stop()
 
 
-def test_email_retries_after_a_temporary_smtp_failure(database, settings, now):
-    """A 451 is a failed attempt, retried after the backoff, then delivered once."""
-    smtp = SmtpServer(codes=["451 4.3.0 Try again later"]).start()
+def test_email_retries_after_smtp_4xx_and_5xx(database, settings, now):
+    """A 451 and then a 554 are failed attempts, each retried after the backoff, then it is delivered once."""
+    smtp = SmtpServer(codes=["451 4.3.0 Try again later", "554 5.3.0 Mail system full"]).start()
     try:
         settings = one_channel(settings, smtp.channel())
         ada = add_reviewer(database, "ada", now=now)
@@ -88,7 +88,9 @@ def test_email_retries_after_a_temporary_smtp_failure(database, settings, now):
         (row,) = delivery_rows(database)
         assert row.last_status_code == 451 and row.next_attempt_at > now + timedelta(seconds=4)
         assert deliver_notifications(database, settings, now + timedelta(seconds=1)).delivered == 0  # not yet due
-        assert deliver_notifications(database, settings, now + timedelta(seconds=10)).delivered == 1
+        assert deliver_notifications(database, settings, now + timedelta(seconds=10)).retrying == 1
+        assert delivery_rows(database)[0].last_status_code == 554
+        assert deliver_notifications(database, settings, now + timedelta(seconds=400)).delivered == 1
         assert len(smtp.wait_for(1)) == 1 and delivery_rows(database)[0].status == DeliveryStatus.DELIVERED
     finally:
         smtp.stop()
