@@ -21,7 +21,7 @@ from reviewq.config import Settings
 from reviewq.demo.profiles import ReviewerProfile, dwell_sample
 from reviewq.domain.approvals import expire_due
 from reviewq.domain.availability import set_availability
-from reviewq.domain.errors import DomainError
+from reviewq.domain.errors import DeadlinePassed, DomainError
 from reviewq.domain.notifications import scan
 from reviewq.domain.open_item import open_item
 from reviewq.domain.queue import decide
@@ -131,9 +131,12 @@ class OnCallDesk:
             return  # decided, expired or taken meanwhile: the link says so and nothing is done
         verdict, reason = self.verdict_for(answer.name, item, answer.at)
         active_s = dwell_sample(self.profiles[answer.name], self.rng)
-        decide(session=session, public_id=item.public_id, reviewer=reviewer,
-               data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
-               now=answer.at + timedelta(seconds=active_s + self.rng.uniform(0.3, 2.5)), settings=self.settings)
+        try:
+            decide(session=session, public_id=item.public_id, reviewer=reviewer,
+                   data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
+                   now=answer.at + timedelta(seconds=active_s + self.rng.uniform(0.3, 2.5)), settings=self.settings)
+        except DeadlinePassed:
+            return  # too slow for the deadline: it expired (fail closed), as on the real page
         self.stats["answered"] += 1
 
 

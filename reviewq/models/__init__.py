@@ -23,6 +23,7 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.limits import RateCounter
 from reviewq.models.notifications import (
     ApprovalWatch,
     Availability,
@@ -72,6 +73,7 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "Outcome",
+    "RateCounter",
     "ReasonBucket",
     "ReviewSession",
     "Role",
