@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
-from reviewq.domain.approvals import timeout_outcome
+from reviewq.domain.approval_settlement import timeout_outcome
 from reviewq.domain.availability import anyone_on_call
 from reviewq.domain.wakeups import announce_delivery
 from reviewq.models import (
