@@ -1,7 +1,7 @@
 """notifications: approval watches, notification outbox, reviewer availability
 
 Revision ID: 0013_notify
-Revises: 0006_hardening
+Revises: 0009_vigilance
 Create Date: 2026-11-28
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import reviewq.models.common
 
 
 revision: str = '0013_notify'
-down_revision: str | None = '0006_hardening'
+down_revision: str | None = '0009_vigilance'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

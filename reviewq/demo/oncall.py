@@ -37,8 +37,8 @@ ANSWER_PROBABILITY = 0.85  # an on-call reviewer picks up an escalation this oft
 ANSWER_MINUTES = (3.0, 20.0)  # ... after this long
 SITTING_MARGIN = timedelta(minutes=2)
 
-# (reviewer name, item, when) -> the verdict the simulation's ground truth gives
-VerdictFor = Callable[[str, Item, datetime], tuple[Verdict, ReasonBucket | None]]
+# (session, reviewer name, item, when) -> the verdict the simulation's ground truth gives
+VerdictFor = Callable[[Session, str, Item, datetime], tuple[Verdict, ReasonBucket | None]]
 
 
 @dataclass(order=True)
@@ -129,7 +129,7 @@ class OnCallDesk:
                              settings=self.settings)
         except DomainError:
             return  # decided, expired or taken meanwhile: the link says so and nothing is done
-        verdict, reason = self.verdict_for(answer.name, item, answer.at)
+        verdict, reason = self.verdict_for(session, answer.name, item, answer.at)
         active_s = dwell_sample(self.profiles[answer.name], self.rng)
         try:
             decide(session=session, public_id=item.public_id, reviewer=reviewer,

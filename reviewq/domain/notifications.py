@@ -137,10 +137,14 @@ def _announce_new(*, session: Session, settings: Settings, now: datetime, report
             announced_at=now, escalations=0, next_escalation_at=times[0] if times else None,
             escalated_unstaffed=not staffed and bool(escalate_to),
         )
-        if item.status == ItemStatus.LEASED:  # claimed before this scan saw it
+        on_screen = item.status == ItemStatus.LEASED
+        if on_screen:  # claimed before this scan saw it: followed, escalated if it lingers, not announced
             watch.first_opened_at, watch.first_opened_by = item.leased_at, item.lease_holder
+            watch.escalated_unstaffed = False
         session.add(watch)
         session.flush()
+        if on_screen:
+            continue
         channel = route_channel(intent=watch.intent, category=item.category, settings=settings)
         _post(session=session, watch=watch, item=item, channel=channel, stage=NotificationStage.NEW, step=0,
               settings=settings, now=now)

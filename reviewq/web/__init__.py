@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     admin_canaries.init_app(app)
 
+    from reviewq.web import disputes
+
+    disputes.init_app(app)
     from reviewq.web import availability
 
     availability.init_app(app)
