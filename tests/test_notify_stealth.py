@@ -1,40 +1,30 @@
-"""A planted approval is announced, escalated and withdrawn exactly like a real one (DESIGN.md stealth)."""
+"""A planted approval is followed, escalated and withdrawn by the same rules as a real one (DESIGN.md stealth).
+
+Under projection a planted approval is written at claim time, already on its reviewer's screen,
+as a copy of the real approval claimed. The real approval that a reviewer claimed before the
+first scan is in the same position, so the two must produce the same notifications.
+"""
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
 
-from reviewq.canaries.render import make_faker
+from sqlmodel import select
+
 from reviewq.domain.approvals import expire_due
-from reviewq.domain.injection import Draft, write_draft
-from reviewq.models import InjectionKind, InjectionSource, Item, Verdict
-from tests.support.api import add_reviewer, decide_next, issue_token
+from reviewq.domain.canary_rate import Rate
+from reviewq.domain.projection import Planted, write
+from reviewq.domain.queue import claim_next
+from reviewq.models import InjectionKind, InjectionSource, Item
+from tests.support.api import add_reviewer, issue_token
 from tests.support.notify import ask_approval, notify_settings, on_call, rows, run_scan
 
 TIMEOUT = 600
 
 
-def plant_approval(database, settings, reviewer, *, due, planted_at):
-    """A mutation canary of a refund approval, due at `due`, written by the real injection code."""
-    rng = random.Random(7)
-    draft = Draft(
-        kind=InjectionKind.CANARY, source=InjectionSource.MUTATION, bucket="wrong_tool_call", item_kind="approval",
-        agent="billing-agent", category="refund",
-        payload={"actor": "jane@example.com", "intent": "refund", "constraints": {"max_amount_usd": 100},
-                 "tool_call": {"name": "issue_refund", "args": {"order_id": "A-2002", "amount_usd": 420}},
-                 "irreversible": False},
-        explanation="The amount is over the cap.",
-    )
-    with database.session_scope() as s:
-        injection = write_draft(session=s, draft=draft, reviewer=reviewer, due=due, week_start=planted_at,
-                                settings=settings, now=planted_at, rng=rng, faker=make_faker(rng), examples={})
-        s.flush()
-        return s.get(Item, injection.item_id).public_id
-
-
 def timeline(database, approval_id, start):
-    """(stage, step, action, channel, seconds after the approval was due) of each delivery, and the messages."""
+    """(stage, step, action, channel, seconds after the request) of each delivery, and the messages."""
     out, messages = [], []
     for n, d, m in rows(database):
         if m["approval"]["id"] == approval_id:
@@ -54,48 +44,39 @@ def shape(message):
     }
 
 
-def test_planted_approval_notifications_match_a_real_ones(database, settings, now):
-    """Same channels, stages, timing from due time, fields and withdrawal text for a planted and a real approval."""
-    settings = notify_settings(settings, routes={"refund": "billing"}).replace(
-        approvals={"default_timeout_s": TIMEOUT})
+def test_projected_planted_approval_is_notified_like_a_real_one_on_screen(database, settings, now):
+    """Same channels, stages, escalation times and expiry update for a projected canary and a real approval."""
+    settings = notify_settings(settings)
     ada = add_reviewer(database, "ada", now=now - timedelta(days=1))
+    ben = add_reviewer(database, "ben", now=now - timedelta(days=1))
     on_call(database, ada, now - timedelta(days=1))
-    planted = plant_approval(database, settings, ada, due=now, planted_at=now - timedelta(days=1))
-    assert run_scan(database, settings, now - timedelta(hours=1)).announced == []  # not due yet: not announced
     token = issue_token(database, now=now)
     real = ask_approval(database, token, settings, now, timeout_s=TIMEOUT)
-    for second in range(0, 520, 20):
+    served = ask_approval(database, token, settings, now, timeout_s=TIMEOUT)
+    with database.session_scope() as s:
+        assert claim_next(session=s, reviewer_id=ben.id, now=now, lease_seconds=60).public_id == real
+        original = s.exec(select(Item).where(Item.public_id == served)).one()
+        wrong = {"name": "issue_refund", "args": {"order_id": "A-9", "amount_usd": 9000}}
+        payload = dict(original.payload, tool_call=wrong)
+        planted = write(
+            session=s, planted=Planted(kind=InjectionKind.CANARY, source=InjectionSource.MUTATION, payload=payload,
+                                       explanation="over the cap", bucket="wrong_tool_call"),
+            served=original, reviewer_id=ada.id, rate=Rate(canary=1.0, control=0.0, drill=False, week_start=now),
+            now=now, settings=settings, rng=random.Random(3),
+        ).public_id
+    for second in range(0, TIMEOUT, 20):
         run_scan(database, settings, now + timedelta(seconds=second))
-    first = decide_next(database, ada, Verdict.APPROVE, settings=settings, now=now + timedelta(seconds=520))
-    second = decide_next(database, ada, Verdict.APPROVE, settings=settings, now=now + timedelta(seconds=520))
-    assert {first, second} == {real, planted}
-    for s in range(540, 700, 20):
-        run_scan(database, settings, now + timedelta(seconds=s))
+    with database.session_scope() as s:
+        expire_due(session=s, now=now + timedelta(seconds=TIMEOUT), settings=settings)
+    run_scan(database, settings, now + timedelta(seconds=TIMEOUT))
 
     real_line, real_messages = timeline(database, real, now)
     planted_line, planted_messages = timeline(database, planted, now)
     assert real_line == planted_line
     assert [row[:3] for row in real_line] == [
-        ("new", 0, "post"), ("escalation", 1, "post"), ("escalation", 2, "post"),
-        ("new", 0, "update"), ("escalation", 1, "update"), ("escalation", 2, "update")]
+        ("escalation", 1, "post"), ("escalation", 2, "post"), ("escalation", 1, "update"), ("escalation", 2, "update")]
     assert [shape(m) for m in real_messages] == [shape(m) for m in planted_messages]
-    assert real_messages[-1]["settled"] == "approved by ada at 09:08 UTC"
-
-
-def test_planted_approval_past_its_deadline_is_withdrawn_like_an_expired_real_one(database, settings, now):
-    """Nobody decides either: both messages are updated as expired (denied by timeout) at the deadline."""
-    settings = notify_settings(settings).replace(approvals={"default_timeout_s": TIMEOUT})
-    ada = add_reviewer(database, "ada", now=now - timedelta(days=1))
-    on_call(database, ada, now - timedelta(days=1))
-    planted = plant_approval(database, settings, ada, due=now, planted_at=now - timedelta(days=1))
-    token = issue_token(database, now=now)
-    real = ask_approval(database, token, settings, now, timeout_s=TIMEOUT)
-    run_scan(database, settings, now)
-    with database.session_scope() as s:
-        expire_due(session=s, now=now + timedelta(seconds=TIMEOUT), settings=settings)
-    run_scan(database, settings, now + timedelta(seconds=TIMEOUT))
-    real_line, real_messages = timeline(database, real, now)
-    planted_line, planted_messages = timeline(database, planted, now)
-    assert real_line == planted_line
     assert real_messages[-1]["settled"] == planted_messages[-1]["settled"] == (
         "expired at 09:10 UTC: nobody decided in time, so it was denied by timeout")
+    served_line, _ = timeline(database, served, now)
+    assert served_line[0][:3] == ("new", 0, "post")  # the queued original is announced as usual
