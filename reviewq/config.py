@@ -63,6 +63,8 @@ class ApprovalSettings:
     approve_on_timeout_intents: tuple[str, ...] = ()
     max_wait_s: int = 60
     expiry_interval_s: int = 5
+    # Seconds after an approve during which the approved call may be consumed (once).
+    valid_for_s: int = 900
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,7 @@ def _validated(s: Settings) -> Settings:
         "approvals.default_timeout_s must not exceed approvals.max_timeout_s",
     )
     _require(1 <= s.approvals.max_wait_s <= 300, "approvals.max_wait_s must be within 1..300")
+    _require(s.approvals.valid_for_s > 0, "approvals.valid_for_s must be positive")
     _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
     _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
     _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")

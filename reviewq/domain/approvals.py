@@ -27,6 +27,7 @@ from reviewq.models import (
     Outcome,
 )
 from reviewq.models.approvals import ApprovalCreate
+from reviewq.tool_digest import tool_call_digest
 
 # Expired per run of the expiry job; the next run takes the rest.
 EXPIRY_BATCH = 500
@@ -97,6 +98,8 @@ def request_approval(
     approval = Approval(
         item_id=done.item.id, token_id=token.id, idempotency_key=idempotency_key, body_hash=digest,
         callback_url=data.callback_url, created_at=now,
+        tool_digest=tool_call_digest(data.tool_call.name, data.tool_call.args),
+        valid_for_s=settings.approvals.valid_for_s,
     )
     session.add(approval)
     record_event(

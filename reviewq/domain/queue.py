@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.approval_binding import shown_tool_digest
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from reviewq.domain.reviewer import ReviewerRef, approvals_given, latest_session
@@ -499,6 +500,7 @@ def _record_decision(
         server_ms=timing.server_ms,
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
+        tool_digest=shown_tool_digest(item),
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
     values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}

@@ -79,3 +79,5 @@ class Decision(SQLModel, table=True):
     server_ms: int = Field(nullable=False)
     review_session_id: int = Field(foreign_key="review_sessions.id", nullable=False, index=True)
     minutes_into_session: float = Field(nullable=False)
+    # On an approval: the digest of the tool call the reviewer was shown (reviewq.tool_digest).
+    tool_digest: str | None = Field(default=None, max_length=64)
