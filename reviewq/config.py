@@ -110,6 +110,20 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class McpSettings:
+    url: str = ""
+    token: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    max_status_wait_s: int = 30
+    gate_tools: tuple[str, ...] = ()
+    allow_tools: tuple[str, ...] = ()
+    proxy_intent: str = "mcp_tool_call"
+    proxy_actor: str = "mcp-proxy"
+    proxy_timeout_s: int = 300
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -121,6 +135,7 @@ class Settings:
     canaries: CanarySettings = field(default_factory=CanarySettings)
     vigilance: VigilanceSettings = field(default_factory=VigilanceSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
 
@@ -304,6 +319,10 @@ def _validated(s: Settings) -> Settings:
     )
     _require(1 <= s.approvals.max_wait_s <= 300, "approvals.max_wait_s must be within 1..300")
     _require(s.approvals.valid_for_s > 0, "approvals.valid_for_s must be positive")
+    _require(1 <= s.mcp.http_port <= 65535, "mcp.http_port must be between 1 and 65535")
+    _require(0 <= s.mcp.max_status_wait_s <= 300, "mcp.max_status_wait_s must be within 0..300")
+    _require(s.mcp.proxy_timeout_s > 0, "mcp.proxy_timeout_s must be positive")
+    _require(not s.mcp.url or s.mcp.url.startswith(("http://", "https://")), "mcp.url must be an http(s) URL")
     _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
     _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
     _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")

@@ -152,6 +152,13 @@ def consume(public_id: str):
     return jsonify(body)
 
 
+@bp.get("/whoami")
+def whoami():
+    """The calling token's agent and scopes: how a gateway (reviewq mcp) checks a bearer token."""
+    caller = authenticate()
+    return jsonify({"agent": caller.agent, "scopes": sorted(caller.token.scope_set)})
+
+
 @bp.get("/openapi.json")
 def openapi():
     limits = get_settings().approvals

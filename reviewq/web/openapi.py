@@ -33,6 +33,11 @@ class OutputBatchResult(BaseModel):
     results: list[OutputResult]
 
 
+class Whoami(BaseModel):
+    agent: str
+    scopes: list[str]
+
+
 class WebhookEvent(BaseModel):
     """Body of every webhook; signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."""
 
@@ -43,7 +48,7 @@ class WebhookEvent(BaseModel):
 
 MODELS: list[type[BaseModel]] = [
     Error, OutputCreate, OutputBatchCreate, OutputResult, OutputBatchResult, ItemPublic, ApprovalCreate,
-    ApprovalPublic, ApprovalConsume, WebhookEvent,
+    ApprovalPublic, ApprovalConsume, Whoami, WebhookEvent,
 ]
 
 ERRORS = {
@@ -174,6 +179,14 @@ def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
                                 "content": {"application/json": {"schema": _ref("ApprovalConsume")}}},
                 "responses": _responses({"200": _json(_ref("ApprovalPublic"), "consumed: run the call now")},
                                         "400", "404", "409", "413", "422"),
+            }
+        },
+        "/api/v1/whoami": {
+            "get": {
+                "operationId": "whoami",
+                "summary": "The agent and scopes of the calling token",
+                "security": secured,
+                "responses": _responses({"200": _json(_ref("Whoami"), "the token's agent and scopes")}),
             }
         },
         "/api/v1/openapi.json": {
