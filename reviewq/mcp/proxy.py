@@ -34,6 +34,8 @@ from reviewq.mcp.results import clean_text, error_result
 
 GATED_NOTE = " [reviewq: a person must approve each call of this tool before it runs]"
 MAX_TOOL_PAGES = 100  # a wrapped server that paginates forever cannot hang the proxy
+# Waiting past the approval's deadline by this much lets reviewq's expiry sweep settle it first.
+EXPIRY_SLACK_S = 6
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class ApprovalGate:
             approval = await self.gateway.run(token, lambda rq: rq.request_approval(
                 trace_id=key, actor=self.actor, intent=self.intent, tool_call=call, timeout_s=self.timeout_s,
                 context=context, idempotency_key=key))
-            approval = await self.gateway.run(token, lambda rq: rq.wait(approval["id"], timeout=self.timeout_s + 10))
+            waited = self.timeout_s + EXPIRY_SLACK_S
+            approval = await self.gateway.run(token, lambda rq: rq.wait(approval["id"], timeout=waited))
             if approval["status"] == "pending":  # nobody decided in time: withdraw it so it cannot run later
                 approval = await self.gateway.run(token, lambda rq: rq.cancel(approval["id"]))
             if approval.get("outcome") != "approve":
