@@ -49,3 +49,33 @@ class WebReviewer:
         if verdict == "reject":
             body["reason"] = reason or "policy_violation"
         return self._post(f"/queue/items/{item['id']}/decide", body)
+
+
+class BackgroundReview:
+    """A reviewer thread deciding the next `count` items with `choose(item) -> (verdict, note)`."""
+
+    def __init__(self, reviewer: WebReviewer, count: int, choose):
+        import threading
+
+        self.seen: list[dict] = []
+        self.errors: list[BaseException] = []
+
+        def run():
+            try:
+                for _ in range(count):
+                    item = reviewer.next_item(timeout=60)
+                    self.seen.append(item)
+                    verdict, note = choose(item)
+                    reviewer.decide(item, verdict, note=note)
+            except BaseException as exc:  # reported by join()
+                self.errors.append(exc)
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float = 90.0) -> list[dict]:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the reviewer thread did not finish"
+        if self.errors:
+            raise self.errors[0]
+        return self.seen
