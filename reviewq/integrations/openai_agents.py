@@ -14,6 +14,8 @@
 policy which tool it guards); it asks reviewq at once, so the request is queued while the run unwinds;
 `resolve` waits for each decision, consumes the approved calls (their exact arguments, once) and
 approves or rejects them on the run's state; rejections carry a message the model reads.
+The SDK consults a policy only when validating the arguments leaves them unchanged (42 for a
+float parameter is a change); otherwise it interrupts without asking, and `resolve` asks reviewq.
 """
 
 from __future__ import annotations
