@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq.client import ApprovalNotUsable, DigestMismatch, ReviewQ, verify_tool_call
@@ -128,3 +130,34 @@ def test_racing_consumes_let_exactly_one_through(rq, live_server, database, sett
     assert sorted(statuses) == [200] + [409] * 7
     with database.session() as s:
         assert s.exec(select(Approval.consumed_at)).one() is not None
+
+
+def test_migration_binds_existing_approvals(settings, now):
+    """Upgrading a database with approvals made before binding gives each the digest of its tool call and
+    the default validity window, so it can still be consumed once."""
+    from reviewq import migrate
+    from reviewq.db import make_engine
+
+    migrate.upgrade(settings, "0005_claim_indexes")
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            token_id = conn.execute(sa.text(
+                "INSERT INTO api_tokens (agent, scopes, prefix, token_hash, webhook_secret, created_at) "
+                "VALUES ('a', 'approvals:write', 'rq_x', :h, 'whsec_x', :now) RETURNING id"),
+                {"h": "0" * 64, "now": now}).scalar_one()
+            payload = json.dumps({"intent": "refund", "tool_call": CALL, "actor": "a", "constraints": {},
+                                  "irreversible": False})
+            item_id = conn.execute(sa.text(
+                "INSERT INTO items (kind, trace_id, agent, category, payload, priority, public_id, status, "
+                "required_approvals, created_at, updated_at, token_id) VALUES ('approval', 't', 'a', 'refund', "
+                ":p, 0, 'itm_old', 'queued', 1, :now, :now, :tok) RETURNING id"),
+                {"p": payload, "now": now, "tok": token_id}).scalar_one()
+            conn.execute(sa.text("INSERT INTO approvals (item_id, token_id, body_hash, created_at) "
+                                 "VALUES (:i, :t, :h, :now)"), {"i": item_id, "t": token_id, "h": "1" * 64, "now": now})
+        migrate.upgrade(settings, "head")
+        with engine.connect() as conn:
+            digest, valid_for = conn.execute(sa.text("SELECT tool_digest, valid_for_s FROM approvals")).one()
+    finally:
+        engine.dispose()
+    assert digest == tool_call_digest(CALL["name"], CALL["args"]) and valid_for == 900
