@@ -3,6 +3,7 @@ reviewq whose reviewer decides in the real web queue over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -137,29 +138,46 @@ def test_stdio_refuses_to_start_without_a_token():
     assert done.returncode == 1 and "no agent token" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.fixture
-def mcp_http(live_server):
+@contextlib.contextmanager
+def mcp_http_server(reviewq_url: str):
+    """`reviewq mcp --transport http` in its own process on a free loopback port; yields its /mcp URL."""
     port = free_port()
     env = {**os.environ, **BASE_ENV}
     proc = subprocess.Popen([sys.executable, "-m", "reviewq", "mcp", "--transport", "http", "--port", str(port),
-                             "--url", live_server.url], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             "--url", reviewq_url], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # bounded: until the port answers
-        try:
-            requests.get(url, timeout=1)
-            break
-        except requests.ConnectionError:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # bounded: until the port answers
+            try:
+                requests.get(url, timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def mcp_http(live_server):
+    with mcp_http_server(live_server.url) as url:
+        yield url
+
+
+def test_streamable_http_refuses_everyone_while_reviewq_is_unreachable():
+    """With reviewq down the HTTP gate answers 503 to a bearer request: no token is taken on trust."""
+    with mcp_http_server(f"http://127.0.0.1:{free_port()}") as url:
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        r = requests.post(url, json=init, timeout=30, headers={"Authorization": "Bearer rq_whatever"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "reviewq_unreachable"
 
 
 def test_streamable_http_needs_a_token_and_runs_the_same_flow(mcp_http, database, reviewer, now):

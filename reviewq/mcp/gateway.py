@@ -69,8 +69,10 @@ class Gateway:
             return True
         try:
             await self.run(token, lambda rq: rq._request("GET", "/api/v1/whoami"))
-        except ReviewQError:
-            return False
+        except ReviewQError as exc:
+            if exc.status == 401:
+                return False
+            raise
         self._verified[key] = now + VERIFIED_FOR_S
         if len(self._verified) > 10_000:  # bounded: forget the oldest half
             for stale in sorted(self._verified, key=self._verified.get)[:5_000]:

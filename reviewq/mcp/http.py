@@ -27,16 +27,27 @@ class BearerGate:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         token = bearer_token(headers)
-        if token is None or not await self.gateway.verify(token):
-            message = "send Authorization: Bearer <reviewq agent token>" if token is None else \
-                "the token is unknown or revoked"
-            body = json.dumps({"error": {"code": "unauthorized", "message": message}}).encode()
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Bearer realm="reviewq-mcp"')]})
-            await send({"type": "http.response.body", "body": body})
+        if token is None:
+            await _refuse(send, 401, "unauthorized", "send Authorization: Bearer <reviewq agent token>")
+            return
+        try:
+            known = await self.gateway.verify(token)
+        except Exception:  # reviewq unreachable: nobody is let in, and the client may retry
+            await _refuse(send, 503, "reviewq_unreachable", "reviewq could not be reached to check the token")
+            return
+        if not known:
+            await _refuse(send, 401, "unauthorized", "the token is unknown or revoked")
             return
         await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="reviewq-mcp"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def http_app(server: MCPServer, gateway: Gateway, *, host: str = "127.0.0.1") -> ASGIApp:
