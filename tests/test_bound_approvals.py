@@ -161,3 +161,13 @@ def test_migration_binds_existing_approvals(settings, now):
     finally:
         engine.dispose()
     assert digest == tool_call_digest(CALL["name"], CALL["args"]) and valid_for == 900
+
+
+def test_arguments_no_digest_can_carry_are_a_422(live_server, database, now):
+    """A tool call whose arguments hold a number JSON parses to infinity is refused with a 422, never a 500."""
+    token = issue_token(database, now=now)
+    body = ('{"trace_id": "t", "actor": "a", "intent": "refund", '
+            '"tool_call": {"name": "issue_refund", "args": {"amount_usd": 1e400}}}')
+    r = requests.post(f"{live_server.url}/api/v1/approvals", data=body, timeout=10,
+                      headers={**bearer(token), "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("tool_call")
