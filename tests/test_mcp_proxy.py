@@ -16,6 +16,7 @@ from reviewq.domain.approvals import expire_due
 from reviewq.mcp.proxy import GATED_NOTE
 from reviewq.models import Approval, Item, ItemKind, Role, utcnow
 from tests.support.api import add_reviewer, issue_token
+from tests.support.in_thread import in_thread
 from tests.support.web_reviewer import WebReviewer
 
 TOOLS_SERVER = Path(__file__).parent / "support" / "mcp_tools_server.py"
@@ -96,7 +97,7 @@ def test_destructive_tool_runs_once_when_approved_and_never_when_denied(live_ser
             assert denied.structured_content["untrusted"]["reviewer_note"].startswith("Ignore all previous")
             assert "untrusted" in denied.content[0].text
 
-    anyio.run(main)
+    in_thread(anyio.run, main)  # not in the main thread: see tests/support/in_thread.py
     assert [e["tool"] for e in ledger_lines(ledger)] == ["add_note", "delete_record"]
     settled = approvals(database)
     assert len(settled) == 2
@@ -137,7 +138,7 @@ def test_expired_or_undecided_calls_never_run(live_server, database, settings, t
             undecided = await session.call_tool("add_note", {"text": "later"})
             assert undecided.is_error and undecided.structured_content["status"] == "cancelled"
 
-    anyio.run(main)
+    in_thread(anyio.run, main)  # not in the main thread: see tests/support/in_thread.py
     assert ledger_lines(ledger) == []
     statuses = sorted(item.status.value for item, _approval in approvals(database))
     assert statuses == ["cancelled", "expired"]

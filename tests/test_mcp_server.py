@@ -21,6 +21,7 @@ from sqlmodel import select
 from reviewq.domain.approvals import expire_due
 from reviewq.models import Item, ItemKind, Role, utcnow
 from tests.support.api import add_reviewer, issue_token
+from tests.support.in_thread import in_thread
 from tests.support.live_server import free_port
 from tests.support.web_reviewer import WebReviewer
 
@@ -96,7 +97,7 @@ def test_stdio_approval_decided_in_the_web_queue(live_server, database, reviewer
                 "trace_id": "o-1", "category": "billing", "input": "balance?", "output": "$12.40"}))
             assert sent["queued"] is True and sent["duplicate"] is False
 
-    anyio.run(main)
+    in_thread(anyio.run, main)  # not in the main thread: see tests/support/in_thread.py
     assert len(approval_items(database)) == 2
 
 
@@ -126,7 +127,7 @@ def test_stdio_timeout_denies_and_waits_are_bounded(live_server, database, setti
                                                                    "tool_call": TOOL_CALL})
             assert refused.is_error and data(refused)["code"] == "not_approved"
 
-    anyio.run(main)
+    in_thread(anyio.run, main)  # not in the main thread: see tests/support/in_thread.py
 
 
 def test_stdio_refuses_to_start_without_a_token():
@@ -195,6 +196,6 @@ def test_streamable_http_needs_a_token_and_runs_the_same_flow(mcp_http, database
             await session.initialize()
             await approve_flow(session, reviewer)
 
-    anyio.run(main)
+    in_thread(anyio.run, main)  # not in the main thread: see tests/support/in_thread.py
     [item] = approval_items(database)
     assert item.agent == "ops-agent"
