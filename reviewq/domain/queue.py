@@ -507,6 +507,7 @@ def _record_decision(
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
         tool_digest=shown_tool_digest(item),
+        active_source=timing.source,
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
     values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}
