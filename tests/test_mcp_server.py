@@ -111,15 +111,15 @@ def test_stdio_timeout_denies_and_waits_are_bounded(live_server, database, setti
         async with stdio_client(params) as (r, w), ClientSession(r, w) as session:
             await session.initialize()
             asked = data(await session.call_tool("request_approval", {
-                "intent": "wire", "tool_call": TOOL_CALL, "timeout_s": 1}))
+                "intent": "wire", "tool_call": TOOL_CALL, "timeout_s": 4}))
             started = time.monotonic()
             waited = data(await session.call_tool("get_approval_status", {"approval_id": asked["approval_id"],
                                                                           "wait_s": 120}))
             assert time.monotonic() - started < 20
             assert waited["status"] == "pending" and waited["may_proceed"] is False
-            await anyio.sleep(1.2)
-            with database.session_scope() as s:  # the scheduler's expiry job
-                assert expire_due(session=s, now=utcnow(), settings=settings)
+            await anyio.sleep(max(0.0, 4.3 - (time.monotonic() - started)))  # past the deadline
+            with database.session_scope() as s:  # the scheduler's expiry job (or the long-poll did it)
+                expire_due(session=s, now=utcnow(), settings=settings)
             expired = data(await session.call_tool("get_approval_status", {"approval_id": asked["approval_id"]}))
             assert expired["status"] == "expired" and expired["outcome"] == "deny"
             assert expired["may_proceed"] is False
