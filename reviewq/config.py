@@ -150,6 +150,24 @@ class McpSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """[notify]: where approval requests are announced (reviewq/notify; channels checked there)."""
+
+    enabled: bool = True
+    public_url: str = ""
+    default_channel: str = "log"
+    escalation_channel: str = "log"
+    escalate_at: tuple[float, ...] = (0.5, 0.8)
+    scan_interval_s: int = 5
+    max_attempts: int = 8
+    timeout_s: int = 10
+    digest_channel: str = ""
+    digest_schedule: str = "0 8 * * mon"
+    routes: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, dict] = field(default_factory=lambda: {"log": {"type": "log"}})
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -162,6 +180,7 @@ class Settings:
     vigilance: VigilanceSettings = field(default_factory=VigilanceSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     mcp: McpSettings = field(default_factory=McpSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
 
@@ -265,7 +284,13 @@ def _parse_env(hint, text: str):
         except ValueError:
             return text
     if origin is tuple:
-        return [part.strip() for part in text.split(",") if part.strip()]
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if typing.get_args(hint)[0] is float:
+            try:
+                return [float(p) for p in parts]
+            except ValueError:
+                return text
+        return parts
     if origin is dict:
         try:
             return json.loads(text)
@@ -277,9 +302,10 @@ def _parse_env(hint, text: str):
 def _type_name(hint) -> str:
     origin = typing.get_origin(hint)
     if origin is tuple:
-        return "a list of strings"
+        return "a list of numbers" if typing.get_args(hint)[0] is float else "a list of strings"
     if origin is dict:
-        return "a table of numbers"
+        names = {str: "a table of strings", dict: "a table of tables"}
+        return names.get(typing.get_args(hint)[1], "a table of numbers")
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[hint]
 
 
@@ -303,12 +329,24 @@ def _coerce(key: str, hint, value):
             raise bad
         return value
     if origin is tuple:
+        if typing.get_args(hint)[0] is float:
+            if not isinstance(value, list | tuple) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            ):
+                raise bad
+            return tuple(float(v) for v in value)
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise bad
         return tuple(value)
     if origin is dict:
         if not isinstance(value, dict):
             raise bad
+        kind = typing.get_args(hint)[1]
+        if kind in (str, dict):  # [notify.routes] names, [notify.channels.*] tables (checked in reviewq.notify)
+            for k, v in value.items():
+                if not isinstance(v, kind):
+                    raise ConfigError(f"{key}.{k} must be {'a string' if kind is str else 'a table'}, got {v!r}")
+            return {str(k): (dict(v) if kind is dict else v) for k, v in value.items()}
         out = {}
         for k, v in value.items():
             if isinstance(v, bool) or not isinstance(v, int | float):
@@ -391,6 +429,9 @@ def _validated(s: Settings) -> Settings:
              "security.max_failed_logins_per_source_per_minute must be at least 1")
     _require(sec.account_lock_failures >= 1, "security.account_lock_failures must be at least 1")
     _require(sec.account_lock_minutes >= 1, "security.account_lock_minutes must be at least 1")
+    from reviewq.notify.settings import check_notify  # the channel tables are notify's to judge
+
+    check_notify(s.notify)
     return s
 
 

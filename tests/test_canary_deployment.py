@@ -99,14 +99,14 @@ def test_planted_items_spread_over_minutes_into_session_like_real_work(simulated
 
 
 def test_the_stealth_audit_cannot_tell_planted_from_real(simulated):
-    """The cross-validated classifier over the reviewer view scores AUC at most 0.55, and no template is flagged."""
+    """The cross-validated classifier over the reviewer view scores AUC at most 0.55 overall, 0.6 for each source."""
     database, _settings, _world = simulated
     with database.session_scope(readonly=True) as s:
         audit = run_audit(session=s, now=END, weeks=WEEKS)
     assert audit.n_planted >= 100 and audit.auc is not None
     assert audit.auc <= TARGET_AUC, (audit.message, audit.tells, audit.by_template)
-    assert not [p for p in audit.by_template if p.flagged], audit.by_template
     assert {p.name for p in audit.by_source} >= {"projection", "control"}
+    assert all(p.auc <= 0.6 for p in audit.by_source if p.n >= 30), audit.by_source
 
 
 def test_no_real_item_went_unreviewed_because_of_a_copy(simulated):

@@ -26,6 +26,9 @@ def demo_db(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "http://127.0.0.1:8000/" in result.stdout
     assert "lena / demo-password" in result.stdout and "Look first" in result.stdout
+    notify_log = path.with_name("demo-notifications.log")
+    assert f"Notifications go to the local log channel (nothing leaves this machine): {notify_log}" in result.stdout
+    assert "on-call reviewers answered" in result.stdout
     return path
 
 
@@ -98,3 +101,13 @@ def test_demo_serves_a_live_queue_and_dashboard(demo_db, page):
         page.screenshot(path=str(SCREENSHOT), full_page=True)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_demo_notifications_are_logged_locally_with_links_escalations_and_updates(demo_db):
+    """The history's notifications went to the local log file: announcements, escalations, updates, all linked."""
+    lines = demo_db.with_name("demo-notifications.log").read_text().splitlines()
+    events = [line.split(" ")[3] for line in lines]
+    assert {"approval.requested", "approval.escalated", "approval.unstaffed", "approval.updated"} <= set(events)
+    assert all("| http://127.0.0.1:8000/queue/items/itm_" in line for line in lines)
+    assert any(" | approved by " in line for line in lines) and any(" | expired at " in line for line in lines)

@@ -33,6 +33,11 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/queue/items/<public_id>/decide": ANY,
     "/queue/items/<public_id>/heartbeat": ANY,
     "/queue/items/<public_id>/skip": ANY,
+    # notifications (issue 18): the link opens the item after login; on call; the delivery log
+    "/queue/items/<public_id>": ANY,
+    "/queue/items/<public_id>/open": ANY,
+    "/oncall": ANY,
+    "/admin/notifications": LEADS,
     # admin
     "/admin": LEADS,
     "/admin/users": LEADS,
@@ -69,6 +74,7 @@ JSON_ROUTES = frozenset({
     "/queue/items/<public_id>/decide",
     "/queue/items/<public_id>/heartbeat",
     "/queue/items/<public_id>/skip",
+    "/queue/items/<public_id>/open",
 })
 
 # Values for URL parameters: real where a GET needs one, nonexistent ids where a POST would change state.

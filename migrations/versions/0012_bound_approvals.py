@@ -1,7 +1,7 @@
 """approvals bound to the exact tool call: digest, validity window, single use
 
 Revision ID: 0012_bound_approvals
-Revises: 0009_vigilance
+Revises: 0013_notify
 Create Date: 2026-11-28
 
 Existing approvals get the digest of the tool call in their payload and the default validity
@@ -18,7 +18,7 @@ import reviewq.models.common
 from reviewq.tool_digest import tool_call_digest
 
 revision: str = "0012_bound_approvals"
-down_revision: str | None = "0009_vigilance"
+down_revision: str | None = "0013_notify"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

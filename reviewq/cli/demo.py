@@ -36,10 +36,15 @@ def demo_command(db_path: str, fresh: bool, seed: int, no_serve: bool, no_trickl
     path = Path(db_path).resolve()
     _clear(path, fresh)
     base = settings_from_context()
+    from reviewq.demo.oncall import demo_notify_settings, summary_lines
+
+    notify_log = path.with_name(f"{path.stem}-notifications.log")
+    notify_log.unlink(missing_ok=True)
     settings = base.replace(
         server={"mode": "demo", **({"port": port} if port else {})},
         database={"url": f"sqlite:///{path}"},
         canaries={"per_reviewer_per_week": DEMO_CANARIES_PER_WEEK},
+        notify=demo_notify_settings(str(notify_log)),
     )
     click.echo(f"Building {path.name}: four weeks of agents, reviewers and canaries (seed {seed})…")
     migrate.upgrade(settings)
@@ -48,6 +53,9 @@ def demo_command(db_path: str, fresh: bool, seed: int, no_serve: bool, no_trickl
         result = simulate_history(database=database, settings=settings, now=utcnow(), seed=seed,
                                   progress=lambda m: click.echo(f"  {m}"))
         make_live_state(database=database, settings=settings, now=utcnow(), seed=seed)
+        with database.session(readonly=True) as session:
+            notify_summary = summary_lines(session=session, settings=settings, now=utcnow(), stats=result,
+                                           log_path=str(notify_log))
     finally:
         database.dispose()
     elapsed = time.monotonic() - started
@@ -60,6 +68,8 @@ def demo_command(db_path: str, fresh: bool, seed: int, no_serve: bool, no_trickl
     click.echo(f"  reviewer logins: {reviewers}  (password {DEMO_PASSWORD})")
     click.echo("  Look first: log in as lena and open /dashboard — the decay curve falls after minute 20,")
     click.echo("  ben and fay are why; cleo rubber-stamps. Then log in as ada and press ? on /queue.")
+    for line in notify_summary:
+        click.echo(line)
     if no_serve:
         return
     click.echo("  Ctrl-C stops the demo.")

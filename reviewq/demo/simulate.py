@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.db import Database
+from reviewq.demo.oncall import OnCallDesk
 from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES, ReviewerProfile, dwell_sample
 from reviewq.demo.traffic import AGENT_WEIGHTS, AGENTS, agent_output, approval_request, trace_id
 from reviewq.domain import projection
@@ -26,6 +27,7 @@ from reviewq.domain.approvals import expire_due, request_approval
 from reviewq.domain.canary_scoring import injection_for_item
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.injection import expire_unseen, plan_week, week_start_for
+from reviewq.domain.notifications import scan
 from reviewq.domain.queue import decide, sweep_expired_leases
 from reviewq.domain.sampling import is_sampled, rate_for, submit_outputs
 from reviewq.domain.tokens import create_token
@@ -44,6 +46,7 @@ from reviewq.models import (
 )
 from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputCreate
+from reviewq.notify.sender import deliver_notifications
 
 # Sampled outputs reaching the queue per day: enough to keep sittings busy, few enough to be quick.
 QUEUED_PER_WEEKDAY = 210
@@ -178,7 +181,8 @@ def _lead_spot_check(session: Session, cast: Cast, settings: Settings, day: date
 
 
 def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, week_index: int,
-                  rng: random.Random, faker: Faker, stats: dict) -> None:
+                  rng: random.Random, faker: Faker, stats: dict,
+                  desk: OnCallDesk | None = None) -> None:
     with db.session_scope() as session:
         _submit_day_of_outputs(session, cast, settings, day, rng, faker)
     # Approvals arrive during the day, each only once its time has come.
@@ -186,11 +190,17 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
                       for _ in range(APPROVALS_PER_DAY if day.weekday() < 5 else 3))
     turns: list[_Turn] = []
     seq = 0
+    sittings: dict[str, list[tuple[datetime, datetime]]] = {}
     for name, profile in cast.profiles.items():
         for start, end in _sessions_for_day(profile, day, rng):
             heapq.heappush(turns, _Turn(start, seq, name, end))
+            sittings.setdefault(name, []).append((start, end))
             seq += 1
     session = db.session()
+    # The on-call desk (notifications, escalations, answers) plays its events in time order too.
+    advance = (lambda until: desk.advance(session, until)) if desk else (lambda until: None)
+    if desk:
+        desk.begin_day(sittings)
     try:
         if cast.lead is not None and day.weekday() < 5:
             _lead_spot_check(session, cast, settings, day, rng)  # before the reviewers start
@@ -198,8 +208,12 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
         while turns:
             turn = heapq.heappop(turns)
             while arrivals and arrivals[0] <= turn.at:
-                _approval(session, cast, settings, arrivals.pop(0), rng, faker,
-                          timeout_s=rng.choice([3600, 7200, 14400]))
+                at = arrivals.pop(0)
+                advance(at)
+                _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([3600, 7200, 14400]))
+                if desk:
+                    desk.arrival(at)
+            advance(turn.at)
             if turn.at >= turn.session_end:
                 continue
             reviewer = cast.reviewers[turn.name]
@@ -229,8 +243,12 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             if made % COMMIT_EVERY == 0:
                 session.commit()
         for at in arrivals:
+            advance(at)
             _approval(session, cast, settings, at, rng, faker, timeout_s=rng.choice([3600, 7200, 14400]))
+            if desk:
+                desk.arrival(at)
         evening = day + timedelta(hours=23, minutes=59)
+        advance(evening)
         expire_due(session=session, now=evening, settings=settings)
         sweep_expired_leases(session=session, now=evening)
         session.commit()
@@ -239,8 +257,12 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
 
 
 def simulate_history(*, database: Database, settings: Settings, now: datetime, seed: int, days: int = 28,
-                     progress=lambda message: None) -> dict:
-    """`days` of history ending yesterday; the real weekly job plants canaries every Monday."""
+                     progress=lambda message: None, answer_escalations: bool = True) -> dict:
+    """`days` of history ending yesterday; the real weekly job plants canaries every Monday.
+
+    With [notify] on, the on-call desk announces approvals, escalates them, and (unless
+    `answer_escalations` is off) has an available reviewer answer most escalations.
+    """
     rng = random.Random(seed)
     faker = Faker()
     faker.seed_instance(seed)
@@ -252,6 +274,16 @@ def simulate_history(*, database: Database, settings: Settings, now: datetime, s
     stats = {"decisions": 0, "injected": 0}
     with database.session_scope() as session:
         cast = create_cast(session=session, now=first_day)
+    desk_rng = random.Random(seed + 2)
+
+    def verdict_for(session: Session, name: str, item, at: datetime):
+        week = max(0, (at - first_monday).days // 7)
+        injection = injection_for_item(session=session, item_id=item.id)  # the simulation's ground truth
+        return _verdict(cast.profiles[name], injection, item.kind, 0.0, week, desk_rng)
+
+    desk = OnCallDesk(settings=settings, reviewers=cast.reviewers, profiles=cast.profiles, rng=desk_rng,
+                      verdict_for=verdict_for, answer_escalations=answer_escalations) \
+        if settings.notify.enabled else None
     day = first_day
     while day < today:
         week_index = max(0, (day - first_monday).days // 7)
@@ -261,10 +293,18 @@ def simulate_history(*, database: Database, settings: Settings, now: datetime, s
                 expire_unseen(session=session, now=monday_run)
                 budgets = plan_week(session=session, settings=settings, now=monday_run, rng=rng)
             progress(f"week of {day:%d %b}: canary budgets drawn for {len(budgets)} reviewers")
-        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats)
+        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats, desk)
+        if desk:
+            deliver_notifications(database, settings, day + timedelta(hours=23, minutes=59), limit=10_000)
         day += timedelta(days=1)
     with database.session_scope() as session:
         expire_due(session=session, now=now, settings=settings)
         expire_unseen(session=session, now=now)
         stats["injected"] = session.exec(select(sa.func.count(Injection.id))).one()
+        if desk:
+            desk.advance(session, now)
+            scan(session=session, settings=settings, now=now)
+    if desk:
+        deliver_notifications(database, settings, now, limit=10_000)
+        stats.update(desk.stats)
     return {"cast": cast, **stats}

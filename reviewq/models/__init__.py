@@ -34,6 +34,15 @@ from reviewq.models.items import (
     can_transition,
 )
 from reviewq.models.limits import RateCounter
+from reviewq.models.notifications import (
+    ApprovalWatch,
+    Availability,
+    DeliveryAction,
+    Notification,
+    NotificationDelivery,
+    NotificationStage,
+    ReviewerAvailability,
+)
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.skips import Skip
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
@@ -47,6 +56,13 @@ __all__ = [
     "DisputeStatus",
     "RetiredTemplate",
     "Skip",
+    "ApprovalWatch",
+    "Availability",
+    "DeliveryAction",
+    "Notification",
+    "NotificationDelivery",
+    "NotificationStage",
+    "ReviewerAvailability",
     "ALL_SCOPES",
     "Approval",
     "DeliveryStatus",

@@ -48,6 +48,9 @@ def build_scheduler(settings: Settings, database: Database) -> BackgroundSchedul
     from reviewq.scheduler.canary_jobs import add_canary_jobs
 
     add_canary_jobs(scheduler, settings, database)
+    from reviewq.scheduler.notify_jobs import add_notify_jobs
+
+    add_notify_jobs(scheduler, settings, database)
     return scheduler
 
 

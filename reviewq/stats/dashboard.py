@@ -21,6 +21,7 @@ from reviewq.stats import canary_queries as cq
 from reviewq.stats import queue_health as qh
 from reviewq.stats import vigilance_queries as vq
 from reviewq.stats import vigilance_view as vv
+from reviewq.stats.approval_attention import approval_attention
 from reviewq.stats.filters import TEAMS, Filters
 from reviewq.stats.time_on_task import TimeOnTask, time_on_task
 
@@ -171,6 +172,7 @@ def queue_json(session: Session, filters: Filters, settings: Settings, now: date
         "approval_wait": qh.approval_waits(session=session, filters=filters),
         "approvals_expired": qh.approvals_expired(session=session, filters=filters),
         "webhooks": qh.webhook_failures(session=session, filters=filters),
+        "attention": approval_attention(session=session, filters=filters),
         "injection": {
             "schedule": settings.canaries.schedule,
             "timezone": settings.canaries.timezone,

@@ -6,7 +6,8 @@ out-of-fold AUC overall, by source and by template, and the strongest single tel
 grouped by library entry or mutation source (StratifiedGroupKFold), so the classifier cannot
 score by memorising a template it saw in training. AUC 0.5 is chance; DESIGN.md "Stealth" asks
 for at most 0.55 overall, and a template above 0.6 (with its 95% interval clear of 0.5) is flagged
-for retirement.
+for retirement
+(library entries only: a mutator is not retired, its AUC is shown for information).
 """
 
 from __future__ import annotations
@@ -144,7 +145,11 @@ def template_part(name: str, rows: list[ViewRow], seed: int = 0) -> Part:
     # Flagged: above 0.6 and beyond chance (the 95% interval clears 0.5): ten items score 0.6 by luck
     # alone, and retiring a template on luck wastes the library.
     sure = auc is not None and auc - hanley_mcneil(auc, len(mine), len(real)) > 0.5
-    return Part(name, len(mine), auc, flagged=sure and auc > FLAG_AUC)
+    # Only library entries can be retired. A mutator's AUC is shown but not flagged: it works on any
+    # item, so its items differ from the average only by which items it can break, and the overall
+    # and per-source AUC (folds grouped by source) say whether that is a tell.
+    retirable = all(r.source == "library" for r in mine)
+    return Part(name, len(mine), auc, flagged=sure and retirable and auc > FLAG_AUC)
 
 
 def single_tells(rows: list[ViewRow], top: int = 6) -> list[tuple[str, float]]:

@@ -61,4 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from reviewq.web import disputes
 
     disputes.init_app(app)
+    from reviewq.web import availability
+
+    availability.init_app(app)
     return app

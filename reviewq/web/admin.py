@@ -26,6 +26,9 @@ ADMIN_PAGES = [
     ("/admin/webhooks", "Webhooks", "Callback deliveries to agents: pending, retried, failed."),
     ("/admin/canaries/audit", "Canary stealth audit",
      "Can planted items be told from real ones? AUC by source and template, the tells, and canary rates."),
+    ("/admin/notifications", "Notifications", "Messages to reviewers and leads (email, Slack, webhook, log): "
+                                              "announcements, escalations, updates, retries."),
+    ("/oncall", "On call", "Who is available right now to answer escalated approvals."),
 ]
 
 

@@ -18,6 +18,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
+from reviewq.domain.notifications import note_opened
 from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
@@ -154,8 +155,10 @@ def me():
 
 def _claim(now) -> Item | None:
     """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
-    return projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
+    item = projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
                             rng=_CLAIM_RNG)
+    note_opened(session=db_session(), item=item, reviewer_id=current_user.id, now=now)  # queue health
+    return item
 
 
 # Projection draws and the interleave of skipped planted items; a reviewer cannot observe its state.

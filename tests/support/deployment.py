@@ -22,6 +22,7 @@ from reviewq.db import Database
 from reviewq.domain import projection
 from reviewq.domain.approvals import expire_due, request_approval
 from reviewq.domain.canary_scoring import injection_for_item
+from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.injection import expire_unseen, plan_week
 from reviewq.domain.queue import decide, sweep_expired_leases
 from reviewq.domain.sampling import submit_outputs
@@ -158,10 +159,13 @@ def simulate(database: Database, settings, *, weeks: int = 4, seed: int = 7, out
                         break
                     dwell = rng.lognormvariate(3.6, 0.4)
                     verdict = _verdict(injection_for_item(session=s, item_id=item.id), user, rng)
-                    decide(session=s, public_id=item.public_id, reviewer=user, settings=settings,
-                           now=at + timedelta(seconds=dwell),
-                           data=DecisionCreate(verdict=verdict, active_ms=int(dwell * 1000),
-                                               reason=ReasonBucket.OTHER if verdict == Verdict.REJECT else None))
+                    try:
+                        decide(session=s, public_id=item.public_id, reviewer=user, settings=settings,
+                               now=at + timedelta(seconds=dwell),
+                               data=DecisionCreate(verdict=verdict, active_ms=int(dwell * 1000),
+                                                   reason=ReasonBucket.OTHER if verdict == Verdict.REJECT else None))
+                    except DeadlinePassed:
+                        pass  # too slow for the approval's deadline: it fails closed, as on the real page
                     at += timedelta(seconds=dwell + rng.uniform(1, 4))
             for t in arrivals:
                 request_approval(session=s, token=world.tokens["ledger-bot"], settings=settings, now=t,

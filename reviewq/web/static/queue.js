@@ -552,5 +552,19 @@
     ev.preventDefault();
   });
 
-  loadNext();
+  // Opened from a notification's link (/queue/items/<id>): that approval first, then the queue as usual.
+  function openLinked(id) {
+    post(itemUrl(id, "open")).then(function (r) {
+      if (!r.ok) {
+        say((r.data && r.data.error && r.data.error.message) || "That item cannot be opened.", "warn");
+        loadNext();
+        return;
+      }
+      absorb(r.data);
+      advance(r.data.item);
+      say("Opened from your notification. Decide it as usual; the queue continues after it.");
+    }).catch(function () { say("Network problem; showing the queue instead.", "warn"); loadNext(); });
+  }
+
+  if (root.dataset.openItem) openLinked(root.dataset.openItem); else loadNext();
 })();

@@ -1,0 +1,263 @@
+"""Announcing approval requests, escalating the ones nobody picks up, and closing them out.
+
+One rule for every approval item, planted or real (DESIGN.md "Canaries", stealth): an approval
+is announced once it is due in the queue, escalates at the same shares of the same window
+(due -> deadline), and its messages are updated when it settles. `scan` does all three; the
+scheduler runs it every [notify] scan_interval_s. Deliveries are outbox rows written here, in
+the scan's transaction, and sent after commit by reviewq.notify.sender.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from reviewq.config import Settings
+from reviewq.domain.approval_settlement import timeout_outcome
+from reviewq.domain.availability import anyone_on_call
+from reviewq.domain.wakeups import announce_delivery
+from reviewq.models import (
+    OPEN_STATUSES,
+    Approval,
+    ApprovalWatch,
+    Decision,
+    DeliveryAction,
+    DeliveryStatus,
+    Item,
+    ItemKind,
+    ItemStatus,
+    Notification,
+    NotificationDelivery,
+    NotificationStage,
+    Outcome,
+    User,
+    UTCDateTime,
+    Verdict,
+    new_public_id,
+)
+from reviewq.notify.message import ApprovalFacts, approval_message, facts_from, item_link, settled_summary
+
+SCAN_BATCH = 500
+
+
+@dataclass
+class ScanReport:
+    announced: list[str] = field(default_factory=list)
+    unstaffed: list[str] = field(default_factory=list)
+    escalated: list[tuple[str, int]] = field(default_factory=list)  # (approval id, step)
+    settled: list[tuple[str, str]] = field(default_factory=list)  # (approval id, status)
+
+
+def route_channel(*, intent: str, category: str, settings: Settings) -> str:
+    """[notify.routes]: the intent's channel, else the category's, else the default."""
+    routes = settings.notify.routes
+    return routes.get(intent) or routes.get(category) or settings.notify.default_channel
+
+
+def escalation_times(window_start: datetime, deadline: datetime, shares: tuple[float, ...]) -> list[datetime]:
+    """When each escalation step falls due: the same shares of every approval's window."""
+    return [window_start + (deadline - window_start) * share for share in shares]
+
+
+def public_url(settings: Settings) -> str:
+    if settings.notify.public_url:
+        return settings.notify.public_url
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{settings.server.port}"
+
+
+def _tz(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.canaries.timezone)
+
+
+def _facts(item: Item) -> ApprovalFacts:
+    return facts_from(public_id=item.public_id, agent=item.agent, category=item.category, payload=item.payload,
+                      deadline=item.deadline)
+
+
+def _window_start(item: Item) -> datetime:
+    """When the approval became due in the queue: its creation, or a planted item's due time."""
+    return max(item.created_at, item.not_before) if item.not_before is not None else item.created_at
+
+
+def enqueue_delivery(*, session: Session, notification: Notification, action: DeliveryAction, message: dict,
+             now: datetime) -> None:
+    session.add(NotificationDelivery(
+        notification_id=notification.id, delivery_id="ntd_" + secrets.token_urlsafe(18),
+        channel=notification.channel, action=action, body=json.dumps(message, ensure_ascii=False),
+        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
+    ))
+    announce_delivery(session=session)  # the outbox runs as soon as this commits
+
+
+def _share(stage: NotificationStage, step: int, shares: tuple[float, ...]) -> float | None:
+    return shares[step - 1] if stage == NotificationStage.ESCALATION and 0 < step <= len(shares) else None
+
+
+def _post(*, session: Session, watch: ApprovalWatch, item: Item, channel: str, stage: NotificationStage, step: int,
+          settings: Settings, now: datetime) -> Notification:
+    notification = Notification(public_id=new_public_id("ntf"), watch_id=watch.id, channel=channel, stage=stage,
+                                step=step, created_at=now)
+    session.add(notification)
+    session.flush()
+    share = _share(stage, step, settings.notify.escalate_at)
+    message = approval_message(
+        notification_id=notification.public_id, facts=_facts(item), stage=stage.value, step=step,
+        link=item_link(public_url(settings), item.public_id), now=now, tz=_tz(settings), share=share,
+    )
+    enqueue_delivery(session=session, notification=notification, action=DeliveryAction.POST, message=message, now=now)
+    return notification
+
+
+def _announce_new(*, session: Session, settings: Settings, now: datetime, report: ScanReport, limit: int) -> None:
+    watched = select(ApprovalWatch.id).where(ApprovalWatch.item_id == Item.id).exists()
+    due = (
+        select(Item)
+        .where(Item.status.in_(OPEN_STATUSES), Item.kind == ItemKind.APPROVAL, Item.deadline > now,
+               sa.or_(Item.not_before.is_(None), Item.not_before <= now), ~watched)
+        .order_by(Item.deadline, Item.id)
+        .limit(limit)
+    )
+    items = list(session.exec(due).all())
+    if not items:
+        return
+    staffed = anyone_on_call(session=session, now=now, gap_minutes=settings.vigilance.session_gap_minutes)
+    escalate_to = settings.notify.escalation_channel
+    for item in items:
+        start = _window_start(item)
+        times = escalation_times(start, item.deadline, settings.notify.escalate_at)
+        watch = ApprovalWatch(
+            item_id=item.id, intent=_facts(item).intent, window_start=start, deadline=item.deadline,
+            announced_at=now, escalations=0, next_escalation_at=times[0] if times else None,
+            escalated_unstaffed=not staffed and bool(escalate_to),
+        )
+        on_screen = item.status == ItemStatus.LEASED
+        if on_screen:  # claimed before this scan saw it: followed, escalated if it lingers, not announced
+            watch.first_opened_at, watch.first_opened_by = item.leased_at, item.lease_holder
+            watch.escalated_unstaffed = False
+        session.add(watch)
+        session.flush()
+        if on_screen:
+            continue
+        channel = route_channel(intent=watch.intent, category=item.category, settings=settings)
+        _post(session=session, watch=watch, item=item, channel=channel, stage=NotificationStage.NEW, step=0,
+              settings=settings, now=now)
+        report.announced.append(item.public_id)
+        if watch.escalated_unstaffed:
+            _post(session=session, watch=watch, item=item, channel=escalate_to, stage=NotificationStage.UNSTAFFED,
+                  step=0, settings=settings, now=now)
+            report.unstaffed.append(item.public_id)
+
+
+def _escalate(*, session: Session, settings: Settings, now: datetime, report: ScanReport, limit: int) -> None:
+    escalate_to = settings.notify.escalation_channel
+    rows = session.exec(
+        select(ApprovalWatch, Item)
+        .join(Item, Item.id == ApprovalWatch.item_id)
+        .where(ApprovalWatch.settled_at.is_(None), ApprovalWatch.next_escalation_at <= now,
+               Item.status.in_(OPEN_STATUSES))
+        .order_by(ApprovalWatch.next_escalation_at, ApprovalWatch.id)
+        .limit(limit)
+    ).all()
+    shares = settings.notify.escalate_at
+    for watch, item in rows:
+        times = escalation_times(watch.window_start, watch.deadline, shares)
+        passed = [i for i, t in enumerate(times) if t <= now and i >= watch.escalations]
+        if passed:  # a late scan sends the latest step due, not every missed one
+            step = max(passed) + 1
+            if escalate_to and item.deadline > now:
+                _post(session=session, watch=watch, item=item, channel=escalate_to,
+                      stage=NotificationStage.ESCALATION, step=step, settings=settings, now=now)
+                report.escalated.append((item.public_id, step))
+            watch.escalations = step
+        watch.next_escalation_at = times[watch.escalations] if watch.escalations < len(times) else None
+        session.add(watch)
+
+
+def settled_state(*, session: Session, item: Item, now: datetime, settings: Settings,
+                  planted_past_deadline: bool = False) -> tuple[str, str]:
+    """(status, "approved by ada at 10:42 UTC") of a settled approval item."""
+    tz = _tz(settings)
+    if planted_past_deadline:  # no expiry job settles it, so its deadline does, as for any approval
+        outcome = timeout_outcome(_facts(item).intent, settings).value
+        return "expired", settled_summary(status="expired", deciders=[], at=now, tz=tz, outcome=outcome)
+    status = ItemStatus(item.status)
+    at = item.decided_at or now
+    if status == ItemStatus.DECIDED:
+        wanted = Verdict.APPROVE if item.outcome == Outcome.APPROVE else Verdict.REJECT
+        rows = session.exec(
+            select(User.name, Decision.reason).join(User, User.id == Decision.reviewer_id)
+            .where(Decision.item_id == item.id, Decision.verdict == wanted).order_by(Decision.decided_at, Decision.id)
+        ).all()
+        names = list(dict.fromkeys(name for name, _ in rows))
+        status_text = "approved" if wanted == Verdict.APPROVE else "denied"
+        reason = rows[-1][1] if rows and wanted == Verdict.REJECT else None
+        reason = getattr(reason, "value", reason)
+        return status_text, settled_summary(status=status_text, deciders=names, at=at, tz=tz, reason=reason)
+    outcome = item.outcome.value if item.outcome else None
+    return status.value, settled_summary(status=status.value, deciders=[], at=at, tz=tz, outcome=outcome)
+
+
+def _settle(*, session: Session, settings: Settings, now: datetime, report: ScanReport, limit: int) -> None:
+    has_record = select(Approval.id).where(Approval.item_id == Item.id).exists()
+    planted_late = sa.and_(Item.status.in_(OPEN_STATUSES), Item.deadline <= now, ~has_record)
+    rows = session.exec(
+        select(ApprovalWatch, Item)
+        .join(Item, Item.id == ApprovalWatch.item_id)
+        .where(ApprovalWatch.settled_at.is_(None), sa.or_(Item.status.not_in(OPEN_STATUSES), planted_late))
+        .order_by(ApprovalWatch.id)
+        .limit(limit)
+    ).all()
+    tz, link_base = _tz(settings), public_url(settings)
+    for watch, item in rows:
+        late = item.status in OPEN_STATUSES
+        status, summary = settled_state(session=session, item=item, now=now, settings=settings,
+                                        planted_past_deadline=late)
+        watch.settled_at, watch.settled_status, watch.settled_summary = now, status, summary[:300]
+        watch.next_escalation_at = None
+        session.add(watch)
+        notifications = session.exec(select(Notification).where(Notification.watch_id == watch.id)
+                                     .order_by(Notification.id)).all()
+        for n in notifications:
+            share = _share(n.stage, n.step, settings.notify.escalate_at)
+            message = approval_message(
+                notification_id=n.public_id, facts=_facts(item), stage=n.stage.value, step=n.step,
+                link=item_link(link_base, item.public_id), now=now, tz=tz, share=share, settled=summary,
+                settled_status=status,
+            )
+            enqueue_delivery(session=session, notification=n, action=DeliveryAction.UPDATE, message=message, now=now)
+        report.settled.append((item.public_id, status))
+
+
+def scan(*, session: Session, settings: Settings, now: datetime, limit: int = SCAN_BATCH) -> ScanReport:
+    """Close out settled approvals, announce newly due ones, then escalate what is still pending."""
+    report = ScanReport()
+    if not settings.notify.enabled:
+        return report
+    _settle(session=session, settings=settings, now=now, report=report, limit=limit)
+    _announce_new(session=session, settings=settings, now=now, report=report, limit=limit)
+    _escalate(session=session, settings=settings, now=now, report=report, limit=limit)
+    session.flush()
+    return report
+
+
+_MARK_OPENED = (
+    sa.update(ApprovalWatch)
+    .where(ApprovalWatch.item_id == sa.bindparam("opened_item"), ApprovalWatch.first_opened_at.is_(None))
+    .values(first_opened_at=sa.bindparam("opened_at", type_=UTCDateTime()),
+            first_opened_by=sa.bindparam("opened_by"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def note_opened(*, session: Session, item: Item | None, reviewer_id: int, now: datetime) -> None:
+    """A reviewer has an approval on screen: the first time counts for queue health."""
+    if item is None or item.kind != ItemKind.APPROVAL:
+        return
+    session.execute(_MARK_OPENED, {"opened_item": item.id, "opened_at": now, "opened_by": reviewer_id})
