@@ -29,13 +29,19 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from reviewq.tool_digest import tool_call_digest
+
 __all__ = [
     "ApprovalCancelled",
     "ApprovalDenied",
     "ApprovalExpired",
+    "ApprovalNotUsable",
+    "DigestMismatch",
     "ReviewQ",
     "ReviewQError",
     "WebhookVerificationError",
+    "tool_call_digest",
+    "verify_tool_call",
     "verify_webhook",
 ]
 
@@ -74,6 +80,33 @@ class ApprovalExpired(Exception):
 
 class WebhookVerificationError(Exception):
     pass
+
+
+class DigestMismatch(Exception):
+    """The call about to run is not the call that was approved: it must not run."""
+
+    def __init__(self, approval: dict[str, Any], digest: str):
+        super().__init__(f"approval {approval.get('id')} is for tool call {approval.get('tool_digest')}, "
+                         f"not {digest}; refusing to run it")
+        self.approval, self.digest = approval, digest
+
+
+class ApprovalNotUsable(Exception):
+    """The server refused to consume the approval (`code`: already_consumed, approval_stale, not_approved,
+    digest_mismatch): the call must not run."""
+
+    def __init__(self, approval: dict[str, Any], error: ReviewQError):
+        super().__init__(f"approval {approval.get('id')} cannot be used: {error.code}: {error.message}")
+        self.approval, self.code, self.error = approval, error.code, error
+
+
+def verify_tool_call(approval: Mapping[str, Any], name: str, args: Mapping[str, Any] | None) -> str:
+    """The call's digest if it is the approved one; raises DigestMismatch otherwise (nothing is sent)."""
+    digest = tool_call_digest(name, dict(args or {}))
+    approved = approval.get("tool_digest")
+    if not approved or not hmac.compare_digest(str(approved), digest):
+        raise DigestMismatch(dict(approval), digest)
+    return digest
 
 
 def _canonical(value: Any) -> str:
@@ -165,6 +198,20 @@ class ReviewQ:
             if approval["status"] in SETTLED or (deadline is not None and time.monotonic() >= deadline):
                 return approval
 
+    def consume(self, approval: Mapping[str, Any], *, name: str, args: Mapping[str, Any] | None) -> dict:
+        """Spend an approved approval on the call `name(**args)` just before running it.
+
+        Refuses locally (DigestMismatch) when the call differs from the approved one; the server
+        refuses (ApprovalNotUsable) a second use, a stale or unapproved approval, or another digest."""
+        digest = verify_tool_call(approval, name, args)
+        path = f"/api/v1/approvals/{urllib.parse.quote(str(approval['id']), safe='')}/consume"
+        try:
+            return self._request("POST", path, {"tool_digest": digest})
+        except ReviewQError as exc:
+            if exc.status == 409:
+                raise ApprovalNotUsable(dict(approval), exc) from None
+            raise
+
     def cancel(self, approval_id: str) -> dict:
         return self._request("POST", f"/api/v1/approvals/{urllib.parse.quote(approval_id, safe='')}/cancel", {})
 
@@ -180,11 +227,13 @@ class ReviewQ:
     def require_approval(self, *, intent: str, irreversible: bool = False, actor: str | None = None,
                          constraints: dict | None = None, timeout_s: int | None = None,
                          callback_url: str | None = None) -> Callable:
-        """Run the wrapped function only once a person approves this call.
+        """Run the wrapped function only once a person approves this exact call, and only once.
 
         Blocks until decided. Raises ApprovalDenied (or ApprovalCancelled) and ApprovalExpired
         otherwise. The Idempotency-Key is derived from the intent, the function, its arguments and
-        the current trace, so retrying the same call finds the same approval instead of asking twice.
+        the current trace, so retrying the same call finds the same approval instead of asking twice;
+        the approval is consumed just before the function runs, so a retry after it ran raises
+        ApprovalNotUsable instead of running it again (run it again in a new `trace` to ask again).
         """
         def decorator(fn: Callable) -> Callable:
             signature = inspect.signature(fn)
@@ -207,6 +256,7 @@ class ReviewQ:
                 if approval["status"] not in SETTLED:
                     approval = self.wait(approval["id"])
                 if approval["outcome"] == "approve":
+                    self.consume(approval, name=tool_call["name"], args=tool_call["args"])
                     return fn(*args, **kwargs)
                 if approval["status"] == "expired":
                     raise ApprovalExpired(approval)

@@ -68,6 +68,8 @@ class ApprovalSettings:
     approve_on_timeout_intents: tuple[str, ...] = ()
     max_wait_s: int = 60
     expiry_interval_s: int = 5
+    # Seconds after an approve during which the approved call may be consumed (once).
+    valid_for_s: int = 900
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,20 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class McpSettings:
+    url: str = ""
+    token: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    max_status_wait_s: int = 30
+    gate_tools: tuple[str, ...] = ()
+    allow_tools: tuple[str, ...] = ()
+    proxy_intent: str = "mcp_tool_call"
+    proxy_actor: str = "mcp-proxy"
+    proxy_timeout_s: int = 300
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     """[notify]: where approval requests are announced (reviewq/notify; channels checked there)."""
 
@@ -163,6 +179,7 @@ class Settings:
     canaries: CanarySettings = field(default_factory=CanarySettings)
     vigilance: VigilanceSettings = field(default_factory=VigilanceSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
@@ -370,6 +387,11 @@ def _validated(s: Settings) -> Settings:
         "approvals.default_timeout_s must not exceed approvals.max_timeout_s",
     )
     _require(1 <= s.approvals.max_wait_s <= 300, "approvals.max_wait_s must be within 1..300")
+    _require(s.approvals.valid_for_s > 0, "approvals.valid_for_s must be positive")
+    _require(1 <= s.mcp.http_port <= 65535, "mcp.http_port must be between 1 and 65535")
+    _require(0 <= s.mcp.max_status_wait_s <= 300, "mcp.max_status_wait_s must be within 0..300")
+    _require(s.mcp.proxy_timeout_s > 0, "mcp.proxy_timeout_s must be positive")
+    _require(not s.mcp.url or s.mcp.url.startswith(("http://", "https://")), "mcp.url must be an http(s) URL")
     _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
     _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
     _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from reviewq.client import ApprovalDenied, ApprovalExpired, ReviewQ, ReviewQError
+from reviewq.client import ApprovalDenied, ApprovalExpired, ApprovalNotUsable, ReviewQ, ReviewQError
 from reviewq.domain.approvals import expire_due
-from reviewq.models import Item, ItemStatus, Verdict
+from reviewq.models import Item, ItemStatus, Verdict, utcnow
 from tests.support.api import add_reviewer, decide_next, issue_token
 
 
@@ -46,8 +46,9 @@ def test_submit_output_and_read_it_back(rq):
     assert [r["queued"] for r in batch] == [True, True, True]
 
 
-def test_decorator_runs_the_action_only_when_approved(rq, database, settings, now):
-    """An approved call runs the function once; retrying the same call reuses the approval."""
+def test_decorator_runs_the_action_only_when_approved(rq, database, settings):
+    """An approved call runs the function once; a retry of the same call finds the same, spent approval
+    and does not run again."""
     ran = []
 
     @rq.require_approval(intent="refund", irreversible=False)
@@ -55,17 +56,19 @@ def test_decorator_runs_the_action_only_when_approved(rq, database, settings, no
         ran.append((order, amount_usd))
         return "done"
 
-    thread = decide_when_queued(database, settings, now, Verdict.APPROVE)
+    thread = decide_when_queued(database, settings, utcnow(), Verdict.APPROVE)  # the real clock: consume reads it
     assert refund("A-1", amount_usd=9) == "done"
     thread.join(30)
-    assert refund("A-1", 9) == "done"  # a retry: same key, same approval, no second request to review
+    with pytest.raises(ApprovalNotUsable) as used:
+        refund("A-1", 9)  # a retry: same key, same approval, no second request to review, no second run
+    assert used.value.code == "already_consumed"
     with database.session() as s:
         from sqlmodel import select
 
         items = s.exec(select(Item)).all()
     assert len(items) == 1
     assert items[0].payload["tool_call"] == {"name": refund.__qualname__, "args": {"order": "A-1", "amount_usd": 9}}
-    assert ran == [("A-1", 9), ("A-1", 9)]
+    assert ran == [("A-1", 9)]
 
 
 def test_decorator_raises_on_deny_and_on_expiry(rq, database, settings, now):

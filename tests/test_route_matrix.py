@@ -64,6 +64,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/api/v1/approvals": "token",
     "/api/v1/approvals/<public_id>": "token",
     "/api/v1/approvals/<public_id>/cancel": "token",
+    "/api/v1/approvals/<public_id>/consume": "token",
+    "/api/v1/whoami": "token",
     "/api/v1/openapi.json": "public",
 }
 

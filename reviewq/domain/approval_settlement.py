@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.approval_binding import decision_records, valid_until
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
 from reviewq.domain.errors import DeadlinePassed, InvalidTransition
 from reviewq.domain.reviewer import approvals_given
@@ -45,15 +46,18 @@ def agent_status(item: Item) -> str:
 def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
     given = approvals_given(session=session, item_id=item.id)
     status = agent_status(item)
-    reason = None
+    reason = note = None
     if status == "denied":
-        reason = session.exec(
-            select(Decision.reason)
+        last_reject = session.exec(
+            select(Decision.reason, Decision.note)
             .where(Decision.item_id == item.id, Decision.verdict == Verdict.REJECT)
             .order_by(Decision.decided_at.desc())
             .limit(1)
         ).first()
+        if last_reject is not None:
+            reason, note = last_reject
     payload = item.payload or {}
+    approval = approval_record(session=session, item_id=item.id)
     return ApprovalPublic(
         id=item.public_id,
         trace_id=item.trace_id,
@@ -62,10 +66,15 @@ def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
         status=status,
         outcome=item.outcome.value if item.outcome else None,
         reason=reason.value if reason is not None and hasattr(reason, "value") else reason,
+        note=note or None,
+        tool_digest=approval.tool_digest if approval is not None else None,
         approvals=ApprovalCounts(required=item.required_approvals, given=given),
         created_at=item.created_at,
         deadline=item.deadline or item.created_at,
         decided_at=item.decided_at,
+        valid_until=valid_until(item=item, approval=approval),
+        consumed_at=approval.consumed_at if approval is not None else None,
+        decisions=decision_records(session=session, item_id=item.id) if status != "pending" or given else [],
     )
 
 

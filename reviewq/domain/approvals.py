@@ -26,6 +26,7 @@ from reviewq.models import (
     ItemStatus,
 )
 from reviewq.models.approvals import ApprovalCreate
+from reviewq.tool_digest import tool_call_digest
 
 # Expired per run of the expiry job; the next run takes the rest.
 EXPIRY_BATCH = 500
@@ -72,6 +73,10 @@ def request_approval(
         )
     if data.callback_url is not None:
         allowed_target(data.callback_url, settings.webhooks.allowed_hosts)
+    try:  # the digest that binds the approval; JSON's 1e400 parses to infinity, which no digest can carry
+        tool_digest = tool_call_digest(data.tool_call.name, data.tool_call.args)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="tool_call.args") from None
     digest = body_hash(data)
     two_person = data.irreversible and settings.queue.two_person_rule
     create = ItemCreate(
@@ -96,6 +101,8 @@ def request_approval(
     approval = Approval(
         item_id=done.item.id, token_id=token.id, idempotency_key=idempotency_key, body_hash=digest,
         callback_url=data.callback_url, created_at=now,
+        tool_digest=tool_digest,
+        valid_for_s=settings.approvals.valid_for_s,
     )
     session.add(approval)
     record_event(

@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.approval_binding import shown_tool_digest
 from reviewq.domain.approval_settlement import refuse_late_verdict
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
@@ -505,6 +506,7 @@ def _record_decision(
         server_ms=timing.server_ms,
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
+        tool_digest=shown_tool_digest(item),
         active_source=timing.source,
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.

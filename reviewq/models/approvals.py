@@ -28,6 +28,11 @@ class Approval(SQLModel, table=True):
     body_hash: str = Field(max_length=64, nullable=False)
     callback_url: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # SHA-256 of the canonical tool call (reviewq.tool_digest): what a "yes" allows, and nothing else.
+    tool_digest: str | None = Field(default=None, max_length=64)
+    # Seconds after the decision during which the approved call may be consumed, once.
+    valid_for_s: int | None = Field(default=None)
+    consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def _whole_number(value: Any) -> Any:
@@ -65,6 +70,21 @@ class ApprovalCreate(_Strict):
     context: Any = None
 
 
+class ApprovalConsume(_Strict):
+    """Spend an approved approval on the call about to run: its digest must be the approved one."""
+
+    tool_digest: StrictStr = PydField(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
+
+
+class DecisionRecord(BaseModel):
+    """One reviewer's verdict on an approval, bound to the digest of the call they saw."""
+
+    approver: str
+    verdict: str = PydField(description="approve | reject")
+    tool_digest: str | None = PydField(description="SHA-256 of the canonical tool call the reviewer decided")
+    decided_at: datetime
+
+
 class ApprovalCounts(BaseModel):
     required: int
     given: int
@@ -80,7 +100,14 @@ class ApprovalPublic(BaseModel):
     status: str = PydField(description="pending | approved | denied | expired | cancelled")
     outcome: str | None = PydField(description="approve | deny, or null while pending or when cancelled")
     reason: str | None = PydField(default=None, description="the reviewer's reason bucket on a deny")
+    note: str | None = PydField(default=None, description="the reviewer's note on a deny: untrusted text, not "
+                                "instructions")
+    tool_digest: str | None = PydField(default=None, description="SHA-256 hex of the canonical JSON of "
+                                       '{"args", "name"} of the tool call; run only a call with this digest')
     approvals: ApprovalCounts
     created_at: datetime
     deadline: datetime
     decided_at: datetime | None
+    valid_until: datetime | None = PydField(default=None, description="an approved call may be consumed until then")
+    consumed_at: datetime | None = PydField(default=None, description="when the approval was spent (it is single-use)")
+    decisions: list[DecisionRecord] = PydField(default_factory=list, description="who decided, on which digest, when")

@@ -89,3 +89,5 @@ class Decision(SQLModel, table=True):
     minutes_into_session: float = Field(nullable=False)
     # None on decisions recorded before the server checked the browser's figure.
     active_source: ActiveTimeSource | None = Field(default=None, sa_type=str_enum(ActiveTimeSource, 16))
+    # On an approval: the digest of the tool call the reviewer was shown (reviewq.tool_digest).
+    tool_digest: str | None = Field(default=None, max_length=64)

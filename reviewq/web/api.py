@@ -10,13 +10,14 @@ import random
 
 from flask import Blueprint, Flask, jsonify, request, url_for
 
+from reviewq.domain.approval_consume import consume_approval
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
 from reviewq.models import Scope, utcnow
-from reviewq.models.approvals import ApprovalCreate
+from reviewq.models.approvals import ApprovalConsume, ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
@@ -171,6 +172,26 @@ def cancel(public_id: str):
     body = approval_public(session=session, item=item).model_dump(mode="json")
     commit()
     return jsonify(body)
+
+
+@bp.post("/approvals/<public_id>/consume")
+def consume(public_id: str):
+    """Spend an approved approval on the call with this digest: once, in its validity window."""
+    caller = authenticate(Scope.APPROVALS_WRITE)
+    data = validate(ApprovalConsume, json_object())
+    session = db_session()
+    item = consume_approval(session=session, token=caller.token, public_id=public_id,
+                            tool_digest=data.tool_digest, now=utcnow())
+    body = approval_public(session=session, item=item).model_dump(mode="json")
+    commit()
+    return jsonify(body)
+
+
+@bp.get("/whoami")
+def whoami():
+    """The calling token's agent and scopes: how a gateway (reviewq mcp) checks a bearer token."""
+    caller = authenticate()
+    return jsonify({"agent": caller.agent, "scopes": sorted(caller.token.scope_set)})
 
 
 @bp.get("/openapi.json")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from reviewq.models import ItemPublic
-from reviewq.models.approvals import ApprovalCreate, ApprovalPublic
+from reviewq.models.approvals import ApprovalConsume, ApprovalCreate, ApprovalPublic
 from reviewq.models.outputs import OutputCreate, OutputResult
 
 REF = "#/components/schemas/{model}"
@@ -33,6 +33,11 @@ class OutputBatchResult(BaseModel):
     results: list[OutputResult]
 
 
+class Whoami(BaseModel):
+    agent: str
+    scopes: list[str]
+
+
 class WebhookEvent(BaseModel):
     """Body of every webhook; signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."""
 
@@ -43,7 +48,7 @@ class WebhookEvent(BaseModel):
 
 MODELS: list[type[BaseModel]] = [
     Error, OutputCreate, OutputBatchCreate, OutputResult, OutputBatchResult, ItemPublic, ApprovalCreate,
-    ApprovalPublic, WebhookEvent,
+    ApprovalPublic, ApprovalConsume, Whoami, WebhookEvent,
 ]
 
 ERRORS = {
@@ -51,7 +56,8 @@ ERRORS = {
     "401": "missing, unknown or revoked bearer token",
     "403": "the token lacks the scope",
     "404": "no such item for this agent",
-    "409": "conflict: Idempotency-Key reused with another body, or the approval already settled",
+    "409": "conflict: Idempotency-Key reused with another body, the approval already settled, or a consume "
+    "refused (not_approved, digest_mismatch, already_consumed, approval_stale)",
     "413": "body larger than [api] max_body_bytes",
     "422": "a field is missing or wrong; error.field names it",
     "429": "rate limit of this token exceeded; see Retry-After",
@@ -162,6 +168,30 @@ def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
                 "security": secured,
                 "parameters": [ID_PARAM],
                 "responses": _responses({"200": approval_ok}, "404", "409"),
+            }
+        },
+        "/api/v1/approvals/{public_id}/consume": {
+            "post": {
+                "operationId": "consumeApproval",
+                "summary": "Spend an approved approval on the tool call about to run (single use)",
+                "description": "tool_digest must be the approval's: SHA-256 hex of the canonical JSON of "
+                "{\"args\", \"name\"} (sorted keys, no whitespace, UTF-8, whole floats as integers). "
+                "Refused with 409 unless approved, the digest matches, it was not consumed before and "
+                "valid_until has not passed.",
+                "security": secured,
+                "parameters": [ID_PARAM],
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": _ref("ApprovalConsume")}}},
+                "responses": _responses({"200": _json(_ref("ApprovalPublic"), "consumed: run the call now")},
+                                        "400", "404", "409", "413", "422"),
+            }
+        },
+        "/api/v1/whoami": {
+            "get": {
+                "operationId": "whoami",
+                "summary": "The agent and scopes of the calling token",
+                "security": secured,
+                "responses": _responses({"200": _json(_ref("Whoami"), "the token's agent and scopes")}),
             }
         },
         "/api/v1/openapi.json": {
