@@ -98,7 +98,7 @@ def setup_pair(database, library, entry_id, *, now, control=True):
         if not control:
             boost_rate(session=s, reviewer_id=rita.id, probability=0.5, hours=1, drill=False, reason="",
                        created_by="lena", now=now - timedelta(minutes=10))
-        copy = projection.claim(session=s, reviewer_id=rita.id, now=now - timedelta(seconds=20), settings=settings,
+        copy = projection.claim(session=s, reviewer_id=rita.id, now=utcnow(), settings=settings,  # a full lease
                                 rng=Always(7), library=library)
         assert copy.id != item.id
         injection = s.exec(select(Injection).where(Injection.item_id == copy.id)).one()
