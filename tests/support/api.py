@@ -68,6 +68,8 @@ class WebhookReceiver:
     """A real HTTP server on 127.0.0.1 recording every POST; `respond` picks each status code."""
 
     respond: Callable[[int], int] = lambda n: 204
+    # When set, picks the status from the request path instead (deliveries may arrive in any order).
+    respond_to_path: Callable[[str], int] | None = None
     received: list[Received] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     server: ThreadingHTTPServer | None = None
@@ -80,7 +82,10 @@ class WebhookReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 with receiver.arrived:
-                    status = receiver.respond(len(receiver.received))
+                    if receiver.respond_to_path is not None:
+                        status = receiver.respond_to_path(self.path)
+                    else:
+                        status = receiver.respond(len(receiver.received))
                     receiver.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
                     receiver.arrived.notify_all()
                 self.send_response(status)
