@@ -87,13 +87,14 @@ def library_for(settings: Settings) -> Library | None:
 
 
 def claim(
-    *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random,
+    *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
     library: Library | None = None,
 ) -> Item | None:
     """The next item for this reviewer: the real one, or with the current probability a planted copy."""
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng)
-    if item is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
+    if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
+        # No rng: the strict claim order, nothing planted (as claim_next without one).
         return item
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
