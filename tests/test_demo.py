@@ -81,3 +81,50 @@ def test_demo_serves_a_live_queue_and_dashboard(demo_db, page):
         page.screenshot(path=str(SCREENSHOT), full_page=True)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_every_planted_demo_item_has_a_findable_fault(demo_db):
+    """Every canary the demo planted states a fault that check_fault finds in the item a reviewer sees."""
+    from sqlmodel import select
+
+    from reviewq.canaries.faults import check_fault
+    from reviewq.canaries.library import load_library
+    from reviewq.models import Injection, InjectionKind, InjectionSource, Item
+    from tests.support.planted_faults import library_fault, mutation_fault
+
+    settings = load_settings(env={"REVIEWQ_DATABASE_URL": f"sqlite:///{demo_db}", "REVIEWQ_SERVER_MODE": "demo"})
+    library = load_library(settings.canary_library_path)
+    database = Database.from_settings(settings)
+    problems, checked = [], {InjectionSource.LIBRARY: 0, InjectionSource.MUTATION: 0}
+    try:
+        with database.session(readonly=True) as s:
+            items = {i.id: i for i in s.exec(select(Item)).all()}
+            planted = s.exec(select(Injection).where(Injection.kind == InjectionKind.CANARY)).all()
+            planted_ids = {i.item_id for i in planted}
+            # The tools real traffic uses, per agent (planted copies left out).
+            tools: dict[str, set[str]] = {}
+            for item in items.values():
+                if item.id in planted_ids:
+                    continue
+                for step in (item.payload or {}).get("trace") or []:
+                    if isinstance(step, dict) and isinstance(step.get("tool"), str):
+                        tools.setdefault(item.agent, set()).add(step["tool"])
+            for inj in planted:
+                item = items[inj.item_id]
+                if inj.source == InjectionSource.LIBRARY:
+                    fault, payload = library_fault(library.by_id(inj.library_entry_id), item.payload,
+                                                   inj.explanation), item.payload
+                else:
+                    stated = mutation_fault(inj.bucket, items[inj.source_item_id].payload, item.payload,
+                                            agent_tools=sorted(tools.get(item.agent, ())))
+                    fault, payload = stated if stated else (None, None)
+                checked[inj.source] += 1
+                why = "no fault statement" if fault is None else check_fault(fault, payload)
+                if why:
+                    problems.append(f"{inj.source.value} {inj.bucket} {inj.library_entry_id or ''}: {why} {fault} "
+                                    f"({inj.explanation})")
+    finally:
+        database.dispose()
+    assert checked[InjectionSource.LIBRARY] > 20 and checked[InjectionSource.MUTATION] > 20, checked
+    assert not problems, "\n".join(problems[:20]) + f"\n{len(problems)} of {sum(checked.values())} not findable"
