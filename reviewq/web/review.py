@@ -17,6 +17,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
+from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
@@ -63,9 +64,22 @@ def next_item():
                                     lease_seconds=settings.queue.lease_seconds)
     if item is None:
         item = _claim(now)
-    body = {"item": _view(item), **_session_and_clock(now)}
+    body = {"item": _view(item), **_session_and_clock(now), "queue": _queue_counts(now)}
     commit()
     return jsonify(body)
+
+
+@bp.get("/queue/status")
+@role_required(*ANY_ROLE, json=True)
+def status():
+    """What is waiting (shared items, approvals due soon) and the session so far, for the page's header."""
+    now = utcnow()
+    return jsonify({"queue": _queue_counts(now), **_session_and_clock(now)})
+
+
+def _queue_counts(now) -> dict[str, int]:
+    counts = queue_counts(session=db_session(), now=now)
+    return {"waiting": counts.waiting, "approvals_due_soon": counts.approvals_due_soon}
 
 
 @bp.post("/queue/items/<public_id>/decide")
@@ -114,7 +128,7 @@ def skip(public_id: str):
     if released:
         record_event(session=session, actor=user_actor(current_user.name), action="item.skipped",
                      object_type="item", object_id=public_id, now=now)
-    body = {"released": released, "next": _view(nxt), **_session_and_clock(now)}
+    body = {"released": released, "next": _view(nxt), **_session_and_clock(now), "queue": _queue_counts(now)}
     commit()
     return jsonify(body)
 
@@ -141,6 +155,8 @@ def me():
         current=current,
         recent=reviewer_domain.recent_decisions(session=session, reviewer_id=current_user.id),
         reveals=reveals,
+        planted=planted_totals(session=session, reviewer_id=current_user.id),
+        history=planted_history(session=session, reviewer_id=current_user.id),
         reason_labels={k.value: v for k, v in REASON_LABELS.items()},
         settings=settings,
         now=now,
