@@ -24,11 +24,13 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/login": "public",
     "/logout": "public",
     "/healthz": "public",
+    "/favicon.ico": "public",
     "/static/<path:filename>": "public",
     # reviewer queue (issue 3)
     "/queue": ANY,
     "/me": ANY,
     "/queue/next": ANY,
+    "/queue/status": ANY,
     "/queue/items/<public_id>/decide": ANY,
     "/queue/items/<public_id>/heartbeat": ANY,
     "/queue/items/<public_id>/skip": ANY,
@@ -38,6 +40,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/<int:user_id>/role": LEADS,
     "/admin/users/<int:user_id>/activate": LEADS,
     "/admin/users/<int:user_id>/deactivate": LEADS,
+    "/admin/users/<int:user_id>/password": LEADS,
+    "/account/password": ANY,
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
     # dashboard
@@ -56,6 +60,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
 
 JSON_ROUTES = frozenset({
     "/queue/next",
+    "/queue/status",
     "/queue/items/<public_id>/decide",
     "/queue/items/<public_id>/heartbeat",
     "/queue/items/<public_id>/skip",

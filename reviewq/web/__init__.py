@@ -38,10 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.init_app(app)
     admin_webhooks.init_app(app)
 
-    from reviewq.web import admin, review
+    from reviewq.web import account, admin, review
 
     review.init_app(app)
     admin.init_app(app)
+    account.init_app(app)
 
     from reviewq.web import dashboard
 

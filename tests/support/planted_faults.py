@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from reviewq.canaries.faults import as_text, mentions
@@ -117,8 +118,8 @@ def _evidence_path(payload: dict, value: Any) -> str | None:
 def _hallucinated(source: dict, planted: dict) -> dict | None:
     for path, old, new in _changed(source.get("output"), planted.get("output")):
         if isinstance(old, str) and isinstance(new, str):
-            olds = [t for t in NUMBER_TOKEN.findall(old) if t not in NUMBER_TOKEN.findall(new)]
-            news = [t for t in NUMBER_TOKEN.findall(new) if t not in NUMBER_TOKEN.findall(old)]
+            before, after = Counter(NUMBER_TOKEN.findall(old)), Counter(NUMBER_TOKEN.findall(new))
+            olds, news = list(before - after), list(after - before)  # as multisets: "3" may be there already
             if not (olds and news):
                 continue
             old, new = olds[0], news[0]
