@@ -37,8 +37,8 @@ BLOCKING = ("serious", "critical")
 _AXE = Axe()
 
 
-def seed_demo_items(database, now, n: int = 6) -> None:
-    """Demo-shaped work in the shared queue: outputs from each demo agent and two approvals."""
+def seed_demo_items(database, now, n: int = 6, *, approvals: bool = True) -> None:
+    """Demo-shaped work in the shared queue: outputs from each demo agent and (unless told) two approvals."""
     rng, faker = random.Random(5), Faker()
     faker.seed_instance(5)
     with database.session_scope() as s:
@@ -49,7 +49,7 @@ def seed_demo_items(database, now, n: int = 6) -> None:
                                                payload={k: body[k] for k in ("input", "output", "trace", "context")
                                                         if k in body}),
                     now=now - timedelta(minutes=30 - i))
-        for kind in ("refund", "access_grant"):
+        for kind in ("refund", "access_grant") if approvals else ():
             body = approval_request(rng=rng, faker=faker, kind=kind, today=now.date())
             payload = {k: body[k] for k in ("actor", "intent", "constraints", "tool_call", "irreversible", "context")}
             enqueue(session=s, data=ItemCreate(kind=ItemKind.APPROVAL, trace_id=body["trace_id"], agent=body["actor"],

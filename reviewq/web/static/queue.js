@@ -308,7 +308,8 @@
     if ("input" in p) left.appendChild(field("Input", valueNode(p.input), "field-input"));
     if ("output" in p) left.appendChild(field("Output", outputNode(p.output), "field-main field-output"));
     if ("trace" in p) right.appendChild(field("Trace and tool results", traceNode(p.trace), "field-trace"));
-    if ("context" in p) right.appendChild(field("Context", valueNode(p.context), "field-context"));
+    if ("context" in p) right.appendChild(field("Context", isPlainObject(p.context) ? kvTable(p.context) : valueNode(p.context),
+                                                "field-context"));
     if ("metadata" in p) right.appendChild(field("Metadata", valueNode(p.metadata)));
     var rest = omit(p, ["input", "output", "context", "trace", "metadata"]);
     if (rest) right.appendChild(field("Other fields", jsonBlock(rest)));
