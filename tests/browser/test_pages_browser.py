@@ -130,3 +130,36 @@ def test_every_page_at_every_width_for_every_role(browser, live_server, database
             problems += check_page(page, live_server.url, path, logged_in=who is not None, width=width)
         context.close()
     assert not problems, "\n".join(problems)
+
+
+FOCUS_STYLE = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const s = getComputedStyle(el);
+  return {tag: el.tagName, text: (el.textContent || el.name || '').trim().slice(0, 30),
+          visible: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2};
+}"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("who,path", [("rita", "/queue"), ("lena", "/dashboard"), ("lena", "/admin/users")])
+def test_keyboard_focus_is_always_visible(browser, live_server, database, settings, who, path):
+    """Tabbing through a page, every focused control draws a visible focus ring (2 px or more)."""
+    now = utcnow()
+    seed_dashboard(database, settings, now)
+    seed_demo_items(database, now)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    login(page, live_server.url, who)
+    page.goto(f"{live_server.url}{path}")
+    settle(page, path)
+    seen = []
+    for _ in range(25):  # bounded: the first 25 stops of the tab order
+        page.keyboard.press("Tab")
+        state = page.evaluate(FOCUS_STYLE)
+        if state:
+            seen.append(state)
+    context.close()
+    assert len(seen) >= 5
+    hidden = [s for s in seen if not s["visible"]]
+    assert not hidden, hidden
