@@ -206,10 +206,41 @@
     if (v === null || v === undefined) return el("span", "mono muted", "null");
     if (typeof v === "string") {
       var parsed = parsedJson(v);
-      return parsed !== undefined ? jsonBlock(parsed) : el("div", "plain", v);
+      return parsed !== undefined ? valueNode(parsed) : el("div", "plain", v);
     }
+    if (Array.isArray(v) && isRecordList(v)) return recordTable(v);
     if (typeof v === "object") return jsonBlock(v);
     return el("span", "mono", String(v));
+  }
+  // A list of flat records (search hits, invoice lines, payments) reads best as a small table.
+  function isScalar(x) { return x === null || ["string", "number", "boolean"].indexOf(typeof x) >= 0; }
+  function isRecordList(arr) {
+    if (!arr.length || arr.length > 50) return false;
+    return arr.every(function (r) {
+      return isPlainObject(r) && Object.keys(r).length <= 8 && Object.keys(r).every(function (k) { return isScalar(r[k]); });
+    });
+  }
+  function recordTable(arr) {
+    var cols = [];
+    arr.forEach(function (r) { Object.keys(r).forEach(function (k) { if (cols.indexOf(k) < 0) cols.push(k); }); });
+    // Its own horizontal scroll if the columns do not fit; focusable so a keyboard can scroll it.
+    var wrap = el("div", "records-wrap"), table = el("table", "records"), head = el("tr");
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "region");
+    wrap.setAttribute("aria-label", arr.length + (arr.length === 1 ? " record" : " records"));
+    cols.forEach(function (c) { head.appendChild(el("th", "mono", c)); });
+    var thead = el("thead");
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var tbody = el("tbody");
+    arr.forEach(function (r) {
+      var tr = el("tr");
+      cols.forEach(function (c) { tr.appendChild(el("td", null, c in r ? (r[c] === null ? "null" : String(r[c])) : "")); });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    return wrap;
   }
   function kvTable(obj) {
     if (!isPlainObject(obj)) return valueNode(obj);
