@@ -109,7 +109,8 @@
     var annotations = last && isPartial(last) ? [{ x: last, y: 0, yref: "paper", yanchor: "bottom", text: "partial week",
       showarrow: false, font: { size: 12, color: "#5f6b7a" } }] : [];
     draw("chart-trend", traces, layout("Injection week (Monday, UTC)", "Catch rate (%)", {
-      yaxis: RATE_AXIS, xaxis: { type: "category" }, annotations: annotations
+      yaxis: RATE_AXIS, annotations: annotations,
+      xaxis: { type: "category", tickangle: window.innerWidth < 700 ? -40 : 0 }  // ISO dates side by side need room
     }));
   }
   if (d.trend) {
@@ -153,7 +154,7 @@
       x: h.edges_s.map(function (e, i) { return i + 1 < h.edges_s.length ? e + "–" + h.edges_s[i + 1] : e + "+"; }),
       y: h.counts
     }], layout("Active seconds per item (bucket)", "Decisions (count)", {
-      showlegend: false, xaxis: { type: "category", tickangle: 0 }
+      showlegend: false, xaxis: { type: "category" }
     }));
   }
 
