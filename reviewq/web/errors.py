@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from reviewq.domain.errors import (
@@ -72,8 +73,6 @@ PAGE_ERRORS = {
 
 def error_page(status: int, message: str | None):
     """An HTML error page with the navigation bar, saying what went wrong and what to do next."""
-    from flask_login import current_user
-
     title, advice = PAGE_ERRORS.get(status, ("Error", "Use the navigation above to carry on."))
     links = []
     if status == 422 and request.args:
