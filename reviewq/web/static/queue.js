@@ -209,6 +209,8 @@
       return parsed !== undefined ? valueNode(parsed) : el("div", "plain", v);
     }
     if (Array.isArray(v) && isRecordList(v)) return recordTable(v);
+    // A short list of plain values stays on one line, as JSON so no value can pass for two.
+    if (Array.isArray(v) && v.length <= 20 && v.every(isScalar)) return el("span", "mono", JSON.stringify(v));
     if (typeof v === "object") return jsonBlock(v);
     return el("span", "mono", String(v));
   }
