@@ -32,7 +32,8 @@ class ServerSettings:
     workers: int = 1
     threads: int = 64
     mode: str = "production"
-    secure_cookies: bool = False
+    secure_cookies: bool = True
+    proxy_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class VigilanceSettings:
 @dataclass(frozen=True)
 class SecuritySettings:
     max_failed_logins_per_minute: int = 5
+    max_failed_logins_per_source_per_minute: int = 20
+    account_lock_failures: int = 50
+    account_lock_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,7 @@ def _validated(s: Settings) -> Settings:
     _require(1 <= s.server.port <= 65535, "server.port must be between 1 and 65535")
     _require(s.server.workers >= 1, "server.workers must be at least 1")
     _require(s.server.threads >= 1, "server.threads must be at least 1")
+    _require(0 <= s.server.proxy_count <= 10, "server.proxy_count must be within 0..10")
     _require(
         s.database.url.startswith(("sqlite:", "postgresql")),
         "database.url must be a sqlite:// or postgresql+psycopg:// URL",
@@ -319,6 +324,12 @@ def _validated(s: Settings) -> Settings:
     _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
     _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
     _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    sec = s.security
+    _require(sec.max_failed_logins_per_minute >= 1, "security.max_failed_logins_per_minute must be at least 1")
+    _require(sec.max_failed_logins_per_source_per_minute >= 1,
+             "security.max_failed_logins_per_source_per_minute must be at least 1")
+    _require(sec.account_lock_failures >= 1, "security.account_lock_failures must be at least 1")
+    _require(sec.account_lock_minutes >= 1, "security.account_lock_minutes must be at least 1")
     return s
 
 
@@ -329,3 +340,11 @@ def check_secret_key(settings: Settings) -> None:
             "server.secret_key is still the default; set a random one in config.toml or "
             "REVIEWQ_SERVER_SECRET_KEY (the default is accepted only in demo and test mode)"
         )
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Session cookies are Secure in production unless server.secure_cookies is turned off.
+
+    Demo and test mode serve plain http on loopback, where a browser would drop a Secure cookie.
+    """
+    return settings.is_production and settings.server.secure_cookies

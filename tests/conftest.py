@@ -75,6 +75,23 @@ def now() -> datetime:
     return datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
+# Test users are hashed with one PBKDF2 round instead of the production scrypt (about half a second
+# each on a busy machine); tests/test_web_auth.py checks the production method itself.
+CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes():
+    """Every user a test makes gets a cheap hash; logins verify it by the method stored with it."""
+    from reviewq.domain import users
+
+    production, users.PASSWORD_HASH_METHOD = users.PASSWORD_HASH_METHOD, CHEAP_PASSWORD_HASH
+    users._dummy_hash.cache_clear()
+    yield
+    users.PASSWORD_HASH_METHOD = production
+    users._dummy_hash.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_config_leaks(monkeypatch):
     """Tests never pick up a developer's REVIEWQ_* variables."""

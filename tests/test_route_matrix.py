@@ -29,6 +29,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     # reviewer queue (issue 3)
     "/queue": ANY,
     "/me": ANY,
+    "/me/password": ANY,  # one's own password (issue 11)
     "/queue/next": ANY,
     "/queue/status": ANY,
     "/queue/items/<public_id>/decide": ANY,
@@ -40,8 +41,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/<int:user_id>/role": LEADS,
     "/admin/users/<int:user_id>/activate": LEADS,
     "/admin/users/<int:user_id>/deactivate": LEADS,
-    "/admin/users/<int:user_id>/password": LEADS,
-    "/account/password": ANY,
+    "/admin/users/<int:user_id>/password": LEADS,  # a lead resets a password (issue 16)
+    "/admin/users/unlock": LEADS,  # clear a login lock (issue 11)
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
     # dashboard

@@ -22,6 +22,7 @@ from reviewq.db import Database
 from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES, ReviewerProfile, dwell_sample
 from reviewq.demo.traffic import AGENT_WEIGHTS, AGENTS, agent_output, approval_request, trace_id
 from reviewq.domain.approvals import expire_due, request_approval
+from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.injection import expire_unseen, inject_week, week_start_for
 from reviewq.domain.queue import claim_next, decide, sweep_expired_leases
 from reviewq.domain.sampling import is_sampled, rate_for, submit_outputs
@@ -186,11 +187,15 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             minutes = (turn.session_active_ms + active_s * 1000) / 60000
             injection = planted.get(item.id)  # the simulation knows its ground truth
             verdict, reason = _verdict(profile, injection, item.kind, minutes, week_index, rng)
-            decide(session=session, public_id=item.public_id, reviewer=reviewer,
-                   data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
-                   now=decided, settings=settings)
-            stats["decisions"] += 1
-            made += 1
+            try:
+                decide(session=session, public_id=item.public_id, reviewer=reviewer,
+                       data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
+                       now=decided, settings=settings)
+            except DeadlinePassed:
+                pass  # too slow for this approval's deadline: it expired (fail closed), as on the real page
+            else:
+                stats["decisions"] += 1
+                made += 1
             turn.session_active_ms += int(active_s * 1000)
             turn.at = decided + timedelta(seconds=rng.uniform(0.2, 1.5))
             heapq.heappush(turns, turn)

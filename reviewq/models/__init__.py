@@ -23,6 +23,7 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.limits import RateCounter
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
@@ -56,6 +57,7 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "Outcome",
+    "RateCounter",
     "ReasonBucket",
     "ReviewSession",
     "Role",

@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.sampling import submit_outputs
+from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import wait_until
 from reviewq.models import ItemKind, Scope, utcnow
 from reviewq.models.approvals import ApprovalCreate
@@ -19,7 +20,7 @@ from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
-from reviewq.web.openapi import openapi_document
+from reviewq.web.openapi import for_agent, openapi_document
 from reviewq.web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -69,8 +70,9 @@ def _idempotency_key() -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ApiError(422, "invalid_field", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise ApiError(422, "invalid_field",
+                       f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                        field="Idempotency-Key")
     return key
 
@@ -140,8 +142,15 @@ def cancel(public_id: str):
 
 @bp.get("/openapi.json")
 def openapi():
+    """Public; with a valid bearer token, the document is narrowed to that token's agent."""
     limits = get_settings().approvals
-    return jsonify(openapi_document(limits.max_timeout_s, limits.max_wait_s))
+    document = openapi_document(limits.max_timeout_s, limits.max_wait_s)
+    kind, _, plaintext = request.headers.get("Authorization", "").partition(" ")
+    if kind.lower() == "bearer" and plaintext.strip():
+        token = verify_token(session=db_session(readonly=True), plaintext=plaintext.strip(), now=utcnow())
+        if token is not None:
+            document = for_agent(document, token.agent)
+    return jsonify(document)
 
 
 def init_app(app: Flask) -> None:

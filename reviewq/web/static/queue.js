@@ -469,7 +469,7 @@
     if (!item || state.busy || document.visibilityState !== "visible" || !recentlyActive(cfg.gapMs)) return;
     post(itemUrl(item.id, "heartbeat")).then(function (r) {
       if (r.status === 409 && state.item && state.item.id === item.id) {
-        say("Your hold on that item ran out and it went back to the queue. Here is the next one.", "warn");
+        previousItem("your hold ran out and it went back to the queue.", "warn");
         loadNext();
       }
     }).catch(function () { /* the next beat retries */ });
@@ -550,8 +550,11 @@
         lastDecision(r.data.decision);
         if (r.data.reveal) showReveal(r.data.reveal, r.data.next);
         else advance(r.data.next);
+      } else if (r.status === 409 && r.data && r.data.error && r.data.error.code === "deadline_passed") {
+        previousItem("not recorded: " + errorText(r) + ".", "warn");
+        loadNext();
       } else if (r.status === 409) {
-        say("That item was no longer yours (it went back to the queue). Here is the next one.", "warn");
+        previousItem("no longer yours (it went back to the queue).", "warn");
         loadNext();
       } else if (r.status === 422 && r.data && r.data.error && r.data.error.field === "reason") {
         state.mode = "reject";
@@ -574,9 +577,12 @@
   // What happened to the previous item, labelled as such and coloured by its verdict (a reject is
   // never shown in green), so nothing about it reads as news about the item now on screen.
   function lastDecision(d) {
+    if (d) previousItem(describe(d), d.verdict); else previousItem("", null);
+  }
+  function previousItem(text, kind) {
     var line = $("last-decision");
-    line.textContent = d ? "Previous item: " + describe(d) : "";
-    line.className = "last-decision small" + (d ? " last-" + d.verdict : "");
+    line.textContent = text ? "Previous item: " + text : "";
+    line.className = "last-decision small" + (kind ? " last-" + kind : "");
   }
   function busy(on) { state.busy = on; root.classList.toggle("busy", on); setButtons(!!state.item); }
 
@@ -589,9 +595,7 @@
       if (!r.ok) { say("Could not skip: " + errorText(r), "warn"); return; }
       absorb(r.data);
       advance(r.data.next);
-      var line = $("last-decision");
-      line.textContent = "Previous item: skipped; it went back to the queue for someone else.";
-      line.className = "last-decision small";
+      previousItem("skipped; it went back to the queue for someone else.", null);
     }).catch(function () { busy(false); say("Network problem: not skipped. Try again.", "warn"); });
   }
 
