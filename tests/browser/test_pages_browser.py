@@ -23,7 +23,7 @@ from tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.browser
 
 WIDTHS = ((1440, 900), (390, 844))
-COMMON = ("/queue", "/me", "/account/password", "/no-such-page")
+COMMON = ("/queue", "/me", "/me/password", "/no-such-page")
 LEAD_PAGES = ("/dashboard", "/dashboard/reviewers/rita", "/admin", "/admin/users", "/admin/injections",
               "/admin/webhooks", "/admin/injections?outcome=nonsense")
 PAGES = {
