@@ -43,10 +43,16 @@ def db_url(backend, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+# Claims plant canaries at random (projection); tests that do not study canaries get none, so what a
+# claim serves is deterministic. A test that studies them passes its own [canaries] keys.
+NO_CANARIES = {"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 0, "onboarding_drill": False}
+
+
 def make_test_settings(db_url: str, **sections) -> Settings:
     env = {"REVIEWQ_SERVER_MODE": "test", "REVIEWQ_DATABASE_URL": db_url}
     settings = load_settings(env=env)
-    return settings.replace(**sections) if sections else settings
+    sections["canaries"] = {**NO_CANARIES, **sections.get("canaries", {})}
+    return settings.replace(**sections)
 
 
 @pytest.fixture

@@ -45,11 +45,17 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/unlock": LEADS,  # clear a login lock (issue 11)
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
+    "/admin/canaries/audit": LEADS,  # the stealth audit (issue 12)
+    "/admin/canaries/boost": LEADS,
     # dashboard
     "/dashboard": LEADS,
     "/dashboard/reviewers/<name>": LEADS,
     "/dashboard/export/decisions.<fmt>": LEADS,
     "/dashboard/export/metrics.<fmt>": LEADS,
+    # disputes of planted items (issue 13): reviewers dispute their own, leads resolve
+    "/disputes": ANY,
+    "/disputes/review": LEADS,
+    "/disputes/<public_id>/resolve": LEADS,
     # agent API
     "/api/v1/items": "token",
     "/api/v1/items/<public_id>": "token",

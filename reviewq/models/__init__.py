@@ -2,9 +2,18 @@
 
 from reviewq.models.approvals import Approval
 from reviewq.models.audit import AuditEvent, AuditEventPublic
-from reviewq.models.canaries import Injection, InjectionKind, InjectionOutcome, InjectionSource
+from reviewq.models.canaries import (
+    CanaryBudget,
+    CanaryRateBoost,
+    Injection,
+    InjectionKind,
+    InjectionOutcome,
+    InjectionSource,
+    ReservoirOutput,
+)
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
 from reviewq.models.decisions import (
+    ActiveTimeSource,
     Decision,
     DecisionCreate,
     DecisionPublic,
@@ -12,6 +21,7 @@ from reviewq.models.decisions import (
     ReviewSession,
     Verdict,
 )
+from reviewq.models.disputes import DISPUTE_TRANSITIONS, Dispute, DisputeStatus, RetiredTemplate
 from reviewq.models.items import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -25,11 +35,18 @@ from reviewq.models.items import (
 )
 from reviewq.models.limits import RateCounter
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
+from reviewq.models.skips import Skip
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "ActiveTimeSource",
+    "DISPUTE_TRANSITIONS",
+    "Dispute",
+    "DisputeStatus",
+    "RetiredTemplate",
+    "Skip",
     "ALL_SCOPES",
     "Approval",
     "DeliveryStatus",
@@ -44,7 +61,10 @@ __all__ = [
     "AuditEventPublic",
     "ApprovalWaitRollup",
     "Decision",
+    "CanaryBudget",
+    "CanaryRateBoost",
     "Injection",
+    "ReservoirOutput",
     "InjectionKind",
     "InjectionOutcome",
     "InjectionSource",

@@ -57,4 +57,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from reviewq.web import admin_canaries
 
     admin_canaries.init_app(app)
+
+    from reviewq.web import disputes
+
+    disputes.init_app(app)
     return app

@@ -24,6 +24,8 @@ ADMIN_PAGES = [
     ("/admin/users", "Users", "Create accounts, change roles, deactivate people who left."),
     ("/admin/injections", "Canary injections", "What was planted for whom this week, and how it went."),
     ("/admin/webhooks", "Webhooks", "Callback deliveries to agents: pending, retried, failed."),
+    ("/admin/canaries/audit", "Canary stealth audit",
+     "Can planted items be told from real ones? AUC by source and template, the tells, and canary rates."),
 ]
 
 

@@ -13,12 +13,13 @@ from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 from pydantic import ValidationError
 
+from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
-from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
+from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
 from reviewq.web.auth import ANY_ROLE, role_required
@@ -130,10 +131,8 @@ def skip(public_id: str):
     """
     session, now = db_session(), utcnow()
     nxt = _claim(now)
-    released = queue_domain.release(session=session, public_id=public_id, reviewer_id=current_user.id, now=now)
-    if released:
-        record_event(session=session, actor=user_actor(current_user.name), action="item.skipped",
-                     object_type="item", object_id=public_id, now=now)
+    # Kept per event (VIGILANCE.md §7: skip rates on real and planted items), with its audit event.
+    released = skip_item(session=session, public_id=public_id, reviewer=current_user._get_current_object(), now=now)
     body = {"released": released, "next": _view(nxt), **_session_and_clock(now), "queue": _queue_counts(now)}
     commit()
     return jsonify(body)
@@ -170,12 +169,13 @@ def me():
 
 
 def _claim(now) -> Item | None:
-    return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
-                                   lease_seconds=get_settings().queue.lease_seconds, rng=_CLAIM_RNG)
+    """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
+    return projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
+                            rng=_CLAIM_RNG)
 
 
-# Interleaves planted items with real work (see queue.ASSIGNED_INTERLEAVE); not security-sensitive.
-_CLAIM_RNG = random.Random()
+# Projection draws and the interleave of skipped planted items; a reviewer cannot observe its state.
+_CLAIM_RNG = random.SystemRandom()
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:
