@@ -25,6 +25,7 @@ from reviewq.models import (
     utcnow,
 )
 from tests.factories import PASSWORD, approval_item, make_user, output_item
+from tests.support.browser import AssignedFirst
 
 pytestmark = pytest.mark.browser
 
@@ -120,7 +121,7 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     """A reviewer approves, rejects with a reason and note, skips, sees the countdown, the
     two-person rule, a canary reveal and inert hostile content, and is refused at a lead page."""
     # The walk expects the strict claim order; production interleaves planted items at random.
-    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", None)
+    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", AssignedFirst())
     ids = _seed(database, utcnow())
     base = live_server.url
     context = browser.new_context(viewport={"width": 1360, "height": 900})

@@ -25,6 +25,7 @@ from reviewq.models import (
 from tests.browser.test_dashboard_browser import _seed as seed_dashboard
 from tests.browser.test_pages_browser import login, seed_demo_items
 from tests.factories import make_user
+from tests.support.browser import AssignedFirst
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +69,7 @@ def test_reviewer_judges_rejects_by_mouse_and_sees_the_fault_in_place(browser, l
                                                                       monkeypatch):
     """Input, output and tool results are in view together; a reason clicked then Enter rejects; the reveal
     keeps the item with the contradicting date marked; nothing from it lingers on the next item."""
-    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", None)  # the planted item first, as seeded
+    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", AssignedFirst())  # the planted item first, as seeded
     now = utcnow()
     canary_id = _seed_queue(database, now)
     width, height = WIDTHS[size]
