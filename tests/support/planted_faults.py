@@ -115,18 +115,33 @@ def _evidence_path(payload: dict, value: Any) -> str | None:
     return next((k for k in EVIDENCE if mentions(as_text(payload.get(k)), value)), None)
 
 
+TOKEN = re.compile(r"[\w][\w.-]*[\w]|\w")
+
+
 def _hallucinated(source: dict, planted: dict) -> dict | None:
+    """A changed value (number, name, date) contradicting the evidence, or a negated statement."""
     for path, old, new in _changed(source.get("output"), planted.get("output")):
+        claim_in = ".".join(("output", *path))
         if isinstance(old, str) and isinstance(new, str):
-            before, after = Counter(NUMBER_TOKEN.findall(old)), Counter(NUMBER_TOKEN.findall(new))
-            olds, news = list(before - after), list(after - before)  # as multisets: "3" may be there already
-            if not (olds and news):
-                continue
-            old, new = olds[0], news[0]
+            for pattern in (NUMBER_TOKEN, TOKEN):
+                before, after = Counter(pattern.findall(old)), Counter(pattern.findall(new))
+                olds, news = list(before - after), list(after - before)  # as multisets
+                truth_in = next((_evidence_path(planted, t) for t in olds if _evidence_path(planted, t)), None)
+                if olds and news and truth_in:
+                    truth = next(t for t in olds if _evidence_path(planted, t))
+                    return {"type": "contradiction", "truth": truth, "claim": news[0], "truth_in": truth_in,
+                            "claim_in": claim_in}
+                if not olds and news and set(n.lower() for n in news) <= {"not", "n't", "no", "never"}:
+                    i = new.find(" " + news[0] + " ")
+                    start, end = new.rfind(" ", 0, max(i, 0)) + 1, new.find(" ", i + len(news[0]) + 2)
+                    after_text = new[start:end if end > 0 else None]
+                    return {"type": "negation", "path": claim_in, "after": after_text,
+                            "before": after_text.replace(" " + news[0], "", 1)}
+            continue
         truth_in = _evidence_path(planted, old)
         if truth_in:
             return {"type": "contradiction", "truth": str(old), "claim": str(new), "truth_in": truth_in,
-                    "claim_in": ".".join(("output", *path))}
+                    "claim_in": claim_in}
     return None
 
 
@@ -161,7 +176,7 @@ def _off_topic(source: dict, planted: dict) -> dict | None:
     question, new_words = _words(as_text(planted.get("input"))), _words(as_text(new))
     text = as_text(new).lower()  # check_fault tests substrings: "order" is in "orders"
     asked = {w for w in question & _words(as_text(old)) if w not in text} or {w for w in question if w not in text}
-    answered = new_words - question - _words(as_text(old))
+    answered = new_words - question - _words(as_text(old)) or new_words - question
     return {"type": "off_topic", "asked": sorted(asked), "answered": sorted(answered),
             "answered_in": ".".join(("output", *path))}
 
@@ -177,9 +192,11 @@ def _wrong_tool(source: dict, planted: dict, agent_tools: list[str]) -> tuple[di
                         "claim_in": args_path}, planted
         if path == ("tool_call", "name"):  # an approval: its own allowed_tools
             return {"type": "tool_not_allowed"}, planted
-        if path[0] == "trace" and path[-1] == "tool":  # an output: a tool this agent never uses
-            return ({"type": "tool_not_allowed", "tool": "trace", "allowed": "agent_tools"},
-                    {**planted, "agent_tools": agent_tools})
+        if path[0] == "trace" and path[-1] == "tool":  # an output: another tool than the source called
+            if new not in agent_tools:
+                return ({"type": "tool_not_allowed", "tool": "trace", "allowed": "agent_tools"},
+                        {**planted, "agent_tools": agent_tools})
+            return {"type": "changed", "path": ".".join(path), "before": old, "after": new}, planted
     return None
 
 
@@ -197,7 +214,10 @@ def mutation_fault(bucket: str, source: dict, planted: dict, *, agent_tools: lis
         fault = _off_topic(source, planted)
     elif bucket == "policy_violation":
         caps = {k: v for k, v in (planted.get("constraints") or {}).items() if k.startswith("max_")}
-        amount = next((k for k in (planted.get("tool_call") or {}).get("args", {}) if "amount" in k), None)
+        args = (planted.get("tool_call") or {}).get("args", {})
+        suffixes = [k[len("max_"):] for k in caps]
+        amount = next((k for k in args if k in suffixes), None) or next((k for k in args if "amount" in k), None)
+        caps = {k: v for k, v in caps.items() if amount and (k[len("max_"):] == amount or "amount" in k)}
         fault = ({"type": "over_cap", "amount": f"tool_call.args.{amount}",
                   "cap": f"constraints.{next(iter(caps))}"} if caps and amount else None)
     else:  # wrong_tool_call
