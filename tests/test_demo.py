@@ -111,3 +111,57 @@ def test_demo_notifications_are_logged_locally_with_links_escalations_and_update
     assert {"approval.requested", "approval.escalated", "approval.unstaffed", "approval.updated"} <= set(events)
     assert all("| http://127.0.0.1:8000/queue/items/itm_" in line for line in lines)
     assert any(" | approved by " in line for line in lines) and any(" | expired at " in line for line in lines)
+
+
+@pytest.mark.slow
+def test_every_planted_demo_item_has_a_findable_fault(demo_db):
+    """Every canary the demo planted states a fault that check_fault finds in the item a reviewer sees."""
+    from sqlmodel import select
+
+    from reviewq.canaries.faults import check_fault
+    from reviewq.canaries.library import load_library
+    from reviewq.models import Injection, InjectionKind, InjectionSource, Item
+    from tests.support.planted_faults import library_fault, mutation_fault
+
+    settings = load_settings(env={"REVIEWQ_DATABASE_URL": f"sqlite:///{demo_db}", "REVIEWQ_SERVER_MODE": "demo"})
+    library = load_library(settings.canary_library_path)
+    database = Database.from_settings(settings)
+    problems, checked = [], {"library": 0, "mutated": 0}
+    try:
+        with database.session(readonly=True) as s:
+            items = {i.id: i for i in s.exec(select(Item)).all()}
+            planted = s.exec(select(Injection).where(Injection.kind == InjectionKind.CANARY)).all()
+            planted_ids = {i.item_id for i in planted}
+            # The tools real traffic uses, per agent (planted copies left out).
+            tools: dict[str, set[str]] = {}
+            for item in items.values():
+                if item.id in planted_ids:
+                    continue
+                for step in (item.payload or {}).get("trace") or []:
+                    if isinstance(step, dict) and isinstance(step.get("tool"), str):
+                        tools.setdefault(item.agent, set()).add(step["tool"])
+            for inj in planted:
+                item = items[inj.item_id]
+                if inj.source == InjectionSource.LIBRARY:
+                    fault, payload = library_fault(library.by_id(inj.library_entry_id), item.payload,
+                                                   inj.explanation), item.payload
+                else:  # a real output or approval with one fault planted: compare with the original
+                    original = getattr(inj, "original_payload", None) or items[inj.source_item_id].payload
+                    stated = mutation_fault(inj.bucket, original, item.payload,
+                                            agent_tools=sorted(tools.get(item.agent, ())))
+                    fault, payload = stated if stated else (None, None)
+                checked["library" if inj.source == InjectionSource.LIBRARY else "mutated"] += 1
+                why = "no fault statement" if fault is None else check_fault(fault, payload)
+                if why:
+                    problems.append(f"{inj.source.value} {inj.bucket} {inj.library_entry_id or ''}: {why} {fault} "
+                                    f"({inj.explanation})")
+    finally:
+        database.dispose()
+    assert sum(checked.values()) > 40 and checked["mutated"] > 20, checked
+    # A stated fault that check_fault rejects always fails. Where the diff reading in planted_faults cannot
+    # state a mutation's fault at all (a multi-word name swap, say), at most 1% may go unchecked.
+    unstated = [p for p in problems if "no fault statement" in p]
+    rejected = [p for p in problems if p not in unstated]
+    total = sum(checked.values())
+    assert not rejected, "\n".join(rejected[:20]) + f"\n{len(rejected)} of {total} not findable"
+    assert len(unstated) <= total // 100, "\n".join(unstated[:20])

@@ -24,12 +24,14 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/login": "public",
     "/logout": "public",
     "/healthz": "public",
+    "/favicon.ico": "public",
     "/static/<path:filename>": "public",
     # reviewer queue (issue 3)
     "/queue": ANY,
     "/me": ANY,
     "/me/password": ANY,  # one's own password (issue 11)
     "/queue/next": ANY,
+    "/queue/status": ANY,
     "/queue/items/<public_id>/decide": ANY,
     "/queue/items/<public_id>/heartbeat": ANY,
     "/queue/items/<public_id>/skip": ANY,
@@ -44,6 +46,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/<int:user_id>/role": LEADS,
     "/admin/users/<int:user_id>/activate": LEADS,
     "/admin/users/<int:user_id>/deactivate": LEADS,
+    "/admin/users/<int:user_id>/password": LEADS,  # a lead resets a password (issue 16)
     "/admin/users/unlock": LEADS,  # clear a login lock (issue 11)
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
@@ -71,6 +74,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
 
 JSON_ROUTES = frozenset({
     "/queue/next",
+    "/queue/status",
     "/queue/items/<public_id>/decide",
     "/queue/items/<public_id>/heartbeat",
     "/queue/items/<public_id>/skip",

@@ -335,3 +335,51 @@ def test_end_of_session_reveals_appear_on_me(settings, database, now):
         assert "It answered about &lt;b&gt;football&lt;/b&gt;." in html and "caught" in html
     finally:
         app.extensions["reviewq.db"].dispose()
+
+
+@pytest.mark.parametrize("mode", ["immediate", "end_of_session", "never"])
+def test_me_keeps_the_planted_history_under_every_reveal_mode(settings, database, now, mode):
+    """/me shows caught and missed totals in every mode, and the revealed items on every later visit unless never."""
+    from reviewq.models import Injection, InjectionKind, InjectionSource
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(canaries={"reveal": mode}))
+    try:
+        with database.session_scope() as s:
+            rita = make_user(s, "rita", now=now)
+            for i, text in enumerate(("It answered about <b>football</b>.", "The total was changed to 912.")):
+                item = enqueue(session=s, data=output_item(assigned_to=rita.id), now=utcnow() - timedelta(minutes=5 - i)
+                               ).item
+                s.add(Injection(item_id=item.id, reviewer_id=rita.id, kind=InjectionKind.CANARY,
+                                source=InjectionSource.LIBRARY, bucket="off_topic", library_entry_id=f"t{i}",
+                                explanation=text, week_start=now, scheduled_for=now, created_at=now))
+        client = app.test_client()
+        login(client, "rita")
+        h = json_headers(client)
+        for verdict in ("reject", "approve"):
+            pid = client.post("/queue/next", headers=h).json["item"]["id"]
+            client.post(f"/queue/items/{pid}/decide", headers=h, json={"verdict": verdict, "reason": "off_topic"})
+        with database.session_scope() as s:
+            row = s.exec(select(ReviewSession)).one()
+            row.last_activity_at = utcnow() - timedelta(minutes=settings.vigilance.session_gap_minutes + 1)
+        client.get("/me")  # end_of_session reveals on this visit; the history must outlive it
+        html = client.get("/me").get_data(as_text=True)
+        assert 'id="planted-caught">1<' in html and 'id="planted-missed">1<' in html
+        shown = "It answered about &lt;b&gt;football&lt;/b&gt;." in html and "changed to 912" in html
+        assert shown == (mode != "never")
+        assert ("only these totals are shown" in html) == (mode == "never")
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_queue_status_counts_shared_work_and_approvals_due_soon(rita, database):
+    """/queue/status counts unassigned queued items and approvals due within 15 minutes, never assigned items."""
+    client, h, uid = rita
+    _add(database, output_item(), output_item(), output_item(assigned_to=uid),
+         approval_item(now=utcnow(), deadline_in=timedelta(minutes=10)),
+         approval_item(now=utcnow(), deadline_in=timedelta(hours=2)))
+    body = client.get("/queue/status", headers=h).json
+    assert body["queue"] == {"waiting": 4, "approvals_due_soon": 1}
+    assert body["session"]["running"] is False
+    client.post("/queue/next", headers=h)  # claims one: it is no longer waiting
+    assert client.get("/queue/status", headers=h).json["queue"]["waiting"] == 3

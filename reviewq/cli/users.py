@@ -69,6 +69,10 @@ def password(name: str, password_stdin: bool) -> None:
         database.dispose()
 
 
+# The name the docs and the issue use for the same command.
+user_group.add_command(password, name="set-password")
+
+
 @user_group.command("unlock")
 @click.argument("name")
 def unlock(name: str) -> None:

@@ -25,14 +25,14 @@ def _tokens(session) -> dict[str, ApiToken]:
     return {t.agent: t for t in session.exec(select(ApiToken).where(ApiToken.revoked_at.is_(None)))}
 
 
-def _output(rng: random.Random, faker: Faker) -> OutputCreate:
+def _output(rng: random.Random, faker: Faker, now: datetime) -> OutputCreate:
     agent = rng.choice(AGENTS)
-    body = agent_output(agent, rng=rng, faker=faker)
+    body = agent_output(agent, rng=rng, faker=faker, today=now.date())
     return OutputCreate(**body)
 
 
 def _submit(session, tokens, settings: Settings, rng, faker, now: datetime, *, queued_only: bool) -> None:
-    data = _output(rng, faker)
+    data = _output(rng, faker, now)
     sampling = settings.sampling
     if queued_only:  # the live backlog is made of items that were sampled in
         sampling = type(sampling)(default_rate=1.0, high_risk=sampling.high_risk, rates={})
@@ -40,7 +40,7 @@ def _submit(session, tokens, settings: Settings, rng, faker, now: datetime, *, q
 
 
 def _approve_request(session, tokens, settings, rng, faker, now, timeout_s: int) -> None:
-    body = approval_request(rng=rng, faker=faker, timeout_s=timeout_s)
+    body = approval_request(rng=rng, faker=faker, timeout_s=timeout_s, today=now.date())
     request_approval(session=session, token=tokens[body["actor"]], data=ApprovalCreate(**body),
                      idempotency_key=f"demo-live-{body['trace_id']}", settings=settings, now=now)
 

@@ -114,7 +114,7 @@ def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day
         if not is_sampled(agent.name, tid, rate_for(agent.category, settings.sampling)) \
                 and rng.random() >= 1 / UNSAMPLED_KEPT:
             continue
-        body = agent_output(agent, rng=rng, faker=faker)
+        body = agent_output(agent, rng=rng, faker=faker, today=day_start.date())
         body["trace_id"] = tid
         by_agent.setdefault(agent.name, []).append(OutputCreate(**body))
     for name, outputs in by_agent.items():
@@ -127,7 +127,7 @@ def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day
 
 def _approval(session: Session, cast: Cast, settings: Settings, at: datetime, rng: random.Random,
               faker: Faker, *, timeout_s: int) -> None:
-    body = approval_request(rng=rng, faker=faker, timeout_s=timeout_s)
+    body = approval_request(rng=rng, faker=faker, timeout_s=timeout_s, today=at.date())
     token = cast.tokens[body["actor"]]
     request_approval(session=session, token=token, data=ApprovalCreate(**body),
                      idempotency_key=f"demo-{body['trace_id']}", settings=settings, now=at)

@@ -1,8 +1,9 @@
 """Realistic agent traffic for the demo, its live trickle and the benchmark.
 
-Each generator returns the JSON body an agent would POST, built with a seeded Faker, in the
-payload shapes agents really send (see the agent API): outputs have input/output and
-sometimes context or a tool trace; approvals carry a policy envelope.
+Each generator returns the JSON body an agent would POST, in the payload shapes agents really
+send (see the agent API). Outputs are written from structured facts that the trace's tool
+results carry (reviewq.demo.scenarios), so every item has a known right answer a person can
+check; approvals carry a policy envelope whose context agrees with the tool call.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ import json
 import random
 import uuid
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from faker import Faker
+
+from reviewq.demo.scenarios.billing import billing_item
+from reviewq.demo.scenarios.ci import ci_item
+from reviewq.demo.scenarios.search import search_item
+from reviewq.demo.scenarios.support import PRODUCTS, support_item
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ AGENTS = (
     AgentProfile("support-bot", "customer_support"),
     AgentProfile("billing-agent", "billing"),
     AgentProfile("search-agent", "search"),
-    AgentProfile("ops-agent", "scheduling"),
+    AgentProfile("ops-agent", "code"),
 )
 
 # Share of each agent in the traffic mix.
@@ -36,87 +43,25 @@ def trace_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _support(f: Faker, rng: random.Random) -> dict:
-    order = f"A-{rng.randint(100000, 999999)}"
-    name = f.first_name()
-    product = rng.choice(["standing desk", "noise-cancelling headphones", "espresso grinder",
-                          "trail running shoes", "4K monitor", "ergonomic chair"])
-    days = rng.randint(2, 9)
-    question = rng.choice([
-        f"Hi, I'm {name}. My order {order} for the {product} hasn't arrived yet. Where is it?",
-        f"Can I return the {product} from order {order}? It arrived scratched.",
-        f"Order {order}: I was charged twice for the {product}. Please help.",
-    ])
-    answer = (
-        f"Hi {name}, thanks for reaching out about order {order}. I checked the shipment of your "
-        f"{product}: it left our warehouse {days} days ago and the carrier shows it in transit. "
-        f"{f.paragraph(nb_sentences=3)} If it has not arrived within {days + 2} days, reply here "
-        "and I will open a trace with the carrier."
-    )
-    return {"input": question, "output": answer,
-            "context": {"customer": name, "order_id": order, "channel": rng.choice(["chat", "email"])}}
-
-
-def _billing(f: Faker, rng: random.Random) -> dict:
-    invoice = f"INV-{rng.randint(10000, 99999)}"
-    amount = round(rng.uniform(20, 900), 2)
-    company = f.company()
-    question = f"Summarise invoice {invoice} for {company} as JSON for the ledger."
-    output = {
-        "invoice_id": invoice,
-        "customer": company,
-        "amount_usd": amount,
-        "currency": "USD",
-        "due_date": f.date_between("+5d", "+45d").isoformat(),
-        "line_items": [
-            {"sku": f.bothify("SKU-####"), "description": f.bs(), "amount_usd": round(amount / 2, 2)},
-            {"sku": f.bothify("SKU-####"), "description": f.bs(), "amount_usd": round(amount / 2, 2)},
-        ],
-        "status": rng.choice(["open", "paid", "overdue"]),
-    }
-    return {"input": question, "output": output, "context": {"source": "erp", "note": f.sentence()}}
-
-
-def _search(f: Faker, rng: random.Random) -> dict:
-    topic = rng.choice(["vacation policy", "expense limits", "on-call rota", "laptop refresh",
-                        "parental leave", "security training"])
-    question = f"What does the handbook say about the {topic}?"
-    results = [{"title": f"{topic.title()} — {f.catch_phrase()}", "url": f"https://intranet.example/{f.slug()}",
-                "snippet": f.sentence(nb_words=16)} for _ in range(3)]
-    answer = f"According to the handbook section on the {topic}: {f.paragraph(nb_sentences=4)}"
-    trace = [{"tool": "search_handbook", "args": {"query": topic}, "result": f"{len(results)} results"},
-             {"tool": "read_page", "args": {"url": results[0]["url"]}, "result": "ok"}]
-    return {"input": question, "output": answer, "context": {"results": results}, "trace": trace}
-
-
-def _ops(f: Faker, rng: random.Random) -> dict:
-    person = f.name()
-    when = f.date_time_between("+1d", "+10d")
-    question = f"Book a 30-minute sync with {person} next week, mornings only."
-    answer = (f"Booked '{f.bs().capitalize()} sync' with {person} on {when:%A %d %B} at "
-              f"{rng.choice(['09:00', '09:30', '10:00', '11:00'])} (30 min). Invite sent.")
-    trace = [{"tool": "calendar.find_slot", "args": {"attendee": person, "window": "mornings"}, "result": "3 slots"},
-             {"tool": "calendar.create_event", "args": {"attendee": person, "minutes": 30}, "result": "created"}]
-    return {"input": question, "output": answer, "trace": trace}
-
-
 _OUTPUT_MAKERS = {
-    "support-bot": _support,
-    "billing-agent": _billing,
-    "search-agent": _search,
-    "ops-agent": _ops,
+    "support-bot": support_item,
+    "billing-agent": billing_item,
+    "search-agent": search_item,
+    "ops-agent": ci_item,
 }
+# Dates in generated facts are relative to this day unless the caller passes its own `today`.
+DEFAULT_TODAY = date(2026, 11, 23)
 
 
-def agent_output(agent: AgentProfile, *, rng: random.Random, faker: Faker) -> dict:
-    """A body for POST /api/v1/items from this agent."""
-    body = _OUTPUT_MAKERS[agent.name](faker, rng)
+def agent_output(agent: AgentProfile, *, rng: random.Random, faker: Faker, today: date | None = None) -> dict:
+    """A body for POST /api/v1/items from this agent, dated around `today` (the simulated day)."""
+    body = _OUTPUT_MAKERS[agent.name](faker, rng, today or DEFAULT_TODAY)
     return {"trace_id": trace_id(rng), "agent": agent.name, "category": agent.category, **body}
 
 
-def random_output(*, rng: random.Random, faker: Faker) -> dict:
+def random_output(*, rng: random.Random, faker: Faker, today: date | None = None) -> dict:
     agent = rng.choices(AGENTS, weights=AGENT_WEIGHTS)[0]
-    return agent_output(agent, rng=rng, faker=faker)
+    return agent_output(agent, rng=rng, faker=faker, today=today)
 
 
 def padded_output(*, rng: random.Random, faker: Faker, size_bytes: int = 1500) -> dict:
@@ -132,47 +77,72 @@ def padded_output(*, rng: random.Random, faker: Faker, size_bytes: int = 1500) -
 APPROVAL_KINDS = ("refund", "record_change", "access_grant")
 
 
+def _refund(rng: random.Random, faker: Faker, today: date) -> dict:
+    customer = faker.name()
+    product, price = rng.choice(PRODUCTS)
+    order = f"A-{rng.randint(100000, 999999)}"
+    cap = rng.choice([100, 250, 500])
+    # A full refund when the price is under the cap, else the partial refund the agent offered.
+    amount = price if price <= cap * 0.95 else round(rng.uniform(0.2, 0.6) * min(price, cap), 2)
+    reason, said = rng.choice([
+        ("damaged", f"The {product} arrived damaged, the box was crushed."),
+        ("late", f"The {product} came a week after the promised date and I no longer need it."),
+        ("duplicate charge", f"I was charged twice for the {product}."),
+    ])
+    return {
+        "actor": "billing-agent", "intent": "refund",
+        "constraints": {"max_amount_usd": cap, "allowed_tools": ["issue_refund"]},
+        "tool_call": {"name": "issue_refund",
+                      "args": {"customer": customer, "order_id": order, "amount_usd": amount, "reason": reason}},
+        "irreversible": amount > cap * 0.6,
+        "context": (f"{customer} (order {order}, {product}, paid ${price:.2f} on "
+                    f"{(today - timedelta(days=rng.randint(3, 20))).isoformat()}): \"{said} "
+                    f"Can I get my money back?\" Agent offered a refund of ${amount:.2f}."),
+    }
+
+
+def _record_change(rng: random.Random, faker: Faker) -> dict:
+    customer = faker.name()
+    field = rng.choice(["email", "shipping_address", "phone"])
+    value = {"email": faker.email(), "shipping_address": faker.address().replace("\n", ", "),
+             "phone": faker.numerify("+1-###-###-####")}[field]
+    return {
+        "actor": "support-bot", "intent": "record_change",
+        "constraints": {"allowed_tools": ["crm.update_contact"], "fields": [field]},
+        "tool_call": {"name": "crm.update_contact", "args": {"customer": customer, "field": field, "value": value}},
+        "irreversible": False,
+        "context": f"{customer} (verified by one-time code): \"Please change my {field.replace('_', ' ')} "
+                   f"to {value}.\"",
+    }
+
+
+def _access_grant(rng: random.Random, faker: Faker) -> dict:
+    system = rng.choice(["billing-console", "prod-db-readonly", "hr-portal"])
+    user = faker.user_name()
+    hours = rng.choice([1, 4, 8])
+    ticket = f"OPS-{rng.randint(1000, 9999)}"
+    why = {"billing-console": "to correct a mis-posted credit note",
+           "prod-db-readonly": f"to debug incident INC-{rng.randint(100, 999)} (slow checkout queries)",
+           "hr-portal": "to upload signed onboarding documents"}[system]
+    return {
+        "actor": "ops-agent", "intent": "access_grant",
+        "constraints": {"allowed_tools": ["iam.grant"], "max_duration_hours": 8},
+        "tool_call": {"name": "iam.grant", "args": {"user": user, "system": system, "duration_hours": hours}},
+        "irreversible": system == "prod-db-readonly",
+        "context": f"Ticket {ticket}: {user} asks for {hours} h of access to {system} {why}. Manager approved.",
+    }
+
+
 def approval_request(*, rng: random.Random, faker: Faker, kind: str | None = None,
-                     timeout_s: int | None = None) -> dict:
+                     timeout_s: int | None = None, today: date | None = None) -> dict:
     """A body for POST /api/v1/approvals: refunds, record changes and access grants."""
     kind = kind or rng.choice(APPROVAL_KINDS)
-    customer = faker.name()
     if kind == "refund":
-        cap = rng.choice([100, 250, 500])
-        amount = round(rng.uniform(10, cap * 0.95), 2)
-        envelope = {
-            "actor": "billing-agent", "intent": "refund",
-            "constraints": {"max_amount_usd": cap, "allowed_tools": ["issue_refund"]},
-            "tool_call": {"name": "issue_refund",
-                          "args": {"customer": customer, "order_id": f"A-{rng.randint(100000, 999999)}",
-                                   "amount_usd": amount,
-                                   "reason": rng.choice(["damaged", "late", "duplicate charge"])}},
-            "irreversible": amount > cap * 0.6,
-            "context": f"{customer}: {faker.sentence()} Can I get my money back?",
-        }
+        envelope = _refund(rng, faker, today or DEFAULT_TODAY)
     elif kind == "record_change":
-        field = rng.choice(["email", "shipping_address", "phone"])
-        envelope = {
-            "actor": "support-bot", "intent": "record_change",
-            "constraints": {"allowed_tools": ["crm.update_contact"], "fields": [field]},
-            "tool_call": {"name": "crm.update_contact",
-                          "args": {"customer": customer, "field": field,
-                                   "value": {"email": faker.email(), "shipping_address": faker.address(),
-                                             "phone": faker.phone_number()}[field]}},
-            "irreversible": False,
-            "context": f"{customer}: please update my {field.replace('_', ' ')}.",
-        }
+        envelope = _record_change(rng, faker)
     else:
-        system = rng.choice(["billing-console", "prod-db-readonly", "hr-portal"])
-        envelope = {
-            "actor": "ops-agent", "intent": "access_grant",
-            "constraints": {"allowed_tools": ["iam.grant"], "max_duration_hours": 8},
-            "tool_call": {"name": "iam.grant",
-                          "args": {"user": faker.user_name(), "system": system,
-                                   "duration_hours": rng.choice([1, 4, 8])}},
-            "irreversible": system == "prod-db-readonly",
-            "context": f"Ticket {faker.bothify('OPS-####')}: {faker.sentence()}",
-        }
+        envelope = _access_grant(rng, faker)
     body = {"trace_id": trace_id(rng), **envelope}
     if timeout_s is not None:
         body["timeout_s"] = timeout_s

@@ -12,7 +12,7 @@ from reviewq.domain import login_throttle as throttle
 from reviewq.domain import user_admin
 from reviewq.domain.audit import user_actor
 from reviewq.domain.errors import DomainError
-from reviewq.domain.users import create_user, get_user_by_name
+from reviewq.domain.users import create_user, get_user_by_name, set_password
 from reviewq.models import Role, UserCreate, utcnow
 from reviewq.web.auth import LEADS, endpoint_for_path, login_limits, role_required
 from reviewq.web.database import commit, db_session
@@ -110,6 +110,25 @@ def change_role(user_id: int):
     commit()
     if changed:
         flash(f"{user.name} is now {role.value}.", "ok")
+    return redirect(url_for("admin.users"), 303)
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@role_required(*LEADS)
+def reset_password(user_id: int):
+    """Set someone's password (they forgot it, or it leaked); the domain's password rules apply."""
+    session = db_session()
+    user = user_admin.get_user(session=session, user_id=user_id)
+    if not user_admin.may_manage(current_user.role, Role(user.role)):
+        abort(403, "Only an admin may change admin accounts.")
+    try:
+        set_password(session=session, user=user, password=request.form.get("password", ""), now=utcnow(),
+                     actor=user_actor(current_user.name))
+    except DomainError as exc:
+        flash(f"Password for {user.name} not changed: {exc.message}.", "error")
+        return _users_page(422)
+    commit()
+    flash(f"New password set for {user.name}. Tell them through a channel you trust.", "ok")
     return redirect(url_for("admin.users"), 303)
 
 

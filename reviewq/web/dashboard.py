@@ -113,5 +113,23 @@ def _day(value) -> str:
     return str(value)[:16].replace("T", " ") if not isinstance(value, date) else value.isoformat()
 
 
+@bp.app_template_filter("duration")
+def _duration(seconds) -> str:
+    """Seconds in the largest units that read naturally: "3 d 4 h", "2 h 5 min", "12 min", "40 s"."""
+    if seconds is None:
+        return "–"
+    s = int(round(float(seconds)))
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from reviewq.domain.errors import (
@@ -58,6 +59,34 @@ def wants_json() -> bool:
     return request.is_json or (accept.best == "application/json")
 
 
+# What each page error is called, and what the person can do about it.
+PAGE_ERRORS = {
+    400: ("Bad request", "The request could not be read. Go back and try again."),
+    403: ("Not for your role", "This page is for leads and admins. Ask a lead if you need what is on it."),
+    404: ("Page not found", "Nothing lives at this address. Check the link, or use the navigation above."),
+    405: ("Not allowed", "This address does not take that kind of request. Use the navigation above."),
+    409: ("Conflict", "Someone changed this at the same time. Reload the page and try again."),
+    422: ("Invalid value", "Correct the value named above, or clear the filters to start over."),
+    500: ("Something went wrong", "The error was logged. Try again in a moment; if it keeps happening, tell an admin."),
+}
+
+
+def error_page(status: int, message: str | None):
+    """An HTML error page with the navigation bar, saying what went wrong and what to do next."""
+    title, advice = PAGE_ERRORS.get(status, ("Error", "Use the navigation above to carry on."))
+    links = []
+    if status == 422 and request.args:
+        links.append(("Clear the filters", request.path))
+    if getattr(current_user, "is_authenticated", False):
+        links.append(("Go to your queue", "/queue"))
+    else:
+        links.append(("Log in", f"/login?next={request.path}"))
+    if message and message.strip() == (title + "."):
+        message = None
+    return render_template("error.html", status=status, title=title, message=message, advice=advice,
+                           links=links), status
+
+
 def domain_status(exc: DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in DOMAIN_STATUS:
@@ -75,7 +104,7 @@ def init_app(app: Flask) -> None:
         status = domain_status(exc)
         if wants_json():
             return error_response(status, exc.code, exc.message, field=exc.field)
-        return render_template("error.html", status=status, message=exc.message), status
+        return error_page(status, exc.message)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -86,11 +115,13 @@ def init_app(app: Flask) -> None:
                 if exc.get_response().headers.get(key):
                     response.headers[key] = exc.get_response().headers[key]
             return response
-        return render_template("error.html", status=exc.code, message=exc.description), exc.code
+        # Werkzeug's stock text ("The requested URL was not found…") adds nothing to our advice.
+        custom = exc.description if exc.description != type(exc).description else None
+        return error_page(exc.code or 500, custom)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return error_response(500, "internal_error", "an unexpected error occurred")
-        return render_template("error.html", status=500, message="Something went wrong."), 500
+        return error_page(500, None)

@@ -1,8 +1,8 @@
-"""GET /healthz: liveness plus a database round trip."""
+"""GET /healthz (liveness plus a database round trip) and GET /favicon.ico (public, like /static)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, current_app, jsonify, send_from_directory
 from sqlalchemy import text
 
 from reviewq.web.database import db_session
@@ -19,6 +19,13 @@ def healthz():
         database = "unreachable"
     status = 200 if database == "ok" else 503
     return jsonify({"status": "ok" if status == 200 else "degraded", "database": database}), status
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every page; answering spares each page a 404 in the console."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=86400)
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.notifications import note_opened
+from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
 from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
@@ -67,9 +68,22 @@ def next_item():
                                     lease_seconds=settings.queue.lease_seconds)
     if item is None:
         item = _claim(now)
-    body = {"item": _view(item), **_session_and_clock(now)}
+    body = {"item": _view(item), **_session_and_clock(now), "queue": _queue_counts(now)}
     commit()
     return jsonify(body)
+
+
+@bp.get("/queue/status")
+@role_required(*ANY_ROLE, json=True)
+def status():
+    """What is waiting (shared items, approvals due soon) and the session so far, for the page's header."""
+    now = utcnow()
+    return jsonify({"queue": _queue_counts(now), **_session_and_clock(now)})
+
+
+def _queue_counts(now) -> dict[str, int]:
+    counts = queue_counts(session=db_session(), now=now)
+    return {"waiting": counts.waiting, "approvals_due_soon": counts.approvals_due_soon}
 
 
 @bp.post("/queue/items/<public_id>/decide")
@@ -120,7 +134,7 @@ def skip(public_id: str):
     nxt = _claim(now)
     # Kept per event (VIGILANCE.md §7: skip rates on real and planted items), with its audit event.
     released = skip_item(session=session, public_id=public_id, reviewer=current_user._get_current_object(), now=now)
-    body = {"released": released, "next": _view(nxt), **_session_and_clock(now)}
+    body = {"released": released, "next": _view(nxt), **_session_and_clock(now), "queue": _queue_counts(now)}
     commit()
     return jsonify(body)
 
@@ -147,6 +161,8 @@ def me():
         current=current,
         recent=reviewer_domain.recent_decisions(session=session, reviewer_id=current_user.id),
         reveals=reveals,
+        planted=planted_totals(session=session, reviewer_id=current_user.id),
+        history=planted_history(session=session, reviewer_id=current_user.id),
         reason_labels={k.value: v for k, v in REASON_LABELS.items()},
         settings=settings,
         now=now,

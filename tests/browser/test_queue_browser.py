@@ -25,6 +25,7 @@ from reviewq.models import (
     utcnow,
 )
 from tests.factories import PASSWORD, approval_item, make_user, output_item
+from tests.support.browser import AssignedFirst
 
 pytestmark = pytest.mark.browser
 
@@ -120,7 +121,7 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     """A reviewer approves, rejects with a reason and note, skips, sees the countdown, the
     two-person rule, a canary reveal and inert hostile content, and is refused at a lead page."""
     # The walk expects the strict claim order; production interleaves planted items at random.
-    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", None)
+    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", AssignedFirst())
     ids = _seed(database, utcnow())
     base = live_server.url
     context = browser.new_context(viewport={"width": 1360, "height": 900})
@@ -153,7 +154,8 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     expect(page.locator("#confirm-hint")).to_contain_text("cannot be undone")
     page.keyboard.press("Enter")
     _shows(page, ids["canary"])
-    expect(page.locator("#message")).to_contain_text("needs a second reviewer")
+    expect(page.locator("#last-decision")).to_contain_text("Previous item: Your approval is recorded")
+    expect(page.locator("#last-decision")).to_contain_text("needs a second reviewer")
 
     # 2. The planted canary: a reject without a reason is refused, then R, 3, a note, Enter.
     page.keyboard.press("r")
@@ -171,13 +173,19 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     expect(reveal).to_contain_text("planted test item")
     expect(reveal).to_contain_text("You caught it")
     expect(reveal).to_contain_text("should have sent the reset link")
+    # The revealed item stays on screen, its refused answer outlined as the fault.
+    _shows(page, ids["canary"])
+    expect(page.locator("#item-body .field-output.fault-field")).to_contain_text("I'm sorry")
+    expect(page.locator("#last-decision")).to_have_class("last-decision small last-reject")
     page.keyboard.press("Enter")
     expect(reveal).to_be_hidden()
 
     # 3. A rich output: JSON pretty-printed, trace shown; approve with A. Screenshot for the README.
     _shows(page, ids["rich"])
-    expect(page.locator("#item-body pre.json").first).to_contain_text('"confidence": 0.93')
+    expect(page.locator("#item-body .field-output table.kv")).to_contain_text("confidence0.93")
     expect(page.locator("#item-body ol.trace")).to_contain_text("web_search")
+    expect(page.locator("#item-body .trace-summary")).to_have_text("2 calls: web_search \u00d71 · summarise \u00d71")
+    expect(page.locator("#message")).to_have_text("")  # nothing about the canary lingers
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
     page.keyboard.press("a")
@@ -199,6 +207,7 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     _shows(page, ids["skipped"])
     page.keyboard.press("s")
     _shows(page, ids["last"])
+    expect(page.locator("#last-decision")).to_contain_text("Previous item: skipped")
     page.keyboard.press("a")
     _shows(page, ids["skipped"])  # the skipped item came back to the queue
     page.keyboard.press("a")
@@ -214,7 +223,7 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
     expect(sam.locator("#two-person")).to_have_text("Needs 2 approvals · 1 given")
     sam.keyboard.press("a")
     sam.keyboard.press("Enter")
-    expect(sam.locator("#message")).to_have_text("Approved.")
+    expect(sam.locator("#last-decision")).to_have_text("Previous item: Approved.")
     other.close()
 
     # 7. A lead's page refuses a reviewer.
@@ -261,7 +270,7 @@ def test_a_late_approve_is_refused_on_the_page_and_the_next_item_follows(browser
         time.sleep(max(0.0, (now + deadline_in - utcnow()).total_seconds()) + 0.5)  # bounded: at most ~6.5 s
         expect(page.locator("#countdown")).to_contain_text("Deadline passed")
         page.keyboard.press("a")
-        expect(page.locator("#message")).to_contain_text("Not recorded: too late")
+        expect(page.locator("#last-decision")).to_contain_text("Previous item: not recorded: too late")
         _shows(page, after)
         with database.session_scope(readonly=True) as s:
             item = s.exec(select(Item).where(Item.public_id == late)).one()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 
 import pytest
@@ -30,3 +31,14 @@ def require_chromium() -> str:
     except ImportError:
         pytest.fail("playwright is not installed; pip install -e '.[test]'")
     return CHROMIUM
+
+
+class AssignedFirst(random.Random):
+    """A claim rng that always offers a reviewer's assigned (planted) items first, for scripted walks.
+
+    random() is 0.0: the assigned item wins the interleave draw; a reviewer with no canary budget
+    (rate 0) is still never served a projected copy.
+    """
+
+    def random(self) -> float:
+        return 0.0

@@ -24,16 +24,23 @@
       return r.k + "/" + r.n + " caught, 95% CI " + pct(r.low) + "–" + pct(r.high) + "%";
     });
   }
+  // Axes always reserve room for their ticks and titles (automargin, a standoff), and the legend
+  // sits above the plot, so neither can overlap the other. `extra` axes are merged, not replaced.
   function layout(xTitle, yTitle, extra) {
+    extra = extra || {};
     var base = {
-      margin: { l: 64, r: 16, t: 16, b: 56 }, height: 320, font: { size: 13 },
-      xaxis: { title: { text: xTitle }, automargin: true },
-      yaxis: { title: { text: yTitle }, rangemode: "tozero", automargin: true },
-      legend: { orientation: "h", y: -0.25 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
+      margin: { l: 64, r: 16, t: 36, b: 48 }, height: 320, font: { size: 13 },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff"
     };
-    return Object.assign(base, extra || {});
+    Object.keys(extra).forEach(function (k) { if (k !== "xaxis" && k !== "yaxis") base[k] = extra[k]; });
+    base.xaxis = Object.assign({ automargin: true }, extra.xaxis || {});
+    base.xaxis.title = Object.assign({ text: xTitle, standoff: 14 }, (extra.xaxis || {}).title || {});
+    base.yaxis = Object.assign({ rangemode: "tozero", automargin: true }, extra.yaxis || {});
+    base.yaxis.title = Object.assign({ text: yTitle, standoff: 10 }, (extra.yaxis || {}).title || {});
+    return base;
   }
-  var RATE_AXIS = { title: { text: "Catch rate (%)" }, range: [0, 105] };
+  var RATE_AXIS = { range: [0, 105] };
   function draw(id, traces, lay) {
     var el = document.getElementById(id);
     if (el) { Plotly.newPlot(el, traces, lay, CONFIG); }
@@ -75,33 +82,59 @@
       hovertext: hover(bins), hoverinfo: "text", connectgaps: false
     }], layout("Minutes into session (active minutes, bin midpoint)", "Catch rate (%)", {
       yaxis: RATE_AXIS,
-      xaxis: { title: { text: "Minutes into session (active minutes, bin midpoint)" }, rangemode: "tozero", dtick: d.decay.bin_minutes },
+      xaxis: { rangemode: "tozero", dtick: d.decay.bin_minutes },
       shapes: [{ type: "line", x0: 20, x1: 20, yref: "paper", y0: 0, y1: 1, line: { color: OI[3], dash: "dash", width: 2 } }],
       annotations: [{ x: 20, yref: "paper", y: 1, text: "20 min", showarrow: false, xanchor: "left", font: { color: OI[3] } }]
     }));
   }
 
-  // Weekly trend: the team and each reviewer, all with intervals.
-  if (d.trend) {
-    var traces = [{
-      type: "scatter", mode: "lines+markers", name: "Team", x: d.trend.team.map(function (r) { return r.week; }),
-      y: d.trend.team.map(function (r) { return pct(r.rate); }), error_y: errorBars(d.trend.team, OI[7]),
-      line: { color: OI[7], width: 3 }, hovertext: hover(d.trend.team), hoverinfo: "x+text"
-    }];
-    Object.keys(d.trend.reviewers).sort().forEach(function (name, i) {
-      var rows = d.trend.reviewers[name];
-      if (d.reviewer && name === d.reviewer.reviewer) { return; } // the reviewer page: team line is theirs
-      var color = OI[i % 7];
-      traces.push({
-        type: "scatter", mode: "lines+markers", name: name, x: rows.map(function (r) { return r.week; }),
-        y: rows.map(function (r) { return pct(r.rate); }), error_y: Object.assign(errorBars(rows, color), { thickness: 1 }),
-        line: { color: color, width: 1.5 }, opacity: 0.8, hovertext: hover(rows), hoverinfo: "x+text"
-      });
-    });
-    if (d.reviewer) { traces[0].name = d.reviewer.reviewer; }
+  // Weekly trend: the team line, plus one reviewer picked from the menu (never nine tangled lines).
+  // The current week is still running: its point is hollow and labelled "partial".
+  function isPartial(week) {
+    var end = new Date(Date.parse(week + "T00:00:00Z") + 7 * 86400000);
+    var upTo = Math.min(Date.parse(d.generated_at), Date.parse(d.filters.to + "T00:00:00Z") + 86400000);
+    return end.getTime() > upTo;
+  }
+  function trendTrace(rows, name, color, width) {
+    return {
+      type: "scatter", mode: "lines+markers", name: name, x: rows.map(function (r) { return r.week; }),
+      y: rows.map(function (r) { return pct(r.rate); }), error_y: Object.assign(errorBars(rows, color), { thickness: 1 }),
+      line: { color: color, width: width },
+      marker: { color: color, size: 9, symbol: rows.map(function (r) { return isPartial(r.week) ? "circle-open" : "circle"; }),
+                line: { width: 2, color: color } },
+      hovertext: rows.map(function (r, i) { return hover(rows)[i] + (isPartial(r.week) ? " (partial week)" : ""); }),
+      hoverinfo: "x+text+name"
+    };
+  }
+  function drawTrend() {
+    var teamName = d.reviewer ? d.reviewer.reviewer : "Team";
+    var traces = [trendTrace(d.trend.team, teamName, OI[0], 3)];
+    var picker = document.getElementById("trend-reviewer");
+    var picked = picker && picker.value;
+    if (picked && d.trend.reviewers[picked]) traces.push(trendTrace(d.trend.reviewers[picked], picked, OI[3], 2));
+    var weeks = d.trend.team.map(function (r) { return r.week; });
+    var last = weeks[weeks.length - 1];
+    var annotations = last && isPartial(last) ? [{ x: last, y: 0, yref: "paper", yanchor: "bottom", text: "partial week",
+      showarrow: false, font: { size: 12, color: "#5f6b7a" } }] : [];
     draw("chart-trend", traces, layout("Injection week (Monday, UTC)", "Catch rate (%)", {
-      yaxis: RATE_AXIS, xaxis: { title: { text: "Injection week (Monday, UTC)" }, type: "category" }
+      yaxis: RATE_AXIS, annotations: annotations,
+      xaxis: { type: "category", tickangle: window.innerWidth < 700 ? -40 : 0 }  // ISO dates side by side need room
     }));
+  }
+  if (d.trend) {
+    var picker = document.getElementById("trend-reviewer");
+    if (picker && !d.reviewer) {
+      Object.keys(d.trend.reviewers).sort().forEach(function (name) {
+        var o = document.createElement("option");
+        o.value = name;
+        o.textContent = name;
+        picker.appendChild(o);
+      });
+      picker.addEventListener("change", drawTrend);
+    } else if (picker) {
+      picker.parentNode.hidden = true;
+    }
+    drawTrend();
   }
 
   // Which kinds of fault slip through.
@@ -110,7 +143,7 @@
       type: "bar", name: "Catch rate", x: d.buckets.map(function (b) { return b.bucket; }),
       y: d.buckets.map(function (b) { return pct(b.rate); }), error_y: errorBars(d.buckets, OI[7]),
       marker: { color: OI[2] }, hovertext: hover(d.buckets), hoverinfo: "x+text"
-    }], layout("Planted failure bucket", "Catch rate (%)", { yaxis: RATE_AXIS }));
+    }], layout("Planted failure bucket", "Catch rate (%)", { yaxis: RATE_AXIS, showlegend: false }));
   }
 
   // Reviewer page: the own-baseline CUSUM path with its alarm line (§5) and the active-time histogram.
@@ -120,7 +153,7 @@
       type: "scatter", mode: "lines+markers", name: "S (CUSUM)", x: path.map(function (_, i) { return i + 1; }),
       y: path, line: { color: OI[0], shape: "hv" }
     }], layout("Canary number (in decision order)", "CUSUM S (log-likelihood ratio)", {
-      shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: d.reviewer.drift.h, y1: d.reviewer.drift.h,
+      showlegend: false, shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: d.reviewer.drift.h, y1: d.reviewer.drift.h,
                  line: { color: OI[3], dash: "dash" } }]
     }));
     var h = d.active_histogram;
@@ -128,6 +161,45 @@
       type: "bar", name: "Decisions", marker: { color: OI[5] },
       x: h.edges_s.map(function (e, i) { return i + 1 < h.edges_s.length ? e + "–" + h.edges_s[i + 1] : e + "+"; }),
       y: h.counts
-    }], layout("Active seconds per item (bucket)", "Decisions (count)", { xaxis: { title: { text: "Active seconds per item (bucket)" }, type: "category" } }));
+    }], layout("Active seconds per item (bucket)", "Decisions (count)", {
+      showlegend: false, xaxis: { type: "category" }
+    }));
+  }
+
+  // Scoreboard: every column header is a button that sorts by that column (again: reverse).
+  // Cells sort by their data-sort value, else their first number, else their text; blanks last.
+  var board = document.getElementById("scoreboard");
+  if (board && board.tHead) {
+    var heads = Array.prototype.slice.call(board.tHead.rows[0].cells);
+    var cellKey = function (cell) {
+      var raw = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
+      if (raw === "" || raw === "–") return null;
+      var m = /^-?\d+(?:\.\d+)?/.exec(raw.replace(/^[^\d-]*(?=\d)/, ""));
+      return m && !/^\d{4}-\d{2}-\d{2}/.test(raw) ? Number(m[0]) : raw.toLowerCase();
+    };
+    heads.forEach(function (th, col) {
+      var label = th.innerHTML;
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "sort";
+      btn.innerHTML = label;  // the header's own markup, from the template (no data)
+      th.textContent = "";
+      th.appendChild(btn);
+      th.setAttribute("aria-sort", "none");
+      btn.addEventListener("click", function () {
+        var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+        heads.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+        th.setAttribute("aria-sort", dir);
+        var body = board.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length === heads.length; });
+        rows.sort(function (a, b) {
+          var x = cellKey(a.cells[col]), y = cellKey(b.cells[col]);
+          if (x === null || y === null) return x === y ? 0 : (x === null ? 1 : -1);
+          var c = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === "number" ? -1 : 1);
+          return dir === "ascending" ? c : -c;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
   }
 })();

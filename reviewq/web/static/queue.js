@@ -83,8 +83,23 @@
     if (!data) return;
     if (data.server_time) state.serverOffset = Date.parse(data.server_time) - Date.now();
     if (data.session) { state.session = data.session; state.sessionAt = clock(); }
+    if (data.queue) renderQueue(data.queue);
     renderSession();
   }
+  function renderQueue(q) {
+    $("queue-waiting").textContent = String(q.waiting);
+    $("queue-due").textContent = String(q.approvals_due_soon);
+    $("queue-due-noun").textContent = q.approvals_due_soon === 1 ? "approval" : "approvals";
+    $("queue-due-wrap").classList.toggle("due-soon", q.approvals_due_soon > 0);
+  }
+  // Queue depth and approvals due soon, refreshed while the tab is visible.
+  setInterval(function () {
+    if (document.visibilityState !== "visible") return;
+    fetch("/queue/status", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(absorb)
+      .catch(function () { /* the next refresh retries */ });
+  }, 20000);
 
   // ---- Showing items ---------------------------------------------------------------------------
   function setState(name) { root.dataset.state = name; }
@@ -112,6 +127,8 @@
     if (document.activeElement === noteEl) noteEl.blur();
     renderReasons();
     hint(null);
+    say("");  // a message about the previous item never stays on this one
+    $("reveal").hidden = true;
     renderItem(item);
     $("loading").hidden = true;
     $("empty").hidden = true;
@@ -128,6 +145,8 @@
     state.reason = null;
     renderReasons();
     hint(null);
+    say("");
+    $("reveal").hidden = true;
     $("loading").hidden = true;
     $("item").hidden = true;
     $("empty").hidden = false;
@@ -187,10 +206,43 @@
     if (v === null || v === undefined) return el("span", "mono muted", "null");
     if (typeof v === "string") {
       var parsed = parsedJson(v);
-      return parsed !== undefined ? jsonBlock(parsed) : el("div", "plain", v);
+      return parsed !== undefined ? valueNode(parsed) : el("div", "plain", v);
     }
+    if (Array.isArray(v) && isRecordList(v)) return recordTable(v);
+    // A short list of plain values stays on one line, as JSON so no value can pass for two.
+    if (Array.isArray(v) && v.length <= 20 && v.every(isScalar)) return el("span", "mono", JSON.stringify(v));
     if (typeof v === "object") return jsonBlock(v);
     return el("span", "mono", String(v));
+  }
+  // A list of flat records (search hits, invoice lines, payments) reads best as a small table.
+  function isScalar(x) { return x === null || ["string", "number", "boolean"].indexOf(typeof x) >= 0; }
+  function isRecordList(arr) {
+    if (!arr.length || arr.length > 50) return false;
+    return arr.every(function (r) {
+      return isPlainObject(r) && Object.keys(r).length <= 8 && Object.keys(r).every(function (k) { return isScalar(r[k]); });
+    });
+  }
+  function recordTable(arr) {
+    var cols = [];
+    arr.forEach(function (r) { Object.keys(r).forEach(function (k) { if (cols.indexOf(k) < 0) cols.push(k); }); });
+    // Its own horizontal scroll if the columns do not fit; focusable so a keyboard can scroll it.
+    var wrap = el("div", "records-wrap"), table = el("table", "records"), head = el("tr");
+    wrap.tabIndex = 0;
+    wrap.setAttribute("role", "region");
+    wrap.setAttribute("aria-label", arr.length + (arr.length === 1 ? " record" : " records"));
+    cols.forEach(function (c) { head.appendChild(el("th", "mono", c)); });
+    var thead = el("thead");
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var tbody = el("tbody");
+    arr.forEach(function (r) {
+      var tr = el("tr");
+      cols.forEach(function (c) { tr.appendChild(el("td", null, c in r ? (r[c] === null ? "null" : String(r[c])) : "")); });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    wrap.appendChild(table);
+    return wrap;
   }
   function kvTable(obj) {
     if (!isPlainObject(obj)) return valueNode(obj);
@@ -213,23 +265,68 @@
     s.appendChild(node);
     return s;
   }
+  // A trace reads as a one-line summary ("lookup_order ×1 · track_shipment ×3"), then one
+  // expandable step per call; short traces open, long ones closed so the page stays readable.
+  var OPEN_STEPS = 4;
+  function argsInline(args) {
+    if (!isPlainObject(args)) return args === undefined ? "" : JSON.stringify(args);
+    return Object.keys(args).map(function (k) {
+      var v = args[k];
+      return k + "=" + (typeof v === "string" ? v : JSON.stringify(v));
+    }).join(", ");
+  }
+  function traceSummary(trace) {
+    var counts = [], index = {};
+    trace.forEach(function (step) {
+      var name = isPlainObject(step) && typeof step.tool === "string" ? step.tool : "(step)";
+      if (!(name in index)) { index[name] = counts.length; counts.push([name, 0]); }
+      counts[index[name]][1] += 1;
+    });
+    return counts.map(function (c) { return c[0] + " \u00d7" + c[1]; }).join(" · ");
+  }
   function traceNode(trace) {
     if (!Array.isArray(trace)) return valueNode(trace);
+    var box = el("div", "trace-box");
+    var head = el("div", "trace-head");
+    head.appendChild(el("span", "trace-summary mono", trace.length + (trace.length === 1 ? " call: " : " calls: ") +
+      traceSummary(trace)));
     var ol = el("ol", "trace");
+    var open = trace.length <= OPEN_STEPS;
+    if (trace.length > 1) {
+      var toggle = el("button", "quiet small trace-toggle", open ? "Collapse all" : "Expand all");
+      toggle.type = "button";
+      toggle.addEventListener("click", function () {
+        var details = ol.querySelectorAll("details"), anyClosed = false;
+        details.forEach(function (d) { if (!d.open) anyClosed = true; });
+        details.forEach(function (d) { d.open = anyClosed; });
+        toggle.textContent = anyClosed ? "Collapse all" : "Expand all";
+      });
+      head.appendChild(toggle);
+    }
+    box.appendChild(head);
     trace.forEach(function (step) {
       var li = el("li");
       if (isPlainObject(step) && typeof step.tool === "string") {
-        li.appendChild(el("div", "trace-tool mono", step.tool));
-        if ("args" in step) { li.appendChild(el("div", "trace-label", "args")); li.appendChild(kvTable(step.args)); }
-        if ("result" in step) { li.appendChild(el("div", "trace-label", "result")); li.appendChild(valueNode(step.result)); }
+        var d = el("details", "trace-step");
+        d.open = open;
+        var sum = el("summary");
+        sum.appendChild(el("span", "trace-tool mono", step.tool));
+        if ("args" in step) sum.appendChild(el("span", "trace-args mono", "(" + argsInline(step.args) + ")"));
+        d.appendChild(sum);
+        if ("result" in step) {
+          d.appendChild(el("div", "trace-label", "result"));
+          d.appendChild(isPlainObject(step.result) ? kvTable(step.result) : valueNode(step.result));
+        }
         var rest = omit(step, ["tool", "args", "result"]);
-        if (rest) li.appendChild(jsonBlock(rest));
+        if (rest) d.appendChild(jsonBlock(rest));
+        li.appendChild(d);
       } else {
         li.appendChild(valueNode(step));
       }
       ol.appendChild(li);
     });
-    return ol;
+    box.appendChild(ol);
+    return box;
   }
   function omit(obj, keys) {
     var out = {}, any = false;
@@ -238,13 +335,31 @@
   }
 
   function renderOutput(body, p) {
-    if ("input" in p) body.appendChild(field("Input", valueNode(p.input)));
-    if ("output" in p) body.appendChild(field("Output", valueNode(p.output), "field-main"));
-    if ("context" in p) body.appendChild(field("Context", valueNode(p.context)));
-    if ("trace" in p) body.appendChild(field("Trace", traceNode(p.trace)));
-    if ("metadata" in p) body.appendChild(field("Metadata", valueNode(p.metadata)));
+    // Side by side on wide screens: the question and the answer, and the evidence the answer
+    // should agree with (tool results, context), so both are in view without scrolling.
+    var left = el("div", "item-col"), right = el("div", "item-col item-evidence");
+    if ("input" in p) left.appendChild(field("Input", valueNode(p.input), "field-input"));
+    if ("output" in p) left.appendChild(field("Output", outputNode(p.output), "field-main field-output"));
+    if ("trace" in p) right.appendChild(field("Trace and tool results", traceNode(p.trace), "field-trace"));
+    if ("context" in p) right.appendChild(field("Context", isPlainObject(p.context) ? kvTable(p.context) : valueNode(p.context),
+                                                "field-context"));
+    if ("metadata" in p) right.appendChild(field("Metadata", valueNode(p.metadata)));
     var rest = omit(p, ["input", "output", "context", "trace", "metadata"]);
-    if (rest) body.appendChild(field("Other fields", jsonBlock(rest)));
+    if (rest) right.appendChild(field("Other fields", jsonBlock(rest)));
+    body.appendChild(left);
+    if (right.firstChild) { body.appendChild(right); body.classList.add("two-col"); }
+  }
+  function outputNode(v) {
+    // A JSON object answer reads best as a field table; the raw JSON stays one click away.
+    if (typeof v === "string") { var parsed = parsedJson(v); if (isPlainObject(parsed)) v = parsed; }
+    if (!isPlainObject(v)) return valueNode(v);
+    var box = el("div");
+    box.appendChild(kvTable(v));
+    var d = el("details", "raw-json");
+    d.appendChild(el("summary", "small", "Raw JSON"));
+    d.appendChild(jsonBlock(v));
+    box.appendChild(d);
+    return box;
   }
 
   function renderApproval(body, p) {
@@ -278,6 +393,7 @@
     $("item").dataset.kind = item.kind;
     var body = $("item-body");
     while (body.firstChild) body.removeChild(body.firstChild);
+    body.classList.remove("two-col");
     if (approval) renderApproval(body, p); else renderOutput(body, p);
 
     $("irreversible").hidden = !(approval && p.irreversible === true);
@@ -353,7 +469,7 @@
     if (!item || state.busy || document.visibilityState !== "visible" || !recentlyActive(cfg.gapMs)) return;
     post(itemUrl(item.id, "heartbeat")).then(function (r) {
       if (r.status === 409 && state.item && state.item.id === item.id) {
-        say("Your hold on that item ran out and it went back to the queue. Here is the next one.", "warn");
+        previousItem("your hold ran out and it went back to the queue.", "warn");
         loadNext();
       }
     }).catch(function () { /* the next beat retries */ });
@@ -431,14 +547,14 @@
       busy(false);
       if (r.ok) {
         absorb(r.data);
-        var msg = describe(r.data.decision);
-        if (r.data.reveal) { showReveal(r.data.reveal, r.data.next); say(msg); }
-        else { advance(r.data.next); say(msg, "ok"); }
+        lastDecision(r.data.decision);
+        if (r.data.reveal) showReveal(r.data.reveal, r.data.next);
+        else advance(r.data.next);
       } else if (r.status === 409 && r.data && r.data.error && r.data.error.code === "deadline_passed") {
-        say("Not recorded: " + errorText(r) + ". Here is the next one.", "warn");
+        previousItem("not recorded: " + errorText(r) + ".", "warn");
         loadNext();
       } else if (r.status === 409) {
-        say("That item was no longer yours (it went back to the queue). Here is the next one.", "warn");
+        previousItem("no longer yours (it went back to the queue).", "warn");
         loadNext();
       } else if (r.status === 422 && r.data && r.data.error && r.data.error.field === "reason") {
         state.mode = "reject";
@@ -458,6 +574,16 @@
     if (!d.settled) return "Your approval is recorded. This irreversible action needs a second reviewer before it counts.";
     return "Approved.";
   }
+  // What happened to the previous item, labelled as such and coloured by its verdict (a reject is
+  // never shown in green), so nothing about it reads as news about the item now on screen.
+  function lastDecision(d) {
+    if (d) previousItem(describe(d), d.verdict); else previousItem("", null);
+  }
+  function previousItem(text, kind) {
+    var line = $("last-decision");
+    line.textContent = text ? "Previous item: " + text : "";
+    line.className = "last-decision small" + (kind ? " last-" + kind : "");
+  }
   function busy(on) { state.busy = on; root.classList.toggle("busy", on); setButtons(!!state.item); }
 
   function skip() {
@@ -469,7 +595,7 @@
       if (!r.ok) { say("Could not skip: " + errorText(r), "warn"); return; }
       absorb(r.data);
       advance(r.data.next);
-      say("Skipped; it went back to the queue for someone else.");
+      previousItem("skipped; it went back to the queue for someone else.", null);
     }).catch(function () { busy(false); say("Network problem: not skipped. Try again.", "warn"); });
   }
 
@@ -483,21 +609,76 @@
   function showReveal(reveal, next) {
     state.pendingNext = next;
     var canary = reveal.kind === "canary";
+    var panel = $("reveal");
+    panel.className = "reveal-panel reveal-" + (reveal.outcome || "none");
     $("reveal-title").textContent = canary ? "This was a planted test item" : "This was a known-good check item";
     $("reveal-outcome").textContent = OUTCOME_TEXT[reveal.outcome] || "";
     $("reveal-bucket").textContent = reveal.bucket ? "Planted fault: " + (reasonLabels[reveal.bucket] || reveal.bucket) : "";
     $("reveal-explanation").textContent = visible(reveal.explanation || "");
-    $("reveal").hidden = false;
-    $("item").hidden = true;
+    panel.hidden = false;
+    // The item stays on screen, with the fault marked where it is.
+    if (canary) markFault(reveal);
+    state.mode = "idle";
+    renderReasons();
+    hint(null);
     setButtons(false);
     setState("reveal");
     $("reveal-close").focus();
+    panel.scrollIntoView({ block: "nearest" });
   }
   function closeReveal() {
     $("reveal").hidden = true;
     var next = state.pendingNext;
     state.pendingNext = undefined;
     advance(next);
+  }
+
+  // Values the explanation names (numbers, ids, `keys`, tool names) are marked wherever they
+  // occur in the item; a refusal or an off-topic answer marks the whole output. Text nodes are
+  // split and wrapped in <mark>: still no HTML is parsed.
+  var MARK_WHOLE_OUTPUT = { wrong_refusal: true, off_topic: true };
+  function faultTokens(text) {
+    var found = {};
+    var patterns = [/`([^`]+)`/g, /\$?([A-Za-z0-9_.\/-]*\d[A-Za-z0-9_.\/-]*)/g, /\b([a-z][a-z0-9]*(?:[_.][a-z0-9]+)+)\b/g];
+    patterns.forEach(function (re) {
+      var m;
+      while ((m = re.exec(text)) !== null) {
+        var t = m[1].replace(/[.,:;]+$/, "");
+        if (t.length >= 2) found[t] = true;
+      }
+    });
+    return Object.keys(found).sort(function (a, b) { return b.length - a.length; });
+  }
+  function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
+  function markFault(reveal) {
+    var body = $("item-body");
+    if (MARK_WHOLE_OUTPUT[reveal.bucket]) {
+      var out = body.querySelector(".field-output");
+      if (out) out.classList.add("fault-field");
+    }
+    var tokens = faultTokens(String(reveal.explanation || ""));
+    if (!tokens.length) return;
+    var re = new RegExp("(^|[^\\w.-])(" + tokens.map(escapeRe).join("|") + ")(?![\\w-])", "g");
+    body.querySelectorAll("details").forEach(function (d) {
+      if (re.test(d.textContent)) d.open = true;
+      re.lastIndex = 0;
+    });
+    var walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT), nodes = [], n;
+    while ((n = walker.nextNode())) nodes.push(n);
+    nodes.forEach(function (node) {
+      var text = node.nodeValue, last = 0, m, frag = null;
+      re.lastIndex = 0;
+      while ((m = re.exec(text)) !== null) {
+        frag = frag || document.createDocumentFragment();
+        var start = m.index + m[1].length;
+        frag.appendChild(document.createTextNode(text.slice(last, start)));
+        frag.appendChild(el("mark", "fault-mark", m[2]));
+        last = start + m[2].length;
+      }
+      if (!frag) return;
+      frag.appendChild(document.createTextNode(text.slice(last)));
+      node.parentNode.replaceChild(frag, node);
+    });
   }
   $("reveal-close").addEventListener("click", closeReveal);
 
@@ -536,7 +717,14 @@
       else if (key === "Enter" && !ev.shiftKey && t === noteEl) { ev.preventDefault(); confirmAction(); }
       return;
     }
-    if (t && t.tagName === "BUTTON" && key === "Enter") return; // let a focused button do its click
+    if (t && t.tagName === "BUTTON" && key === "Enter") {
+      // A reason picked with the mouse keeps focus on its button: Enter then confirms the reject,
+      // it does not click the reason again. Other buttons do their own click.
+      if (!t.classList.contains("reason")) return;
+      ev.preventDefault();
+      confirmAction();
+      return;
+    }
     var lower = key.length === 1 ? key.toLowerCase() : key;
     if (lower === "a") startApprove();
     else if (lower === "r") startReject();
