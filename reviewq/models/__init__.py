@@ -27,6 +27,7 @@ from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from reviewq.models.workbench import JudgeVerdict, OverlapReview, Overturn
 
 __all__ = [
     "ALL_SCOPES",
@@ -51,6 +52,9 @@ __all__ = [
     "DecisionRollup",
     "DecisionPublic",
     "Item",
+    "JudgeVerdict",
+    "OverlapReview",
+    "Overturn",
     "ItemCreate",
     "ItemKind",
     "ItemPublic",
