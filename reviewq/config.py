@@ -108,6 +108,19 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class OverlapSettings:
+    # Share of sampled outputs sent to a second, blind reviewer (VIGILANCE.md §8), per category.
+    default_rate: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReasonSettings:
+    # Reason buckets the team adds to the built-in eight (keys 9 and up on the queue page).
+    extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -119,6 +132,8 @@ class Settings:
     canaries: CanarySettings = field(default_factory=CanarySettings)
     vigilance: VigilanceSettings = field(default_factory=VigilanceSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    overlap: OverlapSettings = field(default_factory=OverlapSettings)
+    reasons: ReasonSettings = field(default_factory=ReasonSettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
 
@@ -319,7 +334,20 @@ def _validated(s: Settings) -> Settings:
     _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
     _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
     _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    _validate_workbench(s)
     return s
+
+
+def _validate_workbench(s: Settings) -> None:
+    _require(0.0 <= s.overlap.default_rate <= 1.0, "overlap.default_rate must be within 0..1")
+    for cat, rate in s.overlap.rates.items():
+        _require(0.0 <= rate <= 1.0, f"overlap.rates.{cat} must be within 0..1")
+    seen = set()
+    for bucket in s.reasons.extra:
+        _require(bool(bucket) and len(bucket) <= 32 and bucket.replace("_", "").isalnum() and bucket.islower(),
+                 f"reasons.extra: {bucket!r} must be 1-32 lower-case letters, digits or _")
+        _require(bucket not in seen, f"reasons.extra: {bucket!r} is listed twice")
+        seen.add(bucket)
 
 
 def check_secret_key(settings: Settings) -> None:

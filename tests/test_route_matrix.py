@@ -45,6 +45,11 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/dashboard/reviewers/<name>": LEADS,
     "/dashboard/export/decisions.<fmt>": LEADS,
     "/dashboard/export/metrics.<fmt>": LEADS,
+    # the lead's workbench (issue 15): a reviewer may open only items they decided (404 otherwise)
+    "/items": LEADS,
+    "/items.<fmt>": LEADS,
+    "/items/<public_id>": ANY,
+    "/items/<public_id>/overturn": LEADS,
     # agent API
     "/api/v1/items": "token",
     "/api/v1/items/<public_id>": "token",

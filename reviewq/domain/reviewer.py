@@ -121,12 +121,13 @@ class RecentDecision:
     agent: str
     category: str
     kind: str
+    item: str = ""  # the item's public id (its page: /items/<id>)
 
 
 def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> list[RecentDecision]:
     """This reviewer's latest decisions with what they were about (one joined query)."""
     rows = session.exec(
-        select(Decision, Item.agent, Item.category, Item.kind)
+        select(Decision, Item.agent, Item.category, Item.kind, Item.public_id)
         .join(Item, Item.id == Decision.item_id)
         .where(Decision.reviewer_id == reviewer_id)
         .order_by(Decision.decided_at.desc(), Decision.id.desc())
@@ -142,6 +143,7 @@ def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> 
             agent=agent,
             category=category,
             kind=str(getattr(kind, "value", kind)),
+            item=public_id,
         )
-        for d, agent, category, kind in rows
+        for d, agent, category, kind, public_id in rows
     ]

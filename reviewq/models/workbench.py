@@ -11,8 +11,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from reviewq.models.audit import AuditEvent
 from reviewq.models.common import UTCDateTime, str_enum
 from reviewq.models.decisions import Verdict
+from reviewq.models.items import Item
+
+# The items browser's keyset sorts (reviewq/stats/item_search.py): newest created or decided first.
+# Declared here rather than in items.py, which belongs to the queue.
+sa.Index("ix_items_created", Item.created_at, Item.id)
+sa.Index("ix_items_decided", Item.decided_at, Item.id)
+# An item's page reads its history from the audit log by object.
+sa.Index("ix_audit_events_object", AuditEvent.object_type, AuditEvent.object_id)
 
 
 class Overturn(SQLModel, table=True):

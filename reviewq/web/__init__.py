@@ -50,4 +50,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from reviewq.web import admin_canaries
 
     admin_canaries.init_app(app)
+
+    from reviewq.web import items
+
+    items.init_app(app)
     return app
