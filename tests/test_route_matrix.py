@@ -50,6 +50,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/items.<fmt>": LEADS,
     "/items/<public_id>": ANY,
     "/items/<public_id>/overturn": LEADS,
+    "/agreement": LEADS,
+    "/agreement/<public_id>/adjudicate": LEADS,
     # agent API
     "/api/v1/items": "token",
     "/api/v1/items/<public_id>": "token",
@@ -57,6 +59,10 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/api/v1/approvals/<public_id>": "token",
     "/api/v1/approvals/<public_id>/cancel": "token",
     "/api/v1/openapi.json": "public",
+    # automated judges (issue 15): a token with the review scope
+    "/api/v1/review/next": "token",
+    "/api/v1/review/<public_id>/decide": "token",
+    "/api/v1/review/<public_id>/skip": "token",
 }
 
 JSON_ROUTES = frozenset({

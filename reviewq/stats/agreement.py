@@ -28,20 +28,28 @@ def pairable(units: Sequence[Unit]) -> list[tuple[Hashable, ...]]:
     return out
 
 
-def coincidences(units: Sequence[Unit]) -> Counter:
+def _counted(units) -> Counter:
+    """Distinct pairable units with their multiplicity: every statistic below is a sum over units,
+    so it runs over the few distinct label patterns, not over every item (bootstrap speed)."""
+    if isinstance(units, Counter):
+        return units
+    return Counter(pairable(units))
+
+
+def coincidences(units) -> Counter:
     """Krippendorff's coincidence matrix o_ck: each ordered pair of labels in a unit of m labels
     counts 1/(m-1), so every pairable label contributes exactly 1 to the margins."""
     o: Counter = Counter()
-    for labels in pairable(units):
+    for labels, weight in _counted(units).items():
         m = len(labels)
         for i, c in enumerate(labels):
             for j, k in enumerate(labels):
                 if i != j:
-                    o[(c, k)] += 1.0 / (m - 1)
+                    o[(c, k)] += weight / (m - 1)
     return o
 
 
-def raw_agreement(units: Sequence[Unit]) -> float | None:
+def raw_agreement(units) -> float | None:
     """Share of agreeing label pairs, sum_c o_cc / n; with two raters, the share of units agreed on."""
     o = coincidences(units)
     n = sum(o.values())
@@ -50,7 +58,7 @@ def raw_agreement(units: Sequence[Unit]) -> float | None:
     return sum(v for (c, k), v in o.items() if c == k) / n
 
 
-def krippendorff_alpha_nominal(units: Sequence[Unit]) -> float | None:
+def krippendorff_alpha_nominal(units) -> float | None:
     """Krippendorff's alpha, nominal metric: 1 - D_o / D_e (VIGILANCE.md §8).
 
     D_o = (1/n) * sum_{c != k} o_ck and D_e = (1/(n(n-1))) * sum_{c != k} n_c n_k, so
@@ -65,25 +73,32 @@ def krippendorff_alpha_nominal(units: Sequence[Unit]) -> float | None:
     for (c, _k), v in o.items():
         margins[c] += v
     disagree_observed = sum(v for (c, k), v in o.items() if c != k)
-    total = sum(margins.values())
-    disagree_expected = total * total - sum(v * v for v in margins.values())  # sum_{c != k} n_c n_k
+    disagree_expected = n * n - sum(v * v for v in margins.values())  # sum_{c != k} n_c n_k
     if disagree_expected <= 1e-12:
         return None
     return 1.0 - (n - 1) * disagree_observed / disagree_expected
 
 
-def cohen_kappa(pairs: Sequence[Pair]) -> float | None:
+def cohen_kappa(pairs) -> float | None:
     """Cohen's kappa for two raters: (p_o - p_e) / (1 - p_e), p_e from each rater's own margins.
 
-    None when p_e = 1 (both raters always gave the same single label).
+    Pairs are (first rater's label, second rater's label). None when p_e = 1 (both raters always
+    gave the same single label) or when a unit does not have exactly two labels.
     """
-    pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-    n = len(pairs)
+    counted = _counted(pairs)
+    if any(len(u) != 2 for u in counted):
+        return None
+    n = sum(counted.values())
     if n == 0:
         return None
-    p_o = sum(1 for a, b in pairs if a == b) / n
-    first = Counter(a for a, _ in pairs)
-    second = Counter(b for _, b in pairs)
+    first: Counter = Counter()
+    second: Counter = Counter()
+    agree = 0
+    for (a, b), w in counted.items():
+        first[a] += w
+        second[b] += w
+        agree += w if a == b else 0
+    p_o = agree / n
     p_e = sum(first[c] * second.get(c, 0) for c in first) / (n * n)
     if p_e >= 1.0 - 1e-12:
         return None
@@ -101,20 +116,22 @@ def confusion(pairs: Sequence[Pair], labels: Sequence[Hashable]) -> list[list[in
 
 
 def bootstrap_interval(
-    units: Sequence, statistic: Callable[[Sequence], float | None], *, rng: random.Random,
+    units, statistic: Callable[[Counter], float | None], *, rng: random.Random,
     resamples: int = 1000, level: float = 0.95,
 ) -> tuple[float, float] | None:
     """Percentile bootstrap over units (items are resampled, their labels kept together).
 
     Resamples where the statistic is undefined are left out; None if fewer than half are defined.
     """
-    units = list(units)
-    if len(units) < 2:
+    counted = _counted(units)
+    n = sum(counted.values())
+    if n < 2:
         return None
+    patterns = list(counted)
+    weights = [counted[p] for p in patterns]
     values = []
     for _ in range(resamples):
-        sample = [units[rng.randrange(len(units))] for _ in units]
-        value = statistic(sample)
+        value = statistic(Counter(rng.choices(patterns, weights=weights, k=n)))
         if value is not None:
             values.append(value)
     if len(values) < resamples / 2:
@@ -161,33 +178,22 @@ def display_status(n: int, *, minimum: int) -> str:
     return PROVISIONAL if n < max(PROVISIONAL_BELOW, minimum) else RATED
 
 
-def _two_rater_pairs(units: Sequence[Unit]) -> list[Pair] | None:
-    pairs = [tuple(u[:2]) for u in pairable(units)]
-    return pairs if all(len(u) == 2 for u in pairable(units)) else None
-
-
-def _kappa_of_units(units: Sequence[Unit]) -> float | None:
-    pairs = _two_rater_pairs(units)
-    return cohen_kappa(pairs) if pairs is not None else None
-
-
-def agreement(units: Sequence[Unit], *, rng: random.Random, minimum: int = 10,
-              resamples: int = 1000) -> AgreementFigure:
+def agreement(units, *, rng: random.Random, minimum: int = 10, resamples: int = 1000) -> AgreementFigure:
     """Raw agreement, Cohen's kappa (when every unit has exactly two raters, first rater first)
     and Krippendorff's alpha, each with a bootstrap 95% interval (VIGILANCE.md §8)."""
-    units = pairable(units)
-    n = len(units)
+    counted = _counted(units)
+    n = sum(counted.values())
     status = display_status(n, minimum=minimum)
-    two = _two_rater_pairs(units) is not None
+    two = all(len(u) == 2 for u in counted)
     ci = status != NO_RATE  # no interval work for a figure that is not shown
 
     def interval(stat):
-        return bootstrap_interval(units, stat, rng=rng, resamples=resamples) if ci else None
+        return bootstrap_interval(counted, stat, rng=rng, resamples=resamples) if ci else None
 
     return AgreementFigure(
         n=n, status=status,
-        raw=raw_agreement(units), raw_ci=interval(raw_agreement),
-        kappa=_kappa_of_units(units) if two else None, kappa_ci=interval(_kappa_of_units) if two else None,
-        alpha=krippendorff_alpha_nominal(units), alpha_ci=interval(krippendorff_alpha_nominal),
+        raw=raw_agreement(counted), raw_ci=interval(raw_agreement),
+        kappa=cohen_kappa(counted) if two else None, kappa_ci=interval(cohen_kappa) if two else None,
+        alpha=krippendorff_alpha_nominal(counted), alpha_ci=interval(krippendorff_alpha_nominal),
         fit_to_judge=n >= JUDGE_AT,
     )

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain import vigilance as v
 from reviewq.domain.errors import NotFound
+from reviewq.domain.judges import automated_ids
 from reviewq.models import Role, User
 from reviewq.models.rollups import ACTIVE_EDGES_S, DecisionRollup
 from reviewq.stats import canary_queries as cq
@@ -169,6 +170,10 @@ def build_dashboard(*, session: Session, now: datetime, filters: Filters | None,
                         misses.get(u.id, []), settings)
         for u in users
     ]
+    # Judges are scored like people and marked as automated (VIGILANCE.md §8).
+    automated = automated_ids(session=session)
+    for row in scoreboard:
+        row["automated"] = row["reviewer_id"] in automated
     total = cq.ReviewerCounts()
     for c in counts.values():
         total.canaries += c.canaries

@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
+from reviewq.domain.judges import record_judge_verdicts
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.wakeups import wait_until
 from reviewq.models import ItemKind, Scope, utcnow
@@ -48,6 +49,7 @@ def submit_items():
     results = submit_outputs(
         session=db_session(), token=caller.token, outputs=outputs, sampling=get_settings().sampling, now=utcnow()
     )
+    record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
     if batch:
         return jsonify({"results": [_result_json(r) for r in results]})

@@ -211,5 +211,10 @@ def _decision_from(body: object) -> DecisionCreate:
         raise ApiError(422, "invalid_field", exc.errors()[0]["msg"], field=field) from None
 
 
+# The judges' API (api_review.py) serves and validates exactly as this page does.
+reviewer_item_view = _view
+decision_from = _decision_from
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
