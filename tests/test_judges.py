@@ -177,7 +177,7 @@ def test_judge_verdict_on_submit_is_stored_apart_and_compared_with_people(client
     add_reviewer(database, "lena", now=utcnow(), role=Role.LEAD)
     with database.session_scope() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(JudgeVerdict)).scalar() == 12
-        for i in range(12):
+        for _ in range(12):
             item = claim_next(session=s, reviewer_id=rita.id, now=utcnow(), lease_seconds=60)
             assert "judge" not in item.payload
             # People reject items 0-2 and 6; the judge rejected 0-3.
