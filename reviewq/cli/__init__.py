@@ -21,6 +21,7 @@ COMMANDS = {
     "db": ("reviewq.cli.db", "db_group"),
     "demo": ("reviewq.cli.demo", "demo_command"),
     "export": ("reviewq.cli.export", "export_command"),
+    "gold": ("reviewq.cli.gold", "gold_group"),
     "scheduler": ("reviewq.cli.scheduler", "scheduler_command"),
     "serve": ("reviewq.cli.serve", "serve_command"),
     "token": ("reviewq.cli.tokens", "token_group"),
