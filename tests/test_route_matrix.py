@@ -51,6 +51,8 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/items/<public_id>": ANY,
     "/items/<public_id>/overturn": LEADS,
     "/agreement": LEADS,
+    "/failures": LEADS,
+    "/failures.<fmt>": LEADS,
     "/agreement/<public_id>/adjudicate": LEADS,
     # agent API
     "/api/v1/items": "token",

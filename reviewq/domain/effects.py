@@ -50,7 +50,7 @@ def after_decision(
         now=now,
         details={
             "verdict": decision.verdict.value,
-            "reason": decision.reason.value if decision.reason else None,
+            "reason": getattr(decision.reason, "value", decision.reason),
         },
     )
     # Canary scoring: a planted item's outcome, and its reveal if [canaries] reveal = immediate.

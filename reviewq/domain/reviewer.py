@@ -137,7 +137,7 @@ def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> 
         RecentDecision(
             decided_at=d.decided_at,
             verdict=Verdict(d.verdict),
-            reason=d.reason.value if d.reason else None,
+            reason=getattr(d.reason, "value", d.reason),
             note=d.note,
             active_ms=d.active_ms,
             agent=agent,

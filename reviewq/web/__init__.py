@@ -59,6 +59,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     agreement.init_app(app)
 
+    from reviewq.web import failures
+
+    failures.init_app(app)
+
     from reviewq.web import api_review
 
     api_review.init_app(app)

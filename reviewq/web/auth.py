@@ -133,7 +133,8 @@ def nav_links(user) -> list[tuple[str, str]]:
         return []
     wanted = [("Queue", "/queue"), ("My work", "/me")]
     if user.role in LEADS:
-        wanted += [("Dashboard", "/dashboard"), ("Items", "/items"), ("Agreement", "/agreement"), ("Admin", "/admin")]
+        wanted += [("Dashboard", "/dashboard"), ("Items", "/items"), ("Agreement", "/agreement"),
+                   ("Failures", "/failures"), ("Admin", "/admin")]
     return [(label, url) for label, path in wanted if (url := url_if_routed(path))]
 
 

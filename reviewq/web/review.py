@@ -17,6 +17,7 @@ from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
+from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
@@ -46,7 +47,7 @@ def queue():
     settings = get_settings()
     return render_template(
         "queue.html",
-        reasons=list(REASON_LABELS.items()),
+        reasons=[(b, REASON_LABELS.get(b) or reason_label(b)) for b in known_reasons(settings)],
         idle_seconds=settings.vigilance.idle_seconds,
         break_nudge_minutes=settings.vigilance.break_nudge_minutes,
         session_gap_minutes=settings.vigilance.session_gap_minutes,
@@ -192,7 +193,7 @@ def _decision_from(body: object) -> DecisionCreate:
         reason = None  # a reason bucket explains a reject only
     elif reason is None or reason == "":
         raise ApiError(422, "invalid_field", "a reject needs a reason bucket (1-8)", field="reason")
-    elif reason not in {r.value for r in ReasonBucket}:
+    elif reason not in known_reasons(get_settings()):
         raise ApiError(422, "invalid_field", "unknown reason bucket", field="reason")
     note = body.get("note") or ""
     if not isinstance(note, str):
