@@ -27,6 +27,7 @@ def _verdict() -> sa.Enum:
 def upgrade() -> None:
     op.create_index("ix_items_created", "items", ["created_at", "id"])
     op.create_index("ix_items_decided", "items", ["decided_at", "id"])
+    op.create_index("ix_items_trace", "items", ["trace_id"])
     op.create_index("ix_audit_events_object", "audit_events", ["object_type", "object_id"])
     op.create_table(
         "overturns",
@@ -93,5 +94,6 @@ def downgrade() -> None:
     op.drop_index("ix_overturns_item", table_name="overturns")
     op.drop_table("overturns")
     op.drop_index("ix_audit_events_object", table_name="audit_events")
+    op.drop_index("ix_items_trace", table_name="items")
     op.drop_index("ix_items_decided", table_name="items")
     op.drop_index("ix_items_created", table_name="items")

@@ -144,16 +144,23 @@ def _like_escape(text: str) -> str:
     return text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: ItemQuery):
+def _filtered(query: ItemQuery, *, sqlite: bool):
     column_name, _desc = SORTS[query.sort]
     sort_col = getattr(Item, column_name)
     conditions = [~sa.exists().where(OverlapReview.copy_item_id == Item.id)]
     if column_name == "decided_at":
         conditions.append(Item.decided_at.is_not(None))
-    for attr in ("agent", "category", "kind", "status", "outcome", "trace_id"):
+    if query.trace_id is not None:
+        conditions.append(Item.trace_id == query.trace_id)
+    for attr in ("agent", "category", "kind", "status", "outcome"):
         value = getattr(query, attr)
         if value is not None:
-            conditions.append(getattr(Item, attr) == value)
+            column = getattr(Item, attr)
+            # SQLite has no statistics here and would take an equality on a few-valued column (agent,
+            # status) as selective, read all its matches and sort them; ifnull() keeps it on the sort
+            # index instead, which finds a page of matches after a short walk. PostgreSQL plans by its
+            # statistics and keeps the plain comparison.
+            conditions.append((sa.func.ifnull(column, "") if sqlite else column) == value)
     if query.start:
         conditions.append(Item.created_at >= datetime.combine(query.start, time(0), tzinfo=UTC))
     if query.end:
@@ -183,7 +190,7 @@ class ItemPage:
 
 
 def _page_ids(session: Session, query: ItemQuery, limit: int) -> list[tuple[int, datetime]]:
-    sort_col, conditions = _filtered(query)
+    sort_col, conditions = _filtered(query, sqlite=session.get_bind().dialect.name == "sqlite")
     desc = SORTS[query.sort][1]
     if query.cursor:
         at, last_id = decode_cursor(query.cursor)
