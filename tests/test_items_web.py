@@ -259,3 +259,15 @@ def test_overturned_approval_shows_the_agent_acted(client, seeded):
     assert "may have acted on it" in page and "over the refund cap" in page
     row = next(x for x in client.get("/items?format=json").get_json()["items"] if x["id"] == seeded["two"])
     assert row["overturned_to"] == "reject"
+
+
+def test_item_ids_link_to_their_pages(client, seeded):
+    """/me links a reviewer's decided items; /admin/injections and the reviewer dashboard link planted items."""
+    login(client, "rita")
+    me = client.get("/me").get_data(as_text=True)
+    assert f'href="/items/{seeded["real"]}"' in me and f'href="/items/{seeded["two"]}"' in me
+    _logout(client)
+    login(client, "lena")
+    assert f'href="/items/{seeded["canary"]}"' in client.get("/admin/injections").get_data(as_text=True)
+    page = client.get("/dashboard/reviewers/rita?from=2026-10-01&to=2026-11-30").get_data(as_text=True)
+    assert f'href="/items/{seeded["canary"]}' in page
