@@ -152,3 +152,25 @@ def test_lead_adjudicates_a_disagreement_and_items_show_both_reviews(client, dat
     assert any(e["action"] == "item.adjudicated" for e in page["history"])
     browsed = client.get("/items?format=json&limit=200&category=customer_support").get_json()["items"]
     assert len(browsed) == 40
+
+
+def test_planted_items_are_never_sent_to_a_second_reviewer(database, settings, now):
+    """Even an unassigned planted item in the overlap share gets no blind copy: a copy would be an unmarked canary."""
+    from reviewq.models import Injection, InjectionKind, InjectionSource
+
+    with database.session_scope() as s:
+        ann, bob = make_user(s, "ann", now=now), make_user(s, "bob", now=now)
+        enqueue(session=s, data=output_item(category="search"), now=now)
+        item = claim_next(session=s, reviewer_id=bob.id, now=now, lease_seconds=600)
+        decide(session=s, public_id=item.public_id, reviewer=bob, now=now, settings=settings,
+               data=DecisionCreate(verdict=Verdict.APPROVE))
+        planted = enqueue(session=s, data=output_item(category="customer_support"), now=now).item
+        s.add(Injection(item_id=planted.id, reviewer_id=ann.id, kind=InjectionKind.CANARY,
+                        source=InjectionSource.MUTATION, bucket="off_topic", explanation="x", week_start=now,
+                        scheduled_for=now, created_at=now))
+        s.flush()
+        item = claim_next(session=s, reviewer_id=ann.id, now=now, lease_seconds=600)
+        assert item.id == planted.id
+        decide(session=s, public_id=item.public_id, reviewer=ann, now=now, settings=settings,
+               data=DecisionCreate(verdict=Verdict.APPROVE))
+        assert s.execute(sa.select(sa.func.count()).select_from(OverlapReview)).scalar() == 0

@@ -25,6 +25,7 @@ from reviewq.domain.judges import automated_ids
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import (
     Decision,
+    Injection,
     Item,
     ItemKind,
     ItemStatus,
@@ -78,6 +79,8 @@ def route_overlap(*, session: Session, item: Item, reviewer: ReviewerRef, settle
     """After a settled decision: queue a blind copy for a second reviewer if the item is in the share."""
     if not settled or not wants_overlap(item, settings):
         return None
+    if session.execute(sa.select(sa.exists().where(Injection.item_id == item.id))).scalar():
+        return None  # planted, however it was planted: a canary's copy would be an unmarked canary
     second = _second_reviewer(session, first_id=reviewer.id, item=item, now=now)
     if second is None:
         return None  # nobody else to ask; the item simply has one label
