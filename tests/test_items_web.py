@@ -271,3 +271,18 @@ def test_item_ids_link_to_their_pages(client, seeded):
     assert f'href="/items/{seeded["canary"]}"' in client.get("/admin/injections").get_data(as_text=True)
     page = client.get("/dashboard/reviewers/rita?from=2026-10-01&to=2026-11-30").get_data(as_text=True)
     assert f'href="/items/{seeded["canary"]}' in page
+
+
+def test_reviewer_history_lists_only_their_own_decisions(client, seeded):
+    """/me/history pages through the reviewer's own decisions, newest first, and shows no one else's."""
+    login(client, "sam")
+    data = client.get("/me/history?format=json").get_json()
+    assert [d["item"] for d in data["decisions"]] == [seeded["two"]] and data["next_before"] is None
+    assert "sam-second-opinion" in client.get("/me/history").get_data(as_text=True)
+    _logout(client)
+    login(client, "rita")
+    items = [d["item"] for d in client.get("/me/history?format=json").get_json()["decisions"]]
+    assert items == [seeded["two"], seeded["canary"], seeded["real"]]
+    page = client.get("/me/history").get_data(as_text=True)
+    assert "sam-second-opinion" not in page and "planted" not in page.lower()
+    assert client.get("/me/history?before=abc", headers={"Accept": "application/json"}).status_code == 422

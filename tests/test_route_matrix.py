@@ -49,6 +49,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/items": LEADS,
     "/items.<fmt>": LEADS,
     "/items/<public_id>": ANY,
+    "/me/history": ANY,
     "/items/<public_id>/overturn": LEADS,
     "/agreement": LEADS,
     "/failures": LEADS,

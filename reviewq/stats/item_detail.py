@@ -175,3 +175,27 @@ def reviewer_view(*, session: Session, public_id: str, reviewer_id: int) -> dict
         "payload": item.payload, "created_at": _iso(item.created_at), "deadline": _iso(item.deadline),
     }
     return {"item": view, "decisions": _decisions(session, [item.id], reviewer_id=reviewer_id), "planted": planted}
+
+
+def own_history(
+    *, session: Session, reviewer_id: int, before: int | None, limit: int = 50
+) -> tuple[list[dict], int | None]:
+    """One page of this reviewer's own decisions, newest first, and the decision id the next page starts
+    before. Nothing about planting or other reviewers: the same facts the queue page showed them."""
+    query = (
+        sa.select(Decision.id, Decision.verdict, Decision.reason, Decision.note, Decision.decided_at,
+                  Decision.active_ms, Item.public_id, Item.kind, Item.agent, Item.category)
+        .join(Item, Item.id == Decision.item_id)
+        .where(Decision.reviewer_id == reviewer_id)
+        .order_by(Decision.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(Decision.id < before)
+    rows = session.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    out = [{"item": r.public_id, "kind": _v(r.kind), "agent": r.agent, "category": r.category,
+            "verdict": _v(r.verdict), "reason": _v(r.reason), "note": r.note, "decided_at": _iso(r.decided_at),
+            "active_ms": r.active_ms} for r in rows]
+    return out, (rows[-1].id if more and rows else None)

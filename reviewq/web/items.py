@@ -24,7 +24,7 @@ from reviewq.domain.overturn import overturn_item
 from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.models import Verdict, utcnow
 from reviewq.stats.export import to_csv, to_jsonl
-from reviewq.stats.item_detail import lead_view, reviewer_view
+from reviewq.stats.item_detail import lead_view, own_history, reviewer_view
 from reviewq.stats.item_search import EXPORT_COLUMNS, ItemQuery, export_row, iter_items, search_items
 from reviewq.web.auth import ANY_ROLE, LEADS, role_required
 from reviewq.web.database import commit, db_session, get_database, get_settings
@@ -85,6 +85,20 @@ def item(public_id: str):
     if request.args.get("format") == "json":
         return jsonify(data)
     return render_template(template, d=data, reasons=known_reasons(get_settings()), reason_label=reason_label)
+
+
+@bp.get("/me/history")
+@role_required(*ANY_ROLE)
+def history():
+    """Every decision of the signed-in user, newest first, 50 a page, each linking to its item."""
+    before_text = (request.args.get("before") or "").strip()
+    if before_text and not before_text.isdigit():
+        raise ValidationFailed("before must be a decision number from this page's link", field="before")
+    rows, next_before = own_history(session=db_session(readonly=True), reviewer_id=current_user.id,
+                                    before=int(before_text) if before_text else None)
+    if request.args.get("format") == "json":
+        return jsonify({"decisions": rows, "next_before": next_before})
+    return render_template("history.html", rows=rows, next_before=next_before, reason_label=reason_label)
 
 
 @bp.post("/items/<public_id>/overturn")
