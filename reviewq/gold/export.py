@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from reviewq.models import Item, OverlapReview, Overturn, User
-from reviewq.stats.item_search import ItemQuery, describe, iter_items
+from reviewq.stats.item_search import ItemQuery, iter_items
 
 FORMAT = "reviewq-gold/1"
 
@@ -125,5 +125,3 @@ def export_gold(*, session: Session, query: ItemQuery, adjudicated_only: bool = 
     text = json.dumps(manifest(records, body, filters), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
     return body, text.encode("utf-8")
 
-
-__all__ = ["describe", "export_gold", "gold_record", "gold_records", "manifest", "to_lines"]

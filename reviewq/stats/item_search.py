@@ -9,6 +9,7 @@ original, whose page shows both reviews.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -285,8 +286,6 @@ EXPORT_COLUMNS = (
 
 def export_row(row: dict[str, Any]) -> dict[str, Any]:
     """A flat row for CSV: decisions joined with " | ", the payload as JSON text."""
-    import json
-
     ds = row["decisions"]
     return {
         **{k: row[k] for k in EXPORT_COLUMNS if k in row and k not in ("payload",)},
