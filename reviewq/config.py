@@ -32,7 +32,8 @@ class ServerSettings:
     workers: int = 1
     threads: int = 64
     mode: str = "production"
-    secure_cookies: bool = False
+    secure_cookies: bool = True
+    proxy_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,17 @@ class CanarySettings:
     per_reviewer_per_week: int = 5
     controls_per_reviewer_per_week: int = 5
     reveal: str = "immediate"
+    # Projection (DESIGN.md "Canaries"): the weekly budget's jitter (TIP's ±30%), the highest
+    # canary probability one claim may carry, and the window sources are drawn from.
+    budget_jitter: float = 0.3
+    max_probability: float = 0.1
+    source_days: int = 14
+    # Keep unsampled outputs (never queued) as projection sources; off when data policy forbids.
+    reservoir: bool = True
+    reservoir_per_category: int = 200
+    # A new reviewer's first session is a drill: canaries at this probability, each revealed at once.
+    onboarding_drill: bool = True
+    drill_probability: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,9 @@ class VigilanceSettings:
 @dataclass(frozen=True)
 class SecuritySettings:
     max_failed_logins_per_minute: int = 5
+    max_failed_logins_per_source_per_minute: int = 20
+    account_lock_failures: int = 50
+    account_lock_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -302,6 +317,7 @@ def _validated(s: Settings) -> Settings:
     _require(1 <= s.server.port <= 65535, "server.port must be between 1 and 65535")
     _require(s.server.workers >= 1, "server.workers must be at least 1")
     _require(s.server.threads >= 1, "server.threads must be at least 1")
+    _require(0 <= s.server.proxy_count <= 10, "server.proxy_count must be within 0..10")
     _require(
         s.database.url.startswith(("sqlite:", "postgresql")),
         "database.url must be a sqlite:// or postgresql+psycopg:// URL",
@@ -328,12 +344,24 @@ def _validated(s: Settings) -> Settings:
         s.canaries.controls_per_reviewer_per_week >= 0,
         "canaries.controls_per_reviewer_per_week must be >= 0",
     )
+    c = s.canaries
+    _require(0.0 <= c.budget_jitter < 1.0, "canaries.budget_jitter must be within 0..1")
+    _require(0.0 < c.max_probability <= 1.0, "canaries.max_probability must be within (0, 1]")
+    _require(0.0 <= c.drill_probability <= 1.0, "canaries.drill_probability must be within 0..1")
+    _require(c.source_days >= 1, "canaries.source_days must be at least 1")
+    _require(c.reservoir_per_category >= 0, "canaries.reservoir_per_category must be >= 0")
     v = s.vigilance
     _require(0 < v.cusum_p0 < v.cusum_p1 < 1, "vigilance.cusum_p0 < cusum_p1 must lie in (0, 1)")
     _require(v.cusum_h > 0, "vigilance.cusum_h must be positive")
     _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
     _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
     _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    sec = s.security
+    _require(sec.max_failed_logins_per_minute >= 1, "security.max_failed_logins_per_minute must be at least 1")
+    _require(sec.max_failed_logins_per_source_per_minute >= 1,
+             "security.max_failed_logins_per_source_per_minute must be at least 1")
+    _require(sec.account_lock_failures >= 1, "security.account_lock_failures must be at least 1")
+    _require(sec.account_lock_minutes >= 1, "security.account_lock_minutes must be at least 1")
     _validate_workbench(s)
     return s
 
@@ -357,3 +385,11 @@ def check_secret_key(settings: Settings) -> None:
             "server.secret_key is still the default; set a random one in config.toml or "
             "REVIEWQ_SERVER_SECRET_KEY (the default is accepted only in demo and test mode)"
         )
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Session cookies are Secure in production unless server.secure_cookies is turned off.
+
+    Demo and test mode serve plain http on loopback, where a browser would drop a Secure cookie.
+    """
+    return settings.is_production and settings.server.secure_cookies

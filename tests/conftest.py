@@ -43,10 +43,16 @@ def db_url(backend, tmp_path) -> Iterator[str]:
         admin.dispose()
 
 
+# Claims plant canaries at random (projection); tests that do not study canaries get none, so what a
+# claim serves is deterministic. A test that studies them passes its own [canaries] keys.
+NO_CANARIES = {"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 0, "onboarding_drill": False}
+
+
 def make_test_settings(db_url: str, **sections) -> Settings:
     env = {"REVIEWQ_SERVER_MODE": "test", "REVIEWQ_DATABASE_URL": db_url}
     settings = load_settings(env=env)
-    return settings.replace(**sections) if sections else settings
+    sections["canaries"] = {**NO_CANARIES, **sections.get("canaries", {})}
+    return settings.replace(**sections)
 
 
 @pytest.fixture
@@ -73,6 +79,23 @@ def session(database) -> Iterator[Session]:
 @pytest.fixture
 def now() -> datetime:
     return datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+# Test users are hashed with one PBKDF2 round instead of the production scrypt (about half a second
+# each on a busy machine); tests/test_web_auth.py checks the production method itself.
+CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes():
+    """Every user a test makes gets a cheap hash; logins verify it by the method stored with it."""
+    from reviewq.domain import users
+
+    production, users.PASSWORD_HASH_METHOD = users.PASSWORD_HASH_METHOD, CHEAP_PASSWORD_HASH
+    users._dummy_hash.cache_clear()
+    yield
+    users.PASSWORD_HASH_METHOD = production
+    users._dummy_hash.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 
 from reviewq.domain.tokens import revoke_token
-from reviewq.web.api_auth import TokenBuckets
 from tests.conftest import make_test_settings
 from tests.support.api import bearer, issue_token
 
@@ -67,6 +66,9 @@ def test_wrong_approval_fields_are_422_naming_the_field(client, token, body, fie
         ({"items": []}, "items"),
         ({"items": "all"}, "items"),
         ({"trace_id": "t", "category": "c", "input": {"\ud800": 1}, "output": "y"}, "input.\ud800"),
+        ({"trace_id": "t", "category": "c", "input": "x", "output": float("inf")}, "output"),
+        ({"trace_id": "t", "category": "c", "input": "x", "output": "y", "metadata": {"a": float("nan")}},
+         "metadata.a"),
     ],
 )
 def test_wrong_item_fields_are_422_naming_the_field(client, token, body, field):
@@ -75,7 +77,7 @@ def test_wrong_item_fields_are_422_naming_the_field(client, token, body, field):
     assert error["field"] == field
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"NaN", b'{"a": Infinity}',
+@pytest.mark.parametrize("raw", [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"NaN", b"-Infinity",
                                  b"\xff\xfe\x00", b"[" * 100_000])
 def test_malformed_bodies_are_400(client, token, raw):
     """Bodies that are not a JSON object (or not JSON at all) are a 400 on both endpoints."""
@@ -131,12 +133,33 @@ def test_rate_limit_answers_429_with_retry_after(db_url, database, now):
     app.extensions["reviewq.db"].dispose()
 
 
-def test_token_bucket_refills_over_time():
-    """The bucket lets `per_minute` through at once, then one more per 60/per_minute seconds."""
-    buckets = TokenBuckets()
-    assert [buckets.take(1, 2, now=0.0) for _ in range(2)] == [0.0, 0.0]
-    assert buckets.take(1, 2, now=0.0) == pytest.approx(30.0)
-    assert buckets.take(1, 2, now=30.0) == 0.0
+def test_rate_limit_is_shared_by_every_worker_process(db_url, database, now):
+    """Two app instances on one database (two workers) together let only rate_limit_per_minute through."""
+    from reviewq.web import create_app
+
+    apps = [create_app(make_test_settings(db_url, api={"rate_limit_per_minute": 4})) for _ in range(2)]
+    token = issue_token(database, now=now)
+    try:
+        codes = []
+        for i in range(8):
+            client = apps[i % 2].test_client()
+            method = client.get if i % 4 < 2 else client.post  # reads and writes count alike
+            codes.append(method("/api/v1/approvals/itm_missing" if i % 4 < 2 else "/api/v1/items",
+                                headers=bearer(token), json={}).status_code)
+        assert codes[:4].count(429) == 0 and codes[4:] == [429] * 4, codes
+    finally:
+        for app in apps:
+            app.extensions["reviewq.db"].dispose()
+
+
+def test_rate_window_restarts_after_a_minute(session, now):
+    """The per-token count starts again once its one-minute window has passed."""
+    from reviewq.domain.tokens import record_use
+
+    use = {"session": session, "token_id": 7, "last_used_at": now, "per_minute": 2}
+    assert [record_use(now=now, **use) for _ in range(2)] == [0.0, 0.0]
+    assert record_use(now=now + timedelta(seconds=20), **use) == pytest.approx(40.0)
+    assert record_use(now=now + timedelta(seconds=61), **use) == 0.0
 
 
 def test_bad_wait_and_unknown_ids(client, token):

@@ -1,151 +1,136 @@
-"""Each mutator on its own: it plants its fault, leaves the source untouched, and keeps the shape."""
+"""Every generic mutator on a corpus of varied outputs: the fault is really there, and nothing foreign is added.
+
+The corpus mixes plain-text and JSON outputs (objects, lists, JSON in a string), with and without
+traces and context, several agents and languages of phrasing, refusals and approvals. A mutated
+item may contain no word or number absent from the deployment's own items, except the planted
+fault itself (DESIGN.md "Canaries": never random letters).
+"""
 
 from __future__ import annotations
 
 import copy
+import json
 import random
 
 import pytest
-from faker import Faker
 
 from reviewq.canaries import mutators as m
+from reviewq.canaries.bank import Bank, tokens
 from reviewq.canaries.faults import check_fault
 from reviewq.canaries.library import check_shape
 
-
-@pytest.fixture
-def rng():
-    return random.Random(7)
+NAMES = ["Maria", "Jonas", "Priya", "Tomasz", "Aiko", "Lena"]
+PRODUCTS = ["walnut desk", "linen sheets", "wool rug", "desk lamp"]
 
 
-@pytest.fixture
-def faker():
-    f = Faker()
-    f.seed_instance(7)
-    return f
+def corpus(seed: int = 3) -> list[dict]:
+    rng = random.Random(seed)
+    items = []
+    for i in range(24):  # a help desk answering in plain text, with a tool trace
+        name, order, amount = rng.choice(NAMES), f"ORD-{rng.randint(10000, 99999)}", rng.randint(12, 300)
+        items.append({"kind": "output", "agent": "desk", "category": rng.choice(["orders", "returns"]), "payload": {
+            "input": f"Hi, {name} here. Order {order} cost ${amount} and it is late.",
+            "output": (f"Hello {name}, order {order} is in transit and was charged ${amount}. "
+                       f"It will arrive on 2026-11-{10 + i % 15:02d}."),
+            "trace": [{"tool": "orders.get", "args": {"order_id": order}, "result": {"paid": amount}},
+                      {"tool": rng.choice(["shipping.track", "customers.get"]), "args": {"order_id": order}}],
+        }})
+    for i in range(18):  # an extractor answering in JSON objects, sometimes as a JSON string
+        invoice, total = f"INV-{rng.randint(1000, 9999)}", round(rng.uniform(10, 900), 2)
+        vendor = rng.choice(["Nordwind GmbH", "Blue Harbor Ltd", "Casa Verde SA"])
+        out = {"invoice": invoice, "vendor": vendor, "total": total, "paid": i % 2 == 0, "lines": [1, 2]}
+        items.append({"kind": "output", "agent": "extractor", "category": "invoices", "payload": {
+            "input": f"Extract {invoice} from {vendor}, total {total}.",
+            "output": json.dumps(out) if i % 3 == 0 else out,
+            "context": {"source": "email"},
+        }})
+    for i in range(10):  # an assistant whose JSON output has an answer field
+        name = rng.choice(NAMES)
+        items.append({"kind": "output", "agent": "concierge", "category": "bookings", "payload": {
+            "input": f"{name} asks: can the {rng.choice(PRODUCTS)} be delivered to the office?",
+            "output": {"answer": f"Yes {name}, the delivery can go to the office on floor {i + 2}.",
+                       "confidence": 0.9},
+        }})
+    items += [  # refusals in the agents' own words, and a list output
+        {"kind": "output", "agent": "desk", "category": "orders", "payload": {
+            "input": "Cancel my neighbour's order please.", "output": "Sorry, I can't change someone else's order."}},
+        {"kind": "output", "agent": "concierge", "category": "bookings", "payload": {
+            "input": "Book me a flight.", "output": {"answer": "I'm afraid I can't book flights.", "confidence": 0.8}}},
+        {"kind": "output", "agent": "extractor", "category": "tables", "payload": {
+            "input": "List rows.", "output": [{"row": 1, "sum": 10}, {"row": 2, "sum": 12}]}},
+    ]
+    for i in range(12):  # approvals with caps, allowed tools and a conversation naming the customer
+        customer = f"CUS-{rng.randint(100, 999)}"
+        items.append({"kind": "approval", "agent": "payments", "category": "refund", "payload": {
+            "actor": "payments", "intent": "refund",
+            "constraints": {"max_amount_eur": 200, "allowed_tools": ["refunds.create"]},
+            "tool_call": {"name": "refunds.create" if i % 4 else "refunds.void",
+                          "args": {"customer": customer, "amount_eur": rng.randint(20, 450)}},
+            "irreversible": i % 2 == 0, "context": f"Chat with {customer} about a damaged parcel.",
+        }})
+    return items
 
 
-def output_item(output, **extra):
-    payload = {"input": "Please refund $45 for order 8812345, placed on 2026-10-01.", "output": output}
-    payload.update(extra)
-    return {"kind": "output", "agent": "billing-agent", "category": "billing", "payload": payload}
+@pytest.fixture(scope="module")
+def data():
+    items = corpus()
+    return items, Bank.build(items)
 
 
-TRACE = [{"tool": "lookup_order", "args": {"order_id": "8812345"}, "result": {"status": "paid"}}]
+@pytest.mark.parametrize("mutator", m.MUTATORS, ids=lambda mu: mu.name)
+def test_every_mutator_plants_a_checked_fault_with_only_the_deployments_words(mutator, data):
+    """On every item it applies to: the fault checks out, the source is untouched, and no foreign token appears."""
+    items, bank = data
+    applied = 0
+    for index, item in enumerate(items):
+        if item["kind"] != mutator.kind:
+            continue
+        before = copy.deepcopy(item)
+        try:
+            mutation = mutator.fn(item, random.Random(index), bank)
+        except m.NotApplicable:
+            continue
+        applied += 1
+        assert item == before, "the source item must not be changed"
+        new = mutation.item
+        assert new["payload"] != item["payload"] and mutation.explanation
+        assert check_shape(new["kind"], new["payload"]) is None
+        assert check_fault(mutation.fault, new["payload"]) is None, (mutator.name, mutation.fault, new["payload"])
+        # The same fault statement does not hold for the source: the mutation planted it.
+        assert check_fault(mutation.fault, item["payload"]) is not None, mutator.name
+        foreign = tokens(new["payload"]) - bank.vocabulary - set(mutation.fault_words)
+        assert not foreign, f"{mutator.name} added {sorted(foreign)}"
+    assert applied >= 2, f"{mutator.name} applied to only {applied} corpus items"
 
 
-def approval_item():
-    return {
-        "kind": "approval", "agent": "billing-agent", "category": "billing",
-        "payload": {
-            "actor": "ann@example.com", "intent": "refund",
-            "constraints": {"max_amount_usd": 100, "allowed_tools": ["issue_refund"]},
-            "tool_call": {"name": "issue_refund", "args": {"order_id": "8812345", "amount_usd": 45}},
-            "irreversible": False,
-            "context": "Customer ann@example.com: please refund $45 for order 8812345.",
-        },
-    }
-
-
-def run(mutator, item, rng, faker):
-    before = copy.deepcopy(item)
-    new, explanation = mutator(item, rng, faker)
-    assert item == before, "the source item must not be changed"
-    assert new != item and explanation
-    assert check_shape(new["kind"], new["payload"]) is None
-    return new, explanation
-
-
-def test_hallucinated_fact_contradicts_the_input(rng, faker):
-    """The changed number differs from the one the input states, and the input's value is gone."""
-    item = output_item("Refund of $45 issued for order 8812345.")
-    new, explanation = run(m.hallucinated_fact, item, rng, faker)
-    out = new["payload"]["output"]
-    assert ("$45 " not in out) or ("8812345" not in out)
-    assert "the input" in explanation
-
-
-def test_hallucinated_fact_in_json_output_keeps_numbers_numbers(rng, faker):
-    """In a JSON output a numeric leaf is changed to another number."""
-    item = output_item({"order_id": "8812345", "refund_usd": 45})
-    new, _ = run(m.hallucinated_fact, item, rng, faker)
-    out = new["payload"]["output"]
-    assert out != item["payload"]["output"]
-    assert isinstance(out["refund_usd"], int)
-
-
-def test_hallucinated_fact_not_applicable_without_numbers(rng, faker):
-    """An output with no fact to change is refused, not silently passed through."""
+def test_mutate_spreads_over_buckets_and_refuses_what_it_cannot_break(data):
+    """`mutate` picks among several buckets, and an item no mutator can break is refused, not passed through."""
+    items, bank = data
+    rng = random.Random(5)
+    buckets = {m.mutate(items[i % 24], rng, bank)[0].bucket for i in range(60)}
+    assert len(buckets) >= 4
+    bare = {"kind": "output", "agent": "nobody", "category": "x", "payload": {"input": "hi", "output": ""}}
     with pytest.raises(m.NotApplicable):
-        m.hallucinated_fact(output_item("Thanks, all done."), rng, faker)
+        m.mutate(bare, rng, Bank.build([bare]))
 
 
-def test_schema_violation_breaks_the_json(rng, faker):
-    """A required field is dropped or retyped, which the schema check detects."""
-    out = {"order_id": "8812345", "refund_usd": 45, "approved": True}
-    for seed in range(6):
-        new, _ = m.schema_violation(output_item(out), random.Random(seed), faker)
-        fault = {"type": "schema", "required": list(out), "types": {"refund_usd": "number", "approved": "boolean"}}
-        assert check_fault(fault, new["payload"]) is None
+def test_replacement_values_have_the_same_format_and_come_from_the_data(data):
+    """A changed id or amount is another one of the same shape seen in the deployment, never made-up letters."""
+    items, bank = data
+    for index in range(24):
+        try:
+            mutation = m.changed_value(items[index], random.Random(index), bank)
+        except m.NotApplicable:
+            continue
+        old, new = mutation.fault["truth"], mutation.fault["claim"]
+        assert len(old) == len(new) and old != new
+        assert [c.isdigit() for c in old] == [c.isdigit() for c in new]
+        assert new in bank.values[next(k for k, v in bank.values.items() if new in v)]
 
 
-def test_schema_violation_keeps_json_strings_strings(rng, faker):
-    """A JSON output sent as a string stays a string (same shape as the source)."""
-    new, _ = run(m.schema_violation, output_item('{"a": 1, "b": 2}'), rng, faker)
-    assert isinstance(new["payload"]["output"], str)
-
-
-def test_wrong_refusal_replaces_the_answer(rng, faker):
-    """The answer becomes a refusal."""
-    new, _ = run(m.wrong_refusal, output_item("Refund of $45 issued."), rng, faker)
-    assert check_fault({"type": "refusal"}, new["payload"]) is None
-
-
-def test_wrong_tool_call_changes_tool_or_entity(faker):
-    """The traced call targets another entity or another tool."""
-    for seed in range(6):
-        item = output_item("Done.", trace=copy.deepcopy(TRACE))
-        new, _ = run(m.wrong_tool_call, item, random.Random(seed), faker)
-        call = new["payload"]["trace"][0]
-        assert call["tool"] != "lookup_order" or call["args"]["order_id"] != "8812345"
-
-
-def test_infinite_loop_repeats_a_call(rng, faker):
-    """The same call with the same arguments appears at least three times."""
-    new, _ = run(m.infinite_loop, output_item("Done.", trace=copy.deepcopy(TRACE)), rng, faker)
-    assert check_fault({"type": "repeated_call", "min": 3}, new["payload"]) is None
-
-
-def test_off_topic_answers_another_question(rng, faker):
-    """The answer is replaced by one about something else."""
-    new, _ = run(m.off_topic, output_item("Refund of $45 issued."), rng, faker)
-    assert "refund" not in new["payload"]["output"].lower()
-
-
-def test_amount_over_cap(rng, faker):
-    """The amount argument ends above the envelope's cap."""
-    new, _ = run(m.amount_over_cap, approval_item(), rng, faker)
-    fault = {"type": "over_cap", "amount": "tool_call.args.amount_usd", "cap": "constraints.max_amount_usd"}
-    assert check_fault(fault, new["payload"]) is None
-
-
-def test_other_customer(rng, faker):
-    """An argument naming the conversation's customer or order now names another one."""
-    new, _ = run(m.other_customer, approval_item(), rng, faker)
-    args = new["payload"]["tool_call"]["args"]
-    assert args != approval_item()["payload"]["tool_call"]["args"]
-
-
-def test_tool_not_allowed(rng, faker):
-    """The tool is swapped for one outside allowed_tools."""
-    new, _ = run(m.tool_not_allowed, approval_item(), rng, faker)
-    assert check_fault({"type": "tool_not_allowed"}, new["payload"]) is None
-
-
-def test_mutators_are_deterministic_for_a_seed(faker):
-    """The same rng seed and faker seed give the same mutation."""
-    def once():
-        f = Faker()
-        f.seed_instance(3)
-        return m.infinite_loop(output_item("x", trace=copy.deepcopy(TRACE)), random.Random(3), f)
-    assert once() == once()
+def test_no_refusal_is_invented_when_the_deployment_never_refuses():
+    """A deployment without any refusal gets no refusal canary (the phrasing must be the agent's own)."""
+    items = [i for i in corpus() if "sorry" not in json.dumps(i).lower() and "afraid" not in json.dumps(i).lower()]
+    bank = Bank.build(items)
+    with pytest.raises(m.NotApplicable):
+        m.refusal(items[0], random.Random(1), bank)

@@ -107,3 +107,35 @@ def test_serve_runs_gunicorn_on_loopback(db_url, settings):
         assert response.headers["X-Frame-Options"] == "DENY"
     finally:
         server.stop()
+
+
+def test_user_password_and_unlock_for_an_operator(db_url, settings):
+    """`reviewq user password` resets a password (refusing common ones) and `user unlock` clears a login lock."""
+    from datetime import timedelta
+
+    from reviewq.domain.login_throttle import LoginLimits, attempt_failed, locked_accounts
+    from reviewq.models import utcnow
+
+    run(["db", "upgrade"], db_url=db_url)
+    run(["user", "add", "ada", "--role", "admin", "--password-stdin"], db_url=db_url, stdin="first-long-secret\n")
+    common = run(["user", "password", "ada", "--password-stdin"], db_url=db_url, stdin="password123\n")
+    assert common.returncode == 1 and "most common passwords" in common.stderr
+    reset = run(["user", "password", "ada", "--password-stdin"], db_url=db_url, stdin="second-long-secret\n")
+    assert reset.returncode == 0 and "sessions have ended" in reset.stdout, reset.stderr
+    assert run(["user", "password", "nobody", "--password-stdin"], db_url=db_url,
+               stdin="second-long-secret\n").returncode == 1
+    limits = LoginLimits(lock_failures=2, lock_window=timedelta(minutes=60))
+    database = Database.from_settings(settings)
+    try:
+        with database.session_scope() as s:
+            assert authenticate(session=s, name="ada", password="second-long-secret") is not None
+            for _ in range(2):
+                attempt_failed(session=s, name="ada", now=utcnow(), limits=limits)
+        with database.session_scope() as s:
+            assert "ada" in locked_accounts(session=s, now=utcnow(), limits=limits)
+        unlocked = run(["user", "unlock", "ada"], db_url=db_url)
+        assert unlocked.returncode == 0 and "can log in again" in unlocked.stdout
+        with database.session_scope() as s:
+            assert locked_accounts(session=s, now=utcnow(), limits=limits) == {}
+    finally:
+        database.dispose()

@@ -61,6 +61,23 @@ def test_demo_dashboard_recovers_the_profiles(dashboard):
 
 
 @pytest.mark.slow
+def test_demo_canaries_pass_the_stealth_audit(demo_db):
+    """In the demo too, a classifier over the reviewer view cannot tell planted from real (AUC <= 0.55)."""
+    from reviewq.stats.stealth_audit import TARGET_AUC, run_audit
+
+    settings = load_settings(env={"REVIEWQ_DATABASE_URL": f"sqlite:///{demo_db}", "REVIEWQ_SERVER_MODE": "demo"})
+    database = Database.from_settings(settings)
+    try:
+        with database.session(readonly=True) as session:
+            audit = run_audit(session=session, now=utcnow(), weeks=5)
+    finally:
+        database.dispose()
+    assert audit.n_planted >= 200 and audit.auc is not None
+    assert audit.auc <= TARGET_AUC, (audit.message, audit.tells, audit.by_source)
+    assert {p.name for p in audit.by_source} >= {"projection", "mutation", "control"}
+
+
+@pytest.mark.slow
 @pytest.mark.browser
 def test_demo_serves_a_live_queue_and_dashboard(demo_db, page):
     """The demo database served by `reviewq serve`: a reviewer gets work, a lead sees drawn charts."""

@@ -5,31 +5,40 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from datetime import timedelta
 
 import pytest
 import requests
 import sqlalchemy as sa
 
-from reviewq.canaries.library import load_library
-from reviewq.domain.injection import inject_week
 from reviewq.domain.judges import NO_PASSWORD
+from reviewq.domain.queue import claim_next, decide
 from reviewq.domain.users import authenticate as authenticate_user
-from reviewq.models import ApiToken, Injection, InjectionKind, InjectionOutcome, JudgeVerdict, Role, User, utcnow
+from reviewq.models import (
+    ApiToken,
+    DecisionCreate,
+    Injection,
+    InjectionKind,
+    InjectionOutcome,
+    JudgeVerdict,
+    Role,
+    User,
+    Verdict,
+    utcnow,
+)
 from reviewq.web import create_app
 from tests.conftest import make_test_settings
 from tests.support.api import add_reviewer, bearer, issue_token
 from tests.support.live_server import serve_app_in_thread
 from tests.support.web import login
 
-CANARIES = 12
+# A judge is planted on like a person: projection at claim time spends its weekly budget (VIGILANCE.md §8).
+JUDGE_CANARIES = {"per_reviewer_per_week": 16, "controls_per_reviewer_per_week": 12, "budget_jitter": 0.0,
+                  "max_probability": 0.5, "onboarding_drill": False}
 
 
 @pytest.fixture
 def judge_settings(db_url):
-    return make_test_settings(db_url, canaries={"per_reviewer_per_week": CANARIES,
-                                                "controls_per_reviewer_per_week": CANARIES},
-                              approvals={"default_timeout_s": 7200})
+    return make_test_settings(db_url, canaries=JUDGE_CANARIES)
 
 
 @pytest.fixture
@@ -51,8 +60,10 @@ def judge_server(judge_settings):
 def _submit(http, url, token, n, *, category="customer_support", judge=None):
     ids = []
     for i in range(n):
-        body = {"trace_id": f"t-{uuid.uuid4()}", "category": category, "input": f"Question {i}?",
-                "output": f"Answer number {i}, checked against the ledger."}
+        amount, day = 10 + (i * 37) % 400, 1 + (i * 7) % 28
+        body = {"trace_id": f"t-{uuid.uuid4()}", "category": category,
+                "input": f"What is the balance of account A-{1000 + i}?",
+                "output": f"The balance of account A-{1000 + i} is ${amount}.{i % 100:02d} as of 2026-11-{day:02d}."}
         if judge is not None:
             body["judge"] = judge(i)
         r = http.post(f"{url}/api/v1/items", json=body, headers=bearer(token), timeout=10)
@@ -62,7 +73,14 @@ def _submit(http, url, token, n, *, category="customer_support", judge=None):
     return ids
 
 
-def _work_queue(http, url, token, rng, *, limit=200) -> int:
+def _user(database, name):
+    with database.session_scope() as s:
+        user = s.execute(sa.select(User).where(User.name == name)).scalar_one()
+        s.expunge(user)
+    return user
+
+
+def _work_queue(http, url, token, rng, *, limit=400) -> int:
     """The judge claims and decides until nothing is due; a coin with p(reject) = .6 is its policy."""
     decided = 0
     for _ in range(limit):
@@ -90,16 +108,19 @@ def test_judge_works_the_queue_gets_canaries_and_is_on_the_scoreboard(judge_serv
     judge = issue_token(database, "llm-judge", ["review"], now=now)
     http = requests.Session()
     rng = random.Random(5)
-    _submit(http, server.url, agent, 40, category="billing")
-    assert _work_queue(http, server.url, judge, rng) == 40
+    _submit(http, server.url, agent, 30, category="billing")
+    # A lead approves the first twenty: known-good sources for controls, real ones for mutation canaries.
+    lead = _user(database, "lena")
     with database.session_scope() as s:
-        planted = inject_week(session=s, library=load_library(judge_settings.canary_library_path),
-                              settings=judge_settings, now=now - timedelta(hours=1), rng=random.Random(1),
-                              reviewer_names=["llm-judge"], due_now=True)
-        kinds = sorted(p.kind.value for p in planted)
-    assert kinds.count("canary") >= 10 and kinds.count("control") >= 5, kinds
-    _submit(http, server.url, agent, 20, category="billing")
-    assert _work_queue(http, server.url, judge, rng) == 20 + len(kinds)
+        for _ in range(20):
+            item = claim_next(session=s, reviewer_id=lead.id, now=utcnow(), lease_seconds=60)
+            decide(session=s, public_id=item.public_id, reviewer=lead, now=utcnow(), settings=judge_settings,
+                   data=DecisionCreate(verdict=Verdict.APPROVE))
+    decided = _work_queue(http, server.url, judge, rng)
+    for _ in range(2):  # more real work; projection plants on the judge's claims as it goes
+        _submit(http, server.url, agent, 30, category="billing")
+        decided += _work_queue(http, server.url, judge, rng)
+    assert decided >= 70
 
     with database.session_scope() as s:
         judge_id = s.execute(sa.select(ApiToken.reviewer_id).where(ApiToken.agent == "llm-judge")).scalar_one()
@@ -107,6 +128,7 @@ def test_judge_works_the_queue_gets_canaries_and_is_on_the_scoreboard(judge_serv
     canaries = [o for k, o in rows if k == InjectionKind.CANARY]
     controls = [o for k, o in rows if k == InjectionKind.CONTROL]
     assert InjectionOutcome.PENDING not in canaries + controls
+    assert len(canaries) >= 3 and len(controls) >= 2, (len(canaries), len(controls))
     caught = canaries.count(InjectionOutcome.CAUGHT)
     false_alarms = controls.count(InjectionOutcome.FALSE_ALARM)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from reviewq.db import Database
 from reviewq.models import Verdict, utcnow
 from reviewq.scheduler import build_scheduler
+from reviewq.scheduler.api_jobs import OUTBOX_JOB_ID
 from reviewq.scheduler.outbox_kick import OutboxKicker
 from tests.support.api import add_reviewer, ask, decide_next, hook_settings, issue_token
 from tests.support.scheduler_process import SchedulerProcess
@@ -33,13 +35,25 @@ def test_in_process_scheduler_sends_right_after_the_commit(database, settings, r
     """SQLite's single server process (and any process running the scheduler): an in-process signal."""
     settings = hook_settings(settings, receiver.allowed, outbox_interval_s=INTERVAL_S)
     scheduler = build_scheduler(settings, Database.from_settings(settings))
+    runs: list[float] = []
+    ran = threading.Event()
+
+    def _ran(event):
+        if event.job_id == OUTBOX_JOB_ID:
+            runs.append(time.monotonic())
+            ran.set()
+
+    scheduler.add_listener(_ran, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
     try:
-        time.sleep(0.3)  # the interval job's first run (at start-up) has come and gone
+        # Its first interval run is an hour away: a run within seconds can only be a kick's.
+        assert scheduler.get_job(OUTBOX_JOB_ID).next_run_time > datetime.now(UTC) + timedelta(minutes=30)
+        before = time.monotonic()
         committed = _decide_one_approval(database, settings, receiver, utcnow())
+        assert ran.wait(10), "no outbox run followed the commit"
         got = receiver.wait_for(1, timeout=10)
         assert len(got) == 1, "the delivery waited for the outbox interval"
-        assert time.monotonic() - committed < 5
+        assert len(runs) == 1 and before <= runs[0] < committed + 5
     finally:
         scheduler.shutdown(wait=True)
 
@@ -54,10 +68,19 @@ def test_scheduler_process_is_kicked_through_notify(db_url, database, settings, 
     })
     try:
         scheduler.wait_for("lock acquired; running jobs")
-        time.sleep(1.0)  # its LISTEN connection is up, and the start-up run of the outbox is over
-        committed = _decide_one_approval(database, settings, receiver, utcnow())
-        got = receiver.wait_for(1, timeout=10)
-        assert len(got) == 1, "the delivery waited for the outbox interval"
+        time.sleep(1.0)  # its LISTEN connection is up
+        # A first delivery arriving shows the start-up run of the outbox is over (it sent this one,
+        # or a kick did after it): the second can then only be sent by a kick.
+        token = issue_token(database, now=utcnow())
+        ask(database, token, settings, receiver.url, utcnow())
+        rita = add_reviewer(database, "rita", now=utcnow())
+        decide_next(database, rita, Verdict.APPROVE, settings=settings, now=utcnow())
+        assert len(receiver.wait_for(1, timeout=30)) == 1
+        ask(database, token, settings, receiver.url, utcnow())
+        decide_next(database, rita, Verdict.APPROVE, settings=settings, now=utcnow())
+        committed = time.monotonic()
+        got = receiver.wait_for(2, timeout=10)
+        assert len(got) == 2, "the delivery waited for the outbox interval"
         assert time.monotonic() - committed < 5
     finally:
         scheduler.stop()

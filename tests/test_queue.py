@@ -55,7 +55,7 @@ def test_public_ids_are_random_not_sequential(session, now):
     items = add_outputs(session, 20, now=now)
     ids = [i.public_id for i in items]
     assert len(set(ids)) == 20
-    assert sorted(ids) != ids or sorted(ids, reverse=True) != ids
+    assert sorted(ids) != ids and sorted(ids, reverse=True) != ids
     assert all(i.startswith("itm_") and len(i) >= 16 for i in ids)
 
 

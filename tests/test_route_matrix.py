@@ -28,6 +28,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     # reviewer queue (issue 3)
     "/queue": ANY,
     "/me": ANY,
+    "/me/password": ANY,  # one's own password (issue 11)
     "/queue/next": ANY,
     "/queue/items/<public_id>/decide": ANY,
     "/queue/items/<public_id>/heartbeat": ANY,
@@ -38,8 +39,11 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/users/<int:user_id>/role": LEADS,
     "/admin/users/<int:user_id>/activate": LEADS,
     "/admin/users/<int:user_id>/deactivate": LEADS,
+    "/admin/users/unlock": LEADS,  # clear a login lock (issue 11)
     "/admin/webhooks": LEADS,
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
+    "/admin/canaries/audit": LEADS,  # the stealth audit (issue 12)
+    "/admin/canaries/boost": LEADS,
     # dashboard
     "/dashboard": LEADS,
     "/dashboard/reviewers/<name>": LEADS,

@@ -10,14 +10,14 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq.domain.queue import claim_next, decide, enqueue
-from reviewq.models import DecisionCreate, Injection, Verdict, utcnow
+from reviewq.models import CanaryBudget, DecisionCreate, Verdict, utcnow
 from tests.factories import make_user, output_item
 from tests.support.scheduler_process import DEADLINE_S, SchedulerProcess
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_two_schedulers_give_one_injection_and_take_over(backend, db_url, settings, database):
-    """One scheduler holds the lock while the other waits, then takes over on its death; the week is planted once."""
+    """One scheduler holds the lock while the other waits, then takes over on its death; the week is budgeted once."""
     now = utcnow()
     with database.session_scope() as session:
         for name in ("ann", "bob"):
@@ -32,7 +32,7 @@ def test_two_schedulers_give_one_injection_and_take_over(backend, db_url, settin
     first = SchedulerProcess(db_url)
     second = None
     try:
-        assert first.wait_for("injected").endswith("injected 20 items")
+        assert first.wait_for("budgets drawn").endswith("canary budgets drawn for 2 reviewers")
         second = SchedulerProcess(db_url)
         second.wait_for("waiting for the scheduler lock")
         with database.engine.connect() as conn:
@@ -44,10 +44,10 @@ def test_two_schedulers_give_one_injection_and_take_over(backend, db_url, settin
         first.popen.send_signal(signal.SIGKILL)
         first.popen.wait(timeout=DEADLINE_S)
         second.wait_for("lock acquired")
-        assert second.wait_for("injected").endswith("injected 0 items")
+        assert second.wait_for("budgets drawn").endswith("canary budgets drawn for 0 reviewers")
     finally:
         first.stop()
         if second is not None:
             second.stop()
     with database.session_scope(readonly=True) as session:
-        assert len(session.exec(select(Injection)).all()) == 20
+        assert len(session.exec(select(CanaryBudget)).all()) == 2

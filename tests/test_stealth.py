@@ -9,12 +9,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from reviewq.canaries.library import load_library, render_entry
 from reviewq.canaries.render import make_faker
-from reviewq.domain.injection import _library_draft, write_draft
-from reviewq.domain.queue import enqueue
-from reviewq.models import ItemCreate, ItemKind, User, utcnow
+from reviewq.domain import projection
+from reviewq.domain.canary_rate import boost_rate
+from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.models import DecisionCreate, Injection, ItemCreate, ItemKind, Verdict, utcnow
 from tests.factories import make_user
 from tests.support.web import json_headers, login
 
@@ -57,24 +59,50 @@ def assert_no_tells(text: str, explanation: str) -> None:
     assert explanation.lower() not in lowered
 
 
-def setup_pair(database, library, entry_id, *, now):
-    """rita, a real item and a planted one rendered from the same library entry; both due now."""
+class Always(random.Random):
+    """Every draw 0.0: the claim plants a copy whenever it can."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def setup_pair(database, library, entry_id, *, now, control=True):
+    """rita holds a planted copy (projected at her claim) standing in for a real item that is queued again.
+
+    Both are renderings of the same library entry, like two items of one live slot; bob and carol
+    approved a third one earlier, the copy's source: re-served unchanged as a known-good control, or
+    (control=False) with one fault planted, as a canary.
+    """
     entry = library.by_id(entry_id)
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
+                                                   "controls_per_reviewer_per_week": 0 if not control else 500})
+
+    def real(seed, at):
+        payload = render_entry(entry, make_faker(random.Random(seed))).payload
+        return ItemCreate(kind=ItemKind(entry.kind), trace_id=str(uuid.UUID(int=seed, version=4)), agent="acme",
+                          category=payload.get("intent", entry.category) if entry.kind == "approval" else "orders",
+                          payload=payload, deadline=at + timedelta(hours=1) if entry.kind == "approval" else None)
+
     with database.session_scope() as s:
         rita = make_user(s, "rita", now=now - timedelta(days=20))
-        real_payload = render_entry(entry, make_faker(random.Random(1))).payload
-        real = enqueue(session=s, now=now - timedelta(minutes=20), data=ItemCreate(
-            kind=ItemKind(entry.kind), trace_id=str(uuid.uuid4()), agent=entry.agent, category=entry.category,
-            payload=real_payload,
-            deadline=now + timedelta(minutes=50) if entry.kind == "approval" else None,
-        )).item
-        draft = _library_draft(entry, make_faker(random.Random(2)))
-        injection = write_draft(
-            session=s, draft=draft, reviewer=s.get(User, rita.id), due=now - timedelta(minutes=5),
-            week_start=now - timedelta(days=1), settings=database.settings, now=now - timedelta(days=1),
-            rng=random.Random(3), faker=make_faker(random.Random(4)), examples={entry.agent: [str(uuid.uuid4())]},
-        )
-        return real.public_id, injection.explanation
+        first = real(1, now - timedelta(minutes=40))
+        first.required_approvals = 2
+        source = enqueue(session=s, now=now - timedelta(minutes=40), data=first).item
+        for name in ("bob", "carol"):
+            other = make_user(s, name, now=now - timedelta(days=20))
+            held = claim_next(session=s, reviewer_id=other.id, now=now - timedelta(minutes=30), lease_seconds=60)
+            assert held.id == source.id
+            decide(session=s, public_id=held.public_id, reviewer=other, settings=settings,
+                   now=now - timedelta(minutes=30), data=DecisionCreate(verdict=Verdict.APPROVE))
+        item = enqueue(session=s, now=now - timedelta(minutes=20), data=real(2, now - timedelta(minutes=20))).item
+        if not control:
+            boost_rate(session=s, reviewer_id=rita.id, probability=0.5, hours=1, drill=False, reason="",
+                       created_by="lena", now=now - timedelta(minutes=10))
+        copy = projection.claim(session=s, reviewer_id=rita.id, now=now - timedelta(seconds=20), settings=settings,
+                                rng=Always(7), library=library)
+        assert copy.id != item.id
+        injection = s.exec(select(Injection).where(Injection.item_id == copy.id)).one()
+        return item.public_id, injection.explanation
 
 
 @pytest.mark.parametrize("entry_id", ["ctl-billing-extract-invoice", "ctl-approval-refund", "hf-search-author-year"])
@@ -122,7 +150,7 @@ def test_ids_are_random_and_timestamps_plausible(client, database, library):
 def test_the_reveal_comes_only_with_the_decision(client, database, library):
     """The decide answer carries the reveal for the planted item, and the next item shows no tell."""
     now = utcnow()
-    real_id, explanation = setup_pair(database, library, "hf-support-refund-amount", now=now)
+    real_id, explanation = setup_pair(database, library, "hf-support-refund-amount", now=now, control=False)
     login(client, "rita")
     headers = json_headers(client)
     item = client.post("/queue/next", headers=headers).get_json()["item"]

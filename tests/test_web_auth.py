@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -30,24 +31,89 @@ def test_login_sets_a_hardened_session_cookie_and_lands_on_the_queue(client, use
     assert client.get("/queue").status_code == 200
 
 
-def test_cookie_is_secure_when_served_over_https(settings, database, users):
-    """With [server] secure_cookies on, the session cookie carries Secure."""
+def _production_app(settings, **server):
     from reviewq.web import create_app
 
-    app = create_app(settings.replace(server={"secure_cookies": True}))
+    return create_app(settings.replace(server={"mode": "production", "secret_key": "s" * 40, **server}))
+
+
+def test_production_cookies_are_secure_by_default(settings, database, users):
+    """In production mode with no cookie setting, a login over https sets a Secure session cookie."""
+    app = _production_app(settings)
     try:
         client = app.test_client()
-        r = login(client, "rita", **{"wsgi.url_scheme": "https"})
+        https = {"base_url": "https://localhost", "headers": {"Referer": "https://localhost/login"}}
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login", **https).text).group(1)
+        r = client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf_token": token}, **https)
         assert r.status_code == 302 and "Secure" in r.headers["Set-Cookie"]
     finally:
         app.extensions["reviewq.db"].dispose()
 
 
-def test_passwords_are_stored_hashed(database, users):
-    """Only a scrypt hash of the password is stored."""
+def test_production_pages_over_plain_http_get_a_clear_error(settings, database, users):
+    """Production with Secure cookies refuses pages over http with a 403 naming the fix; API and /healthz answer."""
+    app = _production_app(settings)
+    try:
+        client = app.test_client()
+        r = client.get("/login")
+        assert r.status_code == 403 and "secure_cookies" in r.get_data(as_text=True)
+        assert client.get("/login", headers={"Accept": "application/json"}).json["error"]["code"] == "https_required"
+        posted = client.post("/login", data={"name": "rita", "password": PASSWORD})
+        assert posted.status_code == 403 and "secure_cookies" in posted.get_data(as_text=True)
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/openapi.json").status_code == 200
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_secure_cookies_opt_out_serves_plain_http(settings, database, users):
+    """server.secure_cookies = false is the explicit opt-out: plain http works and cookies are not Secure."""
+    app = _production_app(settings, secure_cookies=False)
+    try:
+        r = login(app.test_client(), "rita")
+        assert r.status_code == 302 and "Secure" not in r.headers["Set-Cookie"]
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_trusted_proxy_gives_the_client_scheme_and_address(settings, database, users):
+    """With server.proxy_count = 1, X-Forwarded-Proto https passes the https check and X-Forwarded-For is the source."""
+    app = _production_app(settings, proxy_count=1)
+    try:
+        client = app.test_client()
+        forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7",
+                     "Referer": "https://localhost/login"}
+        token = csrf_token_via(client, forwarded)
+        for _ in range(5):
+            wrong = {"name": "rita", "password": "wrong", "csrf_token": token}
+            r = client.post("/login", data=wrong, headers=forwarded)
+            assert r.status_code == 401
+        assert client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf_token": token},
+                           headers=forwarded).status_code == 429
+        other = {**forwarded, "X-Forwarded-For": "198.51.100.8"}
+        r = client.post("/login", data={"name": "rita", "password": PASSWORD, "csrf_token": token}, headers=other)
+        assert r.status_code == 302 and "Secure" in r.headers["Set-Cookie"]
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def csrf_token_via(client, headers) -> str:
+    html = client.get("/login", headers=headers).get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def test_passwords_are_stored_as_production_scrypt_hashes(database, now, monkeypatch):
+    """Outside the tests' cheap fixture hash, a password is stored only as an OWASP-strength scrypt hash."""
+    from reviewq.domain import users as users_domain
+
+    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", "scrypt:16384:8:5")
     with database.session_scope() as s:
-        user = s.exec(select(User).where(User.name == "rita")).one()
+        make_user(s, "sam", now=now)
+    with database.session_scope() as s:
+        user = s.exec(select(User).where(User.name == "sam")).one()
         assert user.password_hash.startswith("scrypt:16384:8:5$") and PASSWORD not in user.password_hash
+        assert users_domain.authenticate(session=s, name="sam", password=PASSWORD) is not None
+        assert users_domain.authenticate(session=s, name="sam", password=PASSWORD + "x") is None
 
 
 def test_leads_land_on_the_dashboard_or_admin_index(client, users, app):
@@ -88,25 +154,73 @@ def test_post_without_csrf_token_is_refused(client, users):
     assert client.get("/queue").status_code == 200  # still logged in
 
 
-def test_five_failures_throttle_the_account_even_with_the_right_password(client, users, database):
-    """After 5 failed logins for one account within a minute, the 6th attempt gets 429 with Retry-After."""
-    for i in range(5):
-        assert login(client, "rita", "wrong", REMOTE_ADDR=f"10.0.0.{i}").status_code == 401
-    r = login(client, "rita", REMOTE_ADDR="10.0.0.99")
-    assert r.status_code == 429 and r.headers["Retry-After"] == "60"
+def test_five_failures_throttle_the_account_from_that_address_only(client, users, database):
+    """5 failed logins for one account from one address: the 6th from there gets 429; the owner elsewhere logs in."""
+    for _ in range(5):
+        assert login(client, "rita", "wrong", REMOTE_ADDR="10.0.0.1").status_code == 401
+    r = login(client, "rita", REMOTE_ADDR="10.0.0.1")
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
     assert "Too many failed logins" in r.get_data(as_text=True)
-    assert login(client, "lena", REMOTE_ADDR="10.0.0.99").status_code == 302  # other accounts unaffected
+    assert login(client, "rita", REMOTE_ADDR="10.0.0.99").status_code == 302  # the owner, from their desk
     with database.session_scope() as s:
         failed = s.exec(select(AuditEvent).where(AuditEvent.action == auth.LOGIN_FAILED)).all()
         assert len(failed) == 5 and {e.object_id for e in failed} == {"rita"}
 
 
-def test_five_failures_throttle_the_address_across_accounts(client, users):
-    """5 failures from one IP against different names block that IP, not other IPs."""
-    for name in ("a1", "a2", "a3", "a4", "rita"):
-        assert login(client, name, "wrong", REMOTE_ADDR="192.0.2.7").status_code == 401
-    assert login(client, "lena", REMOTE_ADDR="192.0.2.7").status_code == 429
-    assert login(client, "lena", REMOTE_ADDR="192.0.2.8").status_code == 302
+def test_failures_from_one_address_across_accounts_block_that_address(settings, database, users):
+    """Past the per-source limit of failures from one IP, any login from it gets 429; other IPs do not."""
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(security={"max_failed_logins_per_source_per_minute": 5}))
+    try:
+        client = app.test_client()
+        for name in ("a1", "a2", "a3", "a4", "rita"):
+            assert login(client, name, "wrong", REMOTE_ADDR="192.0.2.7").status_code == 401
+        assert login(client, "lena", REMOTE_ADDR="192.0.2.7").status_code == 429
+        assert login(client, "lena", REMOTE_ADDR="192.0.2.8").status_code == 302
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_a_successful_login_gives_the_attempt_back(client, users):
+    """Right passwords do not use up the address's allowance: 30 logins in a minute from one address all pass."""
+    for _ in range(30):
+        assert login(client, "rita").status_code == 302
+        assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 302
+
+
+def test_account_lock_from_many_addresses_until_a_lead_clears_it(settings, database, users):
+    """Failures from many addresses lock the account for all, right password or not, until a lead unlocks it."""
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(security={"account_lock_failures": 6, "account_lock_minutes": 30}))
+    try:
+        client = app.test_client()
+        for i in range(6):
+            assert login(client, "rita", "wrong", REMOTE_ADDR=f"203.0.113.{i}").status_code == 401
+        r = login(client, "rita", REMOTE_ADDR="10.9.9.9")
+        assert r.status_code == 429 and "locked" in r.get_data(as_text=True)
+        assert int(r.headers["Retry-After"]) > 25 * 60
+        lead = app.test_client()
+        assert login(lead, "lena").status_code == 302
+        page = lead.get("/admin/users").get_data(as_text=True)
+        assert 'data-locked="rita"' in page
+        r = lead.post("/admin/users/unlock", data={"name": "rita", "csrf_token": csrf_token(lead, "/admin/users")})
+        assert r.status_code == 303
+        assert 'data-locked="rita"' not in lead.get("/admin/users").get_data(as_text=True)
+        assert login(client, "rita", REMOTE_ADDR="10.9.9.9").status_code == 302
+        with database.session_scope() as s:
+            actions = {e.action for e in s.exec(select(AuditEvent))}
+        assert {"user.login_locked", "user.login_unlocked"} <= actions
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_a_reviewer_cannot_clear_login_locks(client, users):
+    """POST /admin/users/unlock is for leads: a reviewer gets 403."""
+    login(client, "rita")
+    r = client.post("/admin/users/unlock", data={"name": "lena", "csrf_token": csrf_token(client, "/queue")})
+    assert r.status_code == 403
 
 
 def test_throttle_lifts_after_a_minute(client, users, monkeypatch):
@@ -146,7 +260,6 @@ def test_security_headers_on_every_page(client, users):
 
 def test_pages_carry_no_inline_script_or_handlers(client, users):
     """No page the reviewer sees has an inline <script> body or on*= handler (CSP would block them)."""
-    import re
 
     login(client, "ada")
     for path in ("/queue", "/me", "/admin", "/admin/users"):

@@ -108,6 +108,8 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
         "REVIEWQ_DATABASE_URL": database_url,
         "REVIEWQ_SERVER_MODE": "production",
         "REVIEWQ_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
+        # Plain http on loopback: the explicit opt-out of production's Secure cookies.
+        "REVIEWQ_SERVER_SECURE_COOKIES": "false",
         "REVIEWQ_SERVER_HOST": "127.0.0.1",
         "REVIEWQ_SERVER_PORT": str(port),
         "REVIEWQ_SERVER_THREADS": str(threads),

@@ -166,6 +166,31 @@ def _off_topic(f: dict, p: dict) -> str | None:
     return None
 
 
+def _negation(f: dict, p: dict) -> str | None:
+    """The text at `path` states `after` (the negated statement) and no longer `before`."""
+    text = as_text(resolve(p, f.get("path", "output")))
+    before, after = str(f["before"]), str(f["after"])
+    if before == after:
+        return "before and after are the same statement"
+    if after not in text:
+        return f"{f.get('path', 'output')} does not state {after!r}"
+    if before in text:
+        return f"{f.get('path', 'output')} still states {before!r}"
+    return None
+
+
+def _changed(f: dict, p: dict) -> str | None:
+    """The value at `path` is `after`, not what the source had there (`before`)."""
+    value = resolve(p, f["path"])
+    if value is MISSING:
+        return f"{f['path']} is missing"
+    if f["before"] == f["after"]:
+        return "before and after are the same value"
+    if value != f["after"]:
+        return f"{f['path']} is {value!r}, not {f['after']!r}"
+    return None
+
+
 CHECKS = {
     "contradiction": _contradiction,
     "schema": _schema,
@@ -174,6 +199,8 @@ CHECKS = {
     "repeated_call": _repeated_call,
     "over_cap": _over_cap,
     "off_topic": _off_topic,
+    "negation": _negation,
+    "changed": _changed,
 }
 # Keys each fault type needs besides `type`.
 REQUIRED_KEYS = {
@@ -184,4 +211,6 @@ REQUIRED_KEYS = {
     "repeated_call": (),
     "over_cap": ("amount", "cap"),
     "off_topic": ("asked", "answered"),
+    "negation": ("before", "after"),
+    "changed": ("path", "before", "after"),
 }

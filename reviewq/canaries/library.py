@@ -27,18 +27,10 @@ BUCKETS = (
     "infinite_loop",
     "off_topic",
 )
-# The agents real traffic comes from, by category (the demo and the docs use these names).
-AGENT_FOR_CATEGORY = {
-    "customer_support": "support-bot",
-    "billing": "billing-agent",
-    "search": "search-agent",
-    "access": "ops-agent",
-    "scheduling": "ops-agent",
-    "code": "ops-agent",
-}
 OUTPUT_KEYS = {"input", "output", "context", "trace", "metadata"}
 APPROVAL_KEYS = {"actor", "intent", "constraints", "tool_call", "irreversible", "context"}
-ENTRY_KEYS = {"id", "bucket", "category", "kind", "agent", "explanation", "vars", "payload", "fault"}
+ENTRY_KEYS = {"id", "bucket", "category", "categories", "kind", "agent", "explanation", "vars", "payload", "fault",
+              "language"}
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,127}$")
 # How many renderings validate tries per entry: the fault must hold for every seed.
 VALIDATE_SEEDS = (1, 2, 3)
@@ -52,14 +44,17 @@ class LibraryError(Exception):
 class Entry:
     id: str
     bucket: str | None  # None for a known-good control
-    category: str
+    category: str  # the topic it was written for; binding.py renders it onto live categories
     kind: str  # "output" | "approval"
-    agent: str
+    agent: str  # a hint only: a planted item always takes the agent of the live traffic it binds to
     explanation: str
     payload: dict[str, Any]
     vars: dict[str, Any] = field(default_factory=dict)
     fault: dict[str, Any] | None = None
     file: str = ""
+    # Live categories it may be rendered onto ("*" any); default: its own category.
+    categories: tuple[str, ...] = ()
+    language: str = "en"
 
     @property
     def is_control(self) -> bool:
@@ -121,9 +116,14 @@ def _parse_entry(raw: Any, file: str, file_bucket: str | None, index: int) -> En
     unknown = set(raw) - ENTRY_KEYS
     if unknown:
         raise _fail(file, entry_id, f"unknown key {sorted(unknown)[0]!r}")
-    for key in ("category", "kind", "agent", "explanation"):
+    for key in ("category", "kind", "explanation"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise _fail(file, entry_id, f"{key} must be a non-empty string")
+    if not isinstance(raw.get("agent", ""), str) or not isinstance(raw.get("language", "en"), str):
+        raise _fail(file, entry_id, "agent and language must be strings")
+    categories = raw.get("categories", [raw["category"]])
+    if not isinstance(categories, list) or not categories or not all(isinstance(c, str) and c for c in categories):
+        raise _fail(file, entry_id, "categories must be a list of category names (or [\"*\"])")
     bucket = raw.get("bucket", file_bucket)
     if file_bucket is None and "bucket" in raw:
         raise _fail(file, entry_id, "a control has no bucket")
@@ -131,9 +131,6 @@ def _parse_entry(raw: Any, file: str, file_bucket: str | None, index: int) -> En
         raise _fail(file, entry_id, f"bucket {bucket!r} differs from the file's {file_bucket!r}")
     if raw["kind"] not in ("output", "approval"):
         raise _fail(file, entry_id, "kind must be 'output' or 'approval'")
-    expected_agent = AGENT_FOR_CATEGORY.get(raw["category"])
-    if expected_agent and raw["agent"] != expected_agent:
-        raise _fail(file, entry_id, f"category {raw['category']} comes from agent {expected_agent!r}")
     if not isinstance(raw.get("payload"), dict):
         raise _fail(file, entry_id, "payload must be a table")
     if not isinstance(raw.get("vars", {}), dict):
@@ -148,9 +145,9 @@ def _parse_entry(raw: Any, file: str, file_bucket: str | None, index: int) -> En
         if missing:
             raise _fail(file, entry_id, f"fault of type {fault['type']} needs {missing[0]!r}")
     return Entry(
-        id=entry_id, bucket=bucket, category=raw["category"], kind=raw["kind"], agent=raw["agent"],
+        id=entry_id, bucket=bucket, category=raw["category"], kind=raw["kind"], agent=raw.get("agent", ""),
         explanation=raw["explanation"], payload=raw["payload"], vars=raw.get("vars", {}), fault=fault,
-        file=file,
+        file=file, categories=tuple(categories), language=raw.get("language", "en"),
     )
 
 

@@ -1,9 +1,12 @@
-"""Mutation canaries (Threat Image Projection for agents): one known fault planted in a real item.
+"""Generic mutators: one known fault planted in any agent output or approval, from the deployment's own data.
 
-Each mutator is a pure function `(item, rng, faker) -> (mutated item, explanation)`. An item is a
-plain dict {"kind", "agent", "category", "payload"}; the input is never changed (deep copy). A
-mutator that cannot plant its fault in this item raises NotApplicable, and the caller picks
-another source or bucket.
+Threat Image Projection for agents. Each mutator is a pure function `(item, rng, bank) -> Mutation`
+over a plain dict {"kind", "agent", "category", "payload"}; the input is never changed (deep copy).
+Replacement values come from `bank` (reviewq/canaries/bank.py), the deployment's own items: a
+changed id is another id of the same format seen here, a refusal is the agent's own phrasing,
+an off-topic answer is another item's answer. Every mutation states its fault in the
+machine-checkable form of faults.py, so `check_fault(mutation.fault, mutation.item["payload"])`
+proves it is really there. A mutator that cannot plant its fault here raises NotApplicable.
 """
 
 from __future__ import annotations
@@ -12,49 +15,15 @@ import copy
 import json
 import random
 import re
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from faker import Faker
+from reviewq.canaries.bank import ANSWER_KEYS, ENTITY, NAME, VALUE, Bank, content_words, text_of
+from reviewq.canaries.faults import REFUSAL, as_text, mentions
 
-from reviewq.canaries.faults import as_text, mentions
-
-NUMBER = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?(?![\w-])")
-ANSWER_KEYS = ("answer", "reply", "message", "text", "response", "summary", "content")
-REFUSALS = (
-    "I'm sorry, but I can't help with that request.",
-    "Sorry, I'm not able to assist with this. Please contact our support team.",
-    "Unfortunately I'm unable to share that information.",
-    "I'm afraid I can't do that for you.",
-)
-OFF_TOPIC = {
-    "customer_support": (
-        "Standard shipping takes 3-5 business days and express shipping 1-2. Orders over $50 ship free.",
-        "Our support team is available Monday to Friday, 9:00-18:00, and Saturday 10:00-14:00.",
-        "You can subscribe to our newsletter from the bottom of any page to hear about new arrivals.",
-    ),
-    "billing": (
-        "Switching to annual billing saves 15% compared to paying monthly.",
-        "To upgrade, go to Settings > Plan and choose Business; the change is prorated from today.",
-    ),
-    "search": (
-        "{city} has a mild climate with warm summers; the best time to visit is June.",
-        "Install the SDK with `pip install {word}-sdk`, then create a client with your API key.",
-    ),
-    "_": (
-        "Your calendar uses the time zone of your profile; change it under Settings > Calendar.",
-        "Our style guide asks for 4-space indentation and snake_case names for functions.",
-        "To add the office printer, open System Settings > Printers and choose the one on floor 3.",
-    ),
-}
-# A riskier tool of the same family, for "another tool" (verb prefix -> replacement verb).
-RISKIER_VERB = {
-    "lookup": "cancel", "get": "delete", "list": "delete", "search": "export", "read": "write",
-    "check": "override", "create": "delete", "update": "delete", "send": "broadcast",
-    "issue": "void", "grant": "grant_admin", "fetch": "post", "run": "force_run",
-}
+EVIDENCE = ("input", "context", "trace")
+AUXILIARY = re.compile(r"\b(is|are|was|were|will|has|have|does|did|should|could|can)\b (?!not\b)([a-z]+)")
 
 
 class NotApplicable(Exception):
@@ -62,11 +31,20 @@ class NotApplicable(Exception):
 
 
 @dataclass(frozen=True)
+class Mutation:
+    item: dict
+    explanation: str
+    fault: dict
+    # The words the fault itself brings in (e.g. "not"); everything else comes from the source or bank.
+    fault_words: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Mutator:
     name: str
     bucket: str  # the reason bucket a diagnosing reviewer would pick
     kind: str  # "output" | "approval"
-    fn: Callable[[dict, random.Random, Faker], tuple[dict, str]]
+    fn: Callable[[dict, random.Random, Bank], Mutation]
 
 
 def _copy(item: dict) -> tuple[dict, dict]:
@@ -74,256 +52,370 @@ def _copy(item: dict) -> tuple[dict, dict]:
     return new, new["payload"]
 
 
-def similar_value(value: Any, rng: random.Random, faker: Faker) -> Any:
-    """A different value of the same look: same length, letters for letters, digits for digits."""
-    if isinstance(value, bool):
-        raise NotApplicable("booleans have no look-alike")
-    if isinstance(value, int):
-        return value + rng.choice([-1, 1]) * max(1, int(abs(value) * rng.uniform(0.15, 0.6)))
-    text = str(value)
-    if "@" in text:
-        return faker.email()
-    for _ in range(20):
-        out = "".join(
-            rng.choice(string.digits) if c.isdigit()
-            else rng.choice(string.ascii_lowercase) if c.islower()
-            else rng.choice(string.ascii_uppercase) if c.isupper()
-            else c
-            for c in text
-        )
-        if out != text:
-            return out
-    raise NotApplicable(f"no look-alike for {text!r}")
-
-
-def _json_output(payload: dict) -> tuple[Any, bool]:
-    out = payload.get("output")
-    if isinstance(out, str) and out.lstrip().startswith(("{", "[")):
+def _decoded(payload: dict, key: str = "output") -> tuple[Any, bool]:
+    value = payload.get(key)
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
         try:
-            return json.loads(out), True
+            return json.loads(value), True
         except json.JSONDecodeError:
             pass
-    return out, False
+    return value, False
 
 
-def _set_output(payload: dict, value: Any, was_string: bool) -> None:
-    payload["output"] = json.dumps(value) if was_string else value
+def _store(payload: dict, value: Any, was_string: bool, key: str = "output") -> None:
+    payload[key] = json.dumps(value) if was_string else value
 
 
-def _trace(payload: dict) -> list[dict]:
+def _replace_everywhere(value: Any, old: Any, new: Any) -> Any:
+    """Every whole-token occurrence of `old` in the strings of `value`, and every leaf equal to it."""
+    if isinstance(value, dict):
+        return {k: _replace_everywhere(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_everywhere(v, old, new) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return new if value == old and isinstance(new, int | float) else value
+    if isinstance(value, str):
+        if value == str(old):
+            return new if isinstance(new, str) else str(new)
+        return re.sub(rf"(?<![\w.-]){re.escape(str(old))}(?![\w-])", str(new), value)
+    return value
+
+
+def _leaves(value: Any, key: str | None = None):
+    """(json key, leaf) pairs of a decoded value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, str(k))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v, key)
+    else:
+        yield key, value
+
+
+def _evidence_path(payload: dict, value: Any) -> str | None:
+    for path in EVIDENCE:
+        if path in payload and mentions(as_text(payload[path]), value):
+            return path
+    return None
+
+
+# --- hallucinated facts: a value, an entity, a negation ---------------------------------------
+
+
+def _contradict(item: dict, rng: random.Random, bank: Bank, *, entities: bool) -> Mutation:
+    new, payload = _copy(item)
+    output, was_string = _decoded(payload)
+    whole = text_of(payload)
+    slots: list[tuple[Any, list]] = []  # (old value, replacements)
+    for key, leaf in _leaves(output):
+        if isinstance(leaf, bool) or leaf is None:
+            continue
+        if isinstance(leaf, int | float) and not entities:
+            options = [n for n in bank.numbers.get(key or "", ()) if type(n) is type(leaf) and n != leaf
+                       and not mentions(whole, n)] or [
+                type(leaf)(v) for v in bank.same_shape(str(leaf), avoid=whole) if _number_like(v, leaf)]
+            slots.append((leaf, options))
+        elif isinstance(leaf, str):
+            pattern = ENTITY if entities else VALUE
+            for match in pattern.finditer(leaf):
+                old = match.group()
+                if entities:
+                    options = sorted(e for e in bank.entities | bank.strings.get(key or "", set())
+                                     if e != old and NAME.fullmatch(e) and not mentions(whole, e))
+                else:
+                    options = bank.same_shape(old, avoid=whole)
+                slots.append((old, options))
+    slots = [(old, opts) for old, opts in slots if opts and _evidence_path(payload, old)]
+    if not slots:
+        raise NotApplicable("no value of the output is stated in the input and has a look-alike in the data")
+    old, options = rng.choice(slots)
+    claim = rng.choice(options)
+    truth_in = _evidence_path(payload, old)
+    _store(payload, _replace_everywhere(output, old, claim), was_string)
+    what = "name" if entities else "value"
+    return Mutation(
+        new, f"The {truth_in} says {old}; the output says {claim}: a changed {what}.",
+        {"type": "contradiction", "truth": str(old), "claim": str(claim), "truth_in": truth_in, "claim_in": "output"},
+    )
+
+
+def _number_like(text: str, leaf: Any) -> bool:
+    try:
+        type(leaf)(text)
+    except ValueError:
+        return False
+    return True
+
+
+def changed_value(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A number, amount, date or id of the answer that the input states, changed to another of its format."""
+    return _contradict(item, rng, bank, entities=False)
+
+
+def swapped_entity(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A name the input states, swapped in the answer for a name from another item."""
+    return _contradict(item, rng, bank, entities=True)
+
+
+def _answer_slot(payload: dict) -> tuple[str, Any, bool, str | None]:
+    """(path, decoded output, was_string, dict key) of the free-text answer; NotApplicable if none."""
+    output, was_string = _decoded(payload)
+    if isinstance(output, str) and output.strip() and not was_string:
+        return "output", output, was_string, None
+    key = next((k for k in ANSWER_KEYS if isinstance(output, dict) and isinstance(output.get(k), str)), None)
+    if key is None or not output[key].strip():
+        raise NotApplicable("no free-text answer")
+    return f"output.{key}", output, was_string, key
+
+
+def _put_answer(payload: dict, output: Any, was_string: bool, key: str | None, text: str) -> None:
+    if key is None:
+        payload["output"] = text
+    else:
+        output[key] = text
+        _store(payload, output, was_string)
+
+
+def negation(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A statement of the answer negated ("is in transit" -> "is not in transit")."""
+    new, payload = _copy(item)
+    path, output, was_string, key = _answer_slot(payload)
+    text = output if key is None else output[key]
+    spots = [m for m in AUXILIARY.finditer(text) if text.count(m.group()) == 1]
+    if not spots:
+        raise NotApplicable("no statement to negate")
+    spot = rng.choice(spots)
+    verb, word = spot.groups()
+    after = f"cannot {word}" if verb == "can" else f"{verb} not {word}"
+    _put_answer(payload, output, was_string, key, text[:spot.start()] + after + text[spot.end():])
+    return Mutation(
+        new, f"The answer says \"{after}\" where the facts say \"{spot.group()}\": a negated statement.",
+        {"type": "negation", "path": path, "before": spot.group(), "after": after},
+        frozenset({"not", "cannot"}),
+    )
+
+
+# --- schema violations -------------------------------------------------------------------------
+
+
+def _json_target(payload: dict) -> tuple[Any, bool, dict, str]:
+    output, was_string = _decoded(payload)
+    if isinstance(output, list) and output and isinstance(output[0], dict):
+        return output, was_string, output[0], "output.0"
+    if isinstance(output, dict) and output:
+        return output, was_string, output, "output"
+    raise NotApplicable("the output is not a JSON object")
+
+
+def dropped_key(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A key every output of this agent and category has, dropped."""
+    new, payload = _copy(item)
+    output, was_string, target, path = _json_target(payload)
+    required = [k for k in bank.required_keys(item["agent"], item["category"]) if k in target]
+    if len(target) < 2 or not required:
+        raise NotApplicable("no required key to drop")
+    key = rng.choice(required)
+    del target[key]
+    _store(payload, output, was_string)
+    return Mutation(new, f"Every {item['agent']} answer has `{key}`; this one dropped it.",
+                    {"type": "schema", "required": [key], "path": path})
+
+
+JSON_TYPE_NAMES = ((bool, "boolean"), (int, "integer"), (float, "number"), (list, "array"), (dict, "object"))
+
+
+def retyped_key(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A key's type broken: a number or boolean sent as text, a list as its first element."""
+    new, payload = _copy(item)
+    output, was_string, target, path = _json_target(payload)
+    typed = [k for k, v in target.items() if isinstance(v, int | float | bool) or (isinstance(v, list) and v)]
+    if not typed:
+        raise NotApplicable("no typed key to break")
+    key = rng.choice(typed)
+    value = target[key]
+    type_name = next(name for t, name in JSON_TYPE_NAMES if isinstance(value, t))
+    target[key] = value[0] if isinstance(value, list) else json.dumps(value)
+    _store(payload, output, was_string)
+    return Mutation(new, f"`{key}` should be {type_name}; the output sends {json.dumps(target[key])}.",
+                    {"type": "schema", "required": [], "types": {key: type_name}, "path": path})
+
+
+# --- tool calls --------------------------------------------------------------------------------
+
+
+def _calls(payload: dict) -> list[int]:
     trace = payload.get("trace")
     if not isinstance(trace, list):
         return []
-    return [c for c in trace if isinstance(c, dict) and isinstance(c.get("tool"), str)]
+    return [i for i, c in enumerate(trace) if isinstance(c, dict) and isinstance(c.get("tool"), str)]
 
 
-# --- output mutators -------------------------------------------------------------------------
-
-
-def hallucinated_fact(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Change a number in the output (preferring one the input or context states) so it contradicts."""
+def repeated_call(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """One traced tool call repeated, same arguments, several times in a row."""
     new, payload = _copy(item)
-    evidence = " ".join(as_text(payload.get(k)) for k in ("input", "context", "trace"))
-    output, was_string = _json_output(payload)
-    slots: list[tuple[list, str]] = []  # (path to a string or number leaf, the number as text)
-
-    def walk(value: Any, path: list) -> None:
-        if isinstance(value, bool):
-            return
-        if isinstance(value, int | float):
-            slots.append((path, str(value)))
-        elif isinstance(value, str):
-            slots.extend((path, m.group()) for m in NUMBER.finditer(value))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, [*path, k])
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, [*path, i])
-
-    walk(output, [])
-    if not slots:
-        raise NotApplicable("the output states no number")
-    backed = [s for s in slots if mentions(evidence, s[1])]
-    path, old = rng.choice(backed or slots)
-    old_num = float(old) if "." in old else int(old)
-    new_num = similar_value(old_num if isinstance(old_num, int) else int(old_num), rng, faker)
-    if mentions(evidence, str(new_num)) or str(new_num) == old:
-        new_num = int(old_num) * 2 + 7
-    new_text = str(new_num)
-
-    def replace(value: Any, rest: list) -> Any:
-        if not rest:
-            if isinstance(value, int | float):
-                return new_num
-            return re.sub(rf"(?<![\w.-]){re.escape(old)}(?![\w-])", new_text, value)
-        value[rest[0]] = replace(value[rest[0]], rest[1:])
-        return value
-
-    output = replace(output, path)
-    _set_output(payload, output, was_string)
-    where = "the input" if backed else "the original answer"
-    return new, f"The output says {new_text} where {where} says {old}: a changed fact."
-
-
-def schema_violation(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Drop a field or break its type in a JSON output."""
-    new, payload = _copy(item)
-    output, was_string = _json_output(payload)
-    target = output[0] if isinstance(output, list) and output and isinstance(output[0], dict) else output
-    if not isinstance(target, dict) or not target:
-        raise NotApplicable("the output is not a JSON object")
-    keys = list(target)
-    typed = [k for k in keys if isinstance(target[k], int | float | bool | list) and target[k] is not None]
-    if typed and (len(keys) < 2 or rng.random() < 0.5):
-        key = rng.choice(typed)
-        value = target[key]
-        if isinstance(value, bool):
-            target[key], expected = ("yes" if value else "no"), "a boolean"
-        elif isinstance(value, int | float):
-            target[key], expected = f"{value} {rng.choice(['units', 'total', 'approx.'])}", "a number"
-        else:
-            target[key], expected = (value[0] if value else None), "a list"
-        explanation = f"Field `{key}` should be {expected}; the output breaks its type."
-    elif len(keys) >= 2:
-        key = rng.choice(keys)
-        del target[key]
-        explanation = f"Field `{key}` is required in this JSON output and was dropped."
-    else:
-        raise NotApplicable("nothing to drop or retype")
-    _set_output(payload, output, was_string)
-    return new, explanation
-
-
-def _replace_answer(payload: dict, text: str, *, blank_ok: bool) -> None:
-    """Put `text` where the free-text answer is: a plain-text output, or a dict's answer field.
-
-    `blank_ok=False` leaves a blank plain-text output alone (there was no answer to replace).
-    """
-    output = payload.get("output")
-    if isinstance(output, str) and (blank_ok or output.strip()) and not output.lstrip().startswith(("{", "[")):
-        payload["output"] = text
-        return
-    key = next((k for k in ANSWER_KEYS if isinstance(output, dict) and isinstance(output.get(k), str)), None)
-    if key is None:
-        raise NotApplicable("no free-text answer to replace")
-    output[key] = text
-
-
-def wrong_refusal(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Replace the answer to an allowed request with a refusal."""
-    new, payload = _copy(item)
-    refusal = rng.choice(REFUSALS)
-    _replace_answer(payload, refusal, blank_ok=False)
-    return new, "The request was an ordinary, allowed one (it was answered before); the agent refused it."
-
-
-def wrong_tool_call(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Point a traced tool call at another entity, or swap in a riskier tool."""
-    new, payload = _copy(item)
-    calls = _trace(payload)
+    calls = _calls(payload)
     if not calls:
         raise NotApplicable("no tool calls in the trace")
-    evidence = " ".join(as_text(payload.get(k)) for k in ("input", "context"))
-    entity_slots = [
-        (call, key) for call in calls for key, val in (call.get("args") or {}).items()
-        if isinstance(val, str | int) and not isinstance(val, bool) and mentions(evidence, val)
-    ]
-    if entity_slots and rng.random() < 0.6:
-        call, key = rng.choice(entity_slots)
-        old = call["args"][key]
-        call["args"][key] = similar_value(old, rng, faker)
-        return new, (
-            f"The call to {call['tool']} uses {key}={call['args'][key]}, but the request is about {old}: "
-            "the wrong entity."
-        )
-    call = rng.choice(calls)
-    old_tool = call["tool"]
-    verb, _, rest = old_tool.partition("_")
-    swap = RISKIER_VERB.get(verb)
-    call["tool"] = f"{swap}_{rest}" if swap and rest else f"{old_tool}_force"
-    return new, f"The agent called {call['tool']} where {old_tool} was the right tool."
-
-
-def infinite_loop(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Repeat one traced tool call, same arguments, several times in a row."""
-    new, payload = _copy(item)
-    calls = _trace(payload)
-    if not calls:
-        raise NotApplicable("no tool calls in the trace")
-    call = rng.choice(calls)
+    index = rng.choice(calls)
+    call = payload["trace"][index]
     times = rng.randint(3, 5)
-    index = payload["trace"].index(call)
     payload["trace"][index:index + 1] = [copy.deepcopy(call) for _ in range(times)]
-    return new, f"{call['tool']} was called {times} times in a row with the same arguments: the agent was looping."
+    return Mutation(new, f"{call['tool']} was called {times} times in a row with the same arguments: a loop.",
+                    {"type": "repeated_call", "path": "trace", "min": times})
 
 
-def off_topic(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
-    """Replace the answer with a fluent answer to a different question."""
+def swapped_tool(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """A traced call swapped for another tool this agent uses, or pointed at another entity."""
     new, payload = _copy(item)
-    bank = OFF_TOPIC.get(item.get("category"), OFF_TOPIC["_"])
-    answer = rng.choice(bank).format(city=faker.city(), word=faker.word())
-    _replace_answer(payload, answer, blank_ok=True)
-    return new, "The answer is fluent but answers a different question than the one asked."
+    calls = _calls(payload)
+    if not calls:
+        raise NotApplicable("no tool calls in the trace")
+    whole = text_of(payload)
+    entity_slots = []
+    for i in calls:
+        for key, value in (payload["trace"][i].get("args") or {}).items():
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                truth_in = next((p for p in ("input", "context") if mentions(as_text(payload.get(p)), value)), None)
+                options = bank.same_shape(str(value), avoid=whole)
+                if truth_in and options:
+                    entity_slots.append((i, key, value, truth_in, options))
+    in_trace = {payload["trace"][i]["tool"] for i in calls}
+    others = sorted(bank.tools.get(item["agent"], set()) - in_trace)
+    if entity_slots and (not others or rng.random() < 0.5):
+        i, key, old, truth_in, options = rng.choice(entity_slots)
+        claim = rng.choice(options)
+        payload["trace"][i]["args"][key] = type(old)(claim) if isinstance(old, int) and claim.isdigit() else claim
+        return Mutation(
+            new, f"The call to {payload['trace'][i]['tool']} uses {key}={claim}, but the request is about {old}.",
+            {"type": "contradiction", "truth": str(old), "claim": str(claim), "truth_in": truth_in,
+             "claim_in": f"trace.{i}.args"},
+        )
+    if not others:
+        raise NotApplicable("the agent uses no other tool and no call argument names the request's entity")
+    i = rng.choice(calls)
+    old_tool, tool = payload["trace"][i]["tool"], rng.choice(others)
+    payload["trace"][i]["tool"] = tool
+    return Mutation(new, f"The agent called {tool} where the request needed {old_tool}.",
+                    {"type": "changed", "path": f"trace.{i}.tool", "before": old_tool, "after": tool})
 
 
-# --- approval mutators (break the envelope's own constraints) ----------------------------------
+# --- refusals and off-topic answers ------------------------------------------------------------
 
 
-def amount_over_cap(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
+def refusal(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """The answer to an ordinary request replaced by a refusal in the agent's own phrasing."""
+    new, payload = _copy(item)
+    path, output, was_string, key = _answer_slot(payload)
+    if REFUSAL.search(output if key is None else output[key]):
+        raise NotApplicable("the answer is a refusal already")
+    own = bank.refusals.get(item["agent"]) or [r for texts in bank.refusals.values() for r in texts]
+    if not own:
+        raise NotApplicable("this deployment has no refusal to take the phrasing from")
+    _put_answer(payload, output, was_string, key, rng.choice(own))
+    return Mutation(new, "An ordinary request the agent answers elsewhere; here it refused it.",
+                    {"type": "refusal", "path": path})
+
+
+def other_topic(item: dict, rng: random.Random, bank: Bank) -> Mutation:
+    """The answer replaced by another item's answer to a different question."""
+    new, payload = _copy(item)
+    path, output, was_string, key = _answer_slot(payload)
+    question = as_text(payload.get("input")).lower()
+    asked_words = set(content_words(question))
+    current = (output if key is None else output[key])
+    own = [a for agent, _c, _i, a in bank.answers if agent == item["agent"] and a != current]
+    others = [a for agent, _c, _i, a in bank.answers if agent != item["agent"]]
+    rng.shuffle(own)
+    rng.shuffle(others)
+    for answer in own[:40] + others[:40]:  # the agent's own answers first, so the voice stays its own
+        lowered = answer.lower()
+        asked = sorted(w for w in asked_words if w not in lowered)
+        answered = sorted(w for w in set(content_words(answer)) if w not in question)
+        if asked and answered and len(asked) == len(asked_words):
+            _put_answer(payload, output, was_string, key, answer)
+            return Mutation(new, "The answer is fluent but answers another item's question, not this one.",
+                            {"type": "off_topic", "asked": asked[:6], "answered": answered[:6],
+                             "asked_in": "input", "answered_in": path})
+    raise NotApplicable("no answer in the data is about something else")
+
+
+# --- approvals: break the envelope's own constraints --------------------------------------------
+
+
+def amount_over_cap(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     new, payload = _copy(item)
     constraints = payload.get("constraints") or {}
     args = (payload.get("tool_call") or {}).get("args") or {}
-    caps = {k: v for k, v in constraints.items() if k.startswith("max_") and isinstance(v, int | float)
-            and not isinstance(v, bool)}
-    for cap_key, cap in caps.items():
+    for cap_key, cap in constraints.items():
+        if not cap_key.startswith("max_") or isinstance(cap, bool) or not isinstance(cap, int | float):
+            continue
         suffix = cap_key[len("max_"):]
         for arg_key, value in args.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and (
-                arg_key == suffix or "amount" in arg_key and "amount" in suffix
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= cap and (
+                arg_key == suffix or ("amount" in arg_key and "amount" in suffix)
             ):
-                over = cap * rng.uniform(1.2, 3.0)
-                args[arg_key] = int(over) + 1 if isinstance(value, int) else round(over, 2)
-                return new, f"{arg_key} is {args[arg_key]}, above the cap {cap_key} = {cap}."
+                seen = sorted(n for n in bank.numbers.get(arg_key, ()) if isinstance(n, int | float)
+                              and not isinstance(n, bool) and cap < n)
+                over = rng.choice(seen) if seen else type(value)(cap * 2) if cap else 1
+                args[arg_key] = over
+                return Mutation(new, f"{arg_key} is {over}, above the cap {cap_key} = {cap}.",
+                                {"type": "over_cap", "amount": f"tool_call.args.{arg_key}",
+                                 "cap": f"constraints.{cap_key}"}, frozenset() if seen else frozenset({str(over)}))
     raise NotApplicable("no amount argument with a matching cap")
 
 
-def other_customer(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
+def other_customer(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     new, payload = _copy(item)
     args = (payload.get("tool_call") or {}).get("args") or {}
-    conversation = as_text(payload.get("context")) + " " + as_text(payload.get("actor"))
-    slots = [k for k, v in args.items() if isinstance(v, str | int) and not isinstance(v, bool)
-             and mentions(conversation, v)]
+    whole = text_of(payload)
+    slots = []
+    for key, value in args.items():
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            truth_in = next((p for p in ("context", "actor") if mentions(as_text(payload.get(p)), value)), None)
+            options = sorted(v for v in bank.strings.get(key, set()) if v != str(value) and not mentions(whole, v)) \
+                if isinstance(value, str) else []
+            options = options or bank.same_shape(str(value), avoid=whole)
+            if truth_in and options:
+                slots.append((key, value, truth_in, options))
     if not slots:
         raise NotApplicable("no argument names the customer of the conversation")
-    key = rng.choice(slots)
-    old = args[key]
-    args[key] = similar_value(old, rng, faker)
-    return new, f"The conversation is about {old}, but the call acts on {key}={args[key]}: another customer."
+    key, old, truth_in, options = rng.choice(slots)
+    claim = rng.choice(options)
+    args[key] = int(claim) if isinstance(old, int) and claim.isdigit() else claim
+    return Mutation(new, f"The conversation is about {old}, but the call acts on {key}={claim}: another customer.",
+                    {"type": "contradiction", "truth": str(old), "claim": str(claim), "truth_in": truth_in,
+                     "claim_in": "tool_call.args"})
 
 
-def tool_not_allowed(item: dict, rng: random.Random, faker: Faker) -> tuple[dict, str]:
+def tool_not_allowed(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     new, payload = _copy(item)
     allowed = (payload.get("constraints") or {}).get("allowed_tools")
     call = payload.get("tool_call") or {}
     if not isinstance(allowed, list) or not isinstance(call.get("name"), str):
         raise NotApplicable("no allowed_tools constraint")
-    old = call["name"]
-    verb, _, rest = old.partition("_")
-    options = [f"{RISKIER_VERB[verb]}_{rest}"] if verb in RISKIER_VERB and rest else []
-    options += [f"{old}_override", f"{old}_admin", f"bulk_{old}"]
-    options = [o for o in options if o not in allowed]
+    if call["name"] not in allowed:
+        raise NotApplicable("the call is outside allowed_tools already")
+    options = sorted(bank.tools.get(item["agent"], set()) - set(allowed))
+    if not options:
+        raise NotApplicable("the agent uses no tool outside allowed_tools")
     call["name"] = rng.choice(options)
-    return new, f"The call uses {call['name']}, which is not in allowed_tools {allowed}."
+    return Mutation(new, f"The call uses {call['name']}, which is not in allowed_tools {allowed}.",
+                    {"type": "tool_not_allowed"})
 
 
 OUTPUT_MUTATORS = (
-    Mutator("hallucinated_fact", "hallucinated_fact", "output", hallucinated_fact),
-    Mutator("schema_violation", "schema_violation", "output", schema_violation),
-    Mutator("wrong_refusal", "wrong_refusal", "output", wrong_refusal),
-    Mutator("wrong_tool_call", "wrong_tool_call", "output", wrong_tool_call),
-    Mutator("infinite_loop", "infinite_loop", "output", infinite_loop),
-    Mutator("off_topic", "off_topic", "output", off_topic),
+    Mutator("changed_value", "hallucinated_fact", "output", changed_value),
+    Mutator("swapped_entity", "hallucinated_fact", "output", swapped_entity),
+    Mutator("negation", "hallucinated_fact", "output", negation),
+    Mutator("dropped_key", "schema_violation", "output", dropped_key),
+    Mutator("retyped_key", "schema_violation", "output", retyped_key),
+    Mutator("refusal", "wrong_refusal", "output", refusal),
+    Mutator("swapped_tool", "wrong_tool_call", "output", swapped_tool),
+    Mutator("repeated_call", "infinite_loop", "output", repeated_call),
+    Mutator("other_topic", "off_topic", "output", other_topic),
 )
 APPROVAL_MUTATORS = (
     Mutator("amount_over_cap", "policy_violation", "approval", amount_over_cap),
@@ -331,3 +423,19 @@ APPROVAL_MUTATORS = (
     Mutator("tool_not_allowed", "wrong_tool_call", "approval", tool_not_allowed),
 )
 MUTATORS = OUTPUT_MUTATORS + APPROVAL_MUTATORS
+
+
+def mutate(item: dict, rng: random.Random, bank: Bank) -> tuple[Mutator, Mutation]:
+    """One applicable mutator, chosen evenly over the buckets the item allows (then over mutators)."""
+    mutators = list(APPROVAL_MUTATORS if item.get("kind") == "approval" else OUTPUT_MUTATORS)
+    buckets = sorted({m.bucket for m in mutators})
+    rng.shuffle(buckets)
+    for bucket in buckets:
+        options = [m for m in mutators if m.bucket == bucket]
+        rng.shuffle(options)
+        for mutator in options:
+            try:
+                return mutator, mutator.fn(item, rng, bank)
+            except NotApplicable:
+                continue
+    raise NotApplicable("no mutator applies to this item")

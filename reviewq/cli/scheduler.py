@@ -48,7 +48,7 @@ def scheduler_command(poll_seconds: float, inject_on_start: bool) -> None:
                 break
             _say("lock acquired; running jobs")
             if inject_on_start:
-                _say(f"injected {inject_job(database, settings)} items")
+                _say(f"canary budgets drawn for {inject_job(database, settings)} reviewers")
             scheduler = build_scheduler(settings, database)
             scheduler.start()
             while not stop.wait(poll_seconds):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from reviewq.cli.common import settings_from_context
-from reviewq.config import check_secret_key, is_sqlite
+from reviewq.config import check_secret_key, is_sqlite, secure_cookies
 
 
 @click.command("serve")
@@ -26,4 +26,7 @@ def serve_command(host: str | None, port: int | None, no_scheduler: bool) -> Non
     from reviewq.server import serve
 
     click.echo(f"reviewq serving on http://{settings.server.host}:{settings.server.port}/")
+    if secure_cookies(settings):
+        click.echo("reviewq: session cookies are Secure: reach the pages through your https proxy "
+                   "(server.proxy_count), or set server.secure_cookies = false to serve plain http")
     serve(settings, run_scheduler=is_sqlite(settings.database.url) and not no_scheduler)

@@ -7,7 +7,8 @@ import sys
 import click
 
 from reviewq.cli.common import CommandFailed, open_database
-from reviewq.domain.users import create_user
+from reviewq.domain.login_throttle import clear_lock
+from reviewq.domain.users import create_user, get_user_by_name, set_password
 from reviewq.models import Role, UserCreate, utcnow
 
 
@@ -22,12 +23,7 @@ def user_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def add(name: str, role: str, password_stdin: bool) -> None:
     """Create user NAME. The password is prompted for, or read with --password-stdin."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        raise CommandFailed("no terminal to prompt for a password; use --password-stdin", 2)
+    password = _read_password(password_stdin)
     database = open_database()
     try:
         with database.session_scope() as session:
@@ -38,6 +34,50 @@ def add(name: str, role: str, password_stdin: bool) -> None:
                 actor="system:cli",
             )
             click.echo(f"created {user.role.value} {user.name!r} (id {user.id})")
+    finally:
+        database.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    raise CommandFailed("no terminal to prompt for a password; use --password-stdin", 2)
+
+
+def _existing(session, name: str):
+    user = get_user_by_name(session=session, name=name)
+    if user is None:
+        raise CommandFailed(f"no user {name!r}", 1)
+    return user
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def password(name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME (e.g. a locked-out admin); every session of NAME ends."""
+    new = _read_password(password_stdin)
+    database = open_database()
+    try:
+        with database.session_scope() as session:
+            set_password(session=session, user=_existing(session, name), password=new, now=utcnow(),
+                         actor="system:cli")
+        click.echo(f"password of {name!r} changed; their sessions have ended")
+    finally:
+        database.dispose()
+
+
+@user_group.command("unlock")
+@click.argument("name")
+def unlock(name: str) -> None:
+    """Clear NAME's login lock (set after too many failed logins)."""
+    database = open_database()
+    try:
+        with database.session_scope() as session:
+            cleared = clear_lock(session=session, name=name, now=utcnow(), actor="system:cli")
+        click.echo(f"{name!r} can log in again" if cleared else f"{name!r} was not locked")
     finally:
         database.dispose()
 

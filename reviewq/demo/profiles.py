@@ -34,7 +34,7 @@ class ReviewerProfile:
 PROFILES: tuple[ReviewerProfile, ...] = (
     ReviewerProfile("ada", "steady and sharp", catch_rate=0.93, false_alarm_rate=0.02, dwell_seconds=150),
     ReviewerProfile("ben", "decays after 20 minutes", catch_rate=0.95, false_alarm_rate=0.03,
-                    dwell_seconds=110, decay_after_min=20, decayed_catch_rate=0.35, session_minutes=(55, 85)),
+                    dwell_seconds=110, decay_after_min=20, decayed_catch_rate=0.30, session_minutes=(55, 85)),
     ReviewerProfile("cleo", "rubber-stamper: very short dwell, low catch rate", catch_rate=0.30,
                     false_alarm_rate=0.01, dwell_seconds=1.5, session_minutes=(3, 5), days=(0, 3)),
     ReviewerProfile("dev", "cautious: many false alarms", catch_rate=0.95, false_alarm_rate=0.30,
@@ -42,13 +42,13 @@ PROFILES: tuple[ReviewerProfile, ...] = (
     ReviewerProfile("eli", "new hire improving week by week after reveals", catch_rate=0.45,
                     false_alarm_rate=0.08, dwell_seconds=160, weekly_gain=0.15),
     ReviewerProfile("fay", "decays after 20 minutes, late shift", catch_rate=0.93, false_alarm_rate=0.04,
-                    dwell_seconds=100, decay_after_min=20, decayed_catch_rate=0.40, start_hour=13,
+                    dwell_seconds=100, decay_after_min=20, decayed_catch_rate=0.30, start_hour=13,
                     session_minutes=(55, 85)),
     ReviewerProfile("gus", "solid, part-time, fades a little after 25 minutes", catch_rate=0.88,
                     false_alarm_rate=0.05, dwell_seconds=130, days=(1, 3), decay_after_min=25,
-                    decayed_catch_rate=0.60),
+                    decayed_catch_rate=0.50),
     ReviewerProfile("hana", "fast and accurate, fades after 25 minutes", catch_rate=0.93, false_alarm_rate=0.03,
-                    dwell_seconds=110, decay_after_min=25, decayed_catch_rate=0.55),
+                    dwell_seconds=110, decay_after_min=25, decayed_catch_rate=0.45),
 )
 
 LEAD_NAME = "lena"

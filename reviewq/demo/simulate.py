@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from faker import Faker
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from reviewq.canaries.library import load_library
 from reviewq.config import Settings
 from reviewq.db import Database
 from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES, ReviewerProfile, dwell_sample
 from reviewq.demo.traffic import AGENT_WEIGHTS, AGENTS, agent_output, approval_request, trace_id
+from reviewq.domain import projection
 from reviewq.domain.approvals import expire_due, request_approval
-from reviewq.domain.injection import expire_unseen, inject_week, week_start_for
-from reviewq.domain.queue import claim_next, decide, sweep_expired_leases
+from reviewq.domain.canary_scoring import injection_for_item
+from reviewq.domain.errors import DeadlinePassed
+from reviewq.domain.injection import expire_unseen, plan_week, week_start_for
+from reviewq.domain.queue import decide, sweep_expired_leases
 from reviewq.domain.sampling import is_sampled, rate_for, submit_outputs
 from reviewq.domain.tokens import create_token
 from reviewq.domain.users import create_user
@@ -49,6 +52,8 @@ APPROVALS_PER_DAY = 14
 # Real items a reviewer rejects anyway (real agents are not perfect either).
 REAL_REJECT_RATE = 0.03
 COMMIT_EVERY = 300
+# One in this many unsampled outputs is generated and sent (the rest are skipped for speed).
+UNSAMPLED_KEPT = 4
 REAL_BUCKETS = [b for b in ReasonBucket if b not in (ReasonBucket.OTHER,)]
 
 
@@ -57,6 +62,7 @@ class Cast:
     reviewers: dict[str, User]
     profiles: dict[str, ReviewerProfile]
     tokens: dict[str, ApiToken]
+    lead: User | None = None
 
 
 @dataclass(order=True)
@@ -70,9 +76,9 @@ class _Turn:
 
 def create_cast(*, session: Session, now: datetime) -> Cast:
     """The lead, the admin, eight profiled reviewers and one token per demo agent."""
-    for name, role in ((LEAD_NAME, Role.LEAD), (ADMIN_NAME, Role.ADMIN)):
-        create_user(session=session, data=UserCreate(name=name, role=role, password=DEMO_PASSWORD),
-                    now=now, actor="system:demo")
+    staff = {name: create_user(session=session, data=UserCreate(name=name, role=role, password=DEMO_PASSWORD),
+                               now=now, actor="system:demo")
+             for name, role in ((LEAD_NAME, Role.LEAD), (ADMIN_NAME, Role.ADMIN))}
     reviewers = {
         p.name: create_user(session=session, data=UserCreate(name=p.name, role=Role.REVIEWER, password=DEMO_PASSWORD),
                             now=now, actor="system:demo")
@@ -84,15 +90,16 @@ def create_cast(*, session: Session, now: datetime) -> Cast:
                              now=now, actor="system:demo").token
         for a in AGENTS
     }
-    return Cast(reviewers=reviewers, profiles={p.name: p for p in PROFILES}, tokens=tokens)
+    return Cast(reviewers=reviewers, profiles={p.name: p for p in PROFILES}, tokens=tokens, lead=staff[LEAD_NAME])
 
 
 def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day_start: datetime,
                            rng: random.Random, faker: Faker) -> None:
     """The night's and morning's agent traffic, arriving before the reviewers start.
 
-    Agents call for every output; the ones sampling would drop are skipped before their body is
-    generated (the same deterministic test the API applies), which keeps the demo quick.
+    Agents call for every output; most of the ones sampling would drop are skipped before their
+    body is generated (the same deterministic test the API applies), which keeps the demo quick;
+    one in UNSAMPLED_KEPT is sent anyway, so the reservoir of unsampled outputs fills as in production.
     """
     target = QUEUED_PER_WEEKDAY if day_start.weekday() < 5 else QUEUED_PER_WEEKEND_DAY
     by_agent: dict[str, list[OutputCreate]] = {}
@@ -101,7 +108,8 @@ def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day
         attempts += 1
         agent = rng.choices(AGENTS, weights=AGENT_WEIGHTS)[0]
         tid = trace_id(rng)
-        if not is_sampled(agent.name, tid, rate_for(agent.category, settings.sampling)):
+        if not is_sampled(agent.name, tid, rate_for(agent.category, settings.sampling)) \
+                and rng.random() >= 1 / UNSAMPLED_KEPT:
             continue
         body = agent_output(agent, rng=rng, faker=faker)
         body["trace_id"] = tid
@@ -111,7 +119,7 @@ def _submit_day_of_outputs(session: Session, cast: Cast, settings: Settings, day
         for chunk_start in range(0, len(outputs), 50):
             at = day_start + timedelta(minutes=rng.uniform(0, 8 * 60))
             submit_outputs(session=session, token=cast.tokens[name], outputs=outputs[chunk_start:chunk_start + 50],
-                           sampling=settings.sampling, now=at)
+                           sampling=settings.sampling, now=at, canaries=settings.canaries, rng=rng)
 
 
 def _approval(session: Session, cast: Cast, settings: Settings, at: datetime, rng: random.Random,
@@ -151,8 +159,26 @@ def _sessions_for_day(profile: ReviewerProfile, day: datetime, rng: random.Rando
     return sittings
 
 
+# Items the lead spot-checks each weekday: what they approve is confirmed good, the source of
+# known-good controls re-served to reviewers (DESIGN.md "Canaries").
+LEAD_SPOT_CHECKS = 12
+
+
+def _lead_spot_check(session: Session, cast: Cast, settings: Settings, day: datetime, rng: random.Random) -> None:
+    at = day + timedelta(hours=8, minutes=rng.uniform(0, 30))
+    for _ in range(LEAD_SPOT_CHECKS):
+        item = projection.claim(session=session, reviewer_id=cast.lead.id, now=at, settings=settings, rng=rng)
+        if item is None:
+            return
+        dwell = rng.uniform(20, 60)
+        decide(session=session, public_id=item.public_id, reviewer=cast.lead, settings=settings,
+               now=at + timedelta(seconds=dwell), data=DecisionCreate(verdict=Verdict.APPROVE,
+                                                                       active_ms=int(dwell * 1000)))
+        at += timedelta(seconds=dwell + rng.uniform(1, 3))
+
+
 def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, week_index: int,
-                  rng: random.Random, faker: Faker, stats: dict, planted: dict[int, Injection]) -> None:
+                  rng: random.Random, faker: Faker, stats: dict) -> None:
     with db.session_scope() as session:
         _submit_day_of_outputs(session, cast, settings, day, rng, faker)
     # Approvals arrive during the day, each only once its time has come.
@@ -166,6 +192,8 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
             seq += 1
     session = db.session()
     try:
+        if cast.lead is not None and day.weekday() < 5:
+            _lead_spot_check(session, cast, settings, day, rng)  # before the reviewers start
         made = 0
         while turns:
             turn = heapq.heappop(turns)
@@ -176,21 +204,25 @@ def _simulate_day(db: Database, cast: Cast, settings: Settings, day: datetime, w
                 continue
             reviewer = cast.reviewers[turn.name]
             profile = cast.profiles[turn.name]
-            item = claim_next(session=session, reviewer_id=reviewer.id, now=turn.at,
-                              lease_seconds=settings.queue.lease_seconds, rng=rng)
+            item = projection.claim(session=session, reviewer_id=reviewer.id, now=turn.at, settings=settings,
+                                    rng=rng)
             if item is None:
                 continue  # the queue ran dry: this sitting ends
             active_s = dwell_sample(profile, rng)
             shown = turn.at
             decided = shown + timedelta(seconds=active_s + rng.uniform(0.3, 2.5))
             minutes = (turn.session_active_ms + active_s * 1000) / 60000
-            injection = planted.get(item.id)  # the simulation knows its ground truth
+            injection = injection_for_item(session=session, item_id=item.id)  # the simulation's ground truth
             verdict, reason = _verdict(profile, injection, item.kind, minutes, week_index, rng)
-            decide(session=session, public_id=item.public_id, reviewer=reviewer,
-                   data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
-                   now=decided, settings=settings)
-            stats["decisions"] += 1
-            made += 1
+            try:
+                decide(session=session, public_id=item.public_id, reviewer=reviewer,
+                       data=DecisionCreate(verdict=verdict, reason=reason, active_ms=int(active_s * 1000)),
+                       now=decided, settings=settings)
+            except DeadlinePassed:
+                pass  # too slow for this approval's deadline: it expired (fail closed), as on the real page
+            else:
+                stats["decisions"] += 1
+                made += 1
             turn.session_active_ms += int(active_s * 1000)
             turn.at = decided + timedelta(seconds=rng.uniform(0.2, 1.5))
             heapq.heappush(turns, turn)
@@ -213,13 +245,11 @@ def simulate_history(*, database: Database, settings: Settings, now: datetime, s
     faker = Faker()
     faker.seed_instance(seed)
     tz = ZoneInfo(settings.canaries.timezone)
-    library = load_library(settings.canary_library_path)
     today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     # Start on the Thursday before the first Monday, so its weekly run finds active reviewers.
     first_monday = week_start_for(today - timedelta(days=days - 6), tz)
     first_day = first_monday - timedelta(days=4)
     stats = {"decisions": 0, "injected": 0}
-    planted: dict[int, Injection] = {}
     with database.session_scope() as session:
         cast = create_cast(session=session, now=first_day)
     day = first_day
@@ -229,13 +259,12 @@ def simulate_history(*, database: Database, settings: Settings, now: datetime, s
             with database.session_scope() as session:
                 monday_run = day.replace(hour=6)
                 expire_unseen(session=session, now=monday_run)
-                injected = inject_week(session=session, library=library, settings=settings, now=monday_run, rng=rng)
-                planted.update((i.item_id, i) for i in injected)
-                stats["injected"] += len(injected)
-            progress(f"week of {day:%d %b}: {len(injected)} canaries and controls planted by the weekly job")
-        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats, planted)
+                budgets = plan_week(session=session, settings=settings, now=monday_run, rng=rng)
+            progress(f"week of {day:%d %b}: canary budgets drawn for {len(budgets)} reviewers")
+        _simulate_day(database, cast, settings, day, week_index, rng, faker, stats)
         day += timedelta(days=1)
     with database.session_scope() as session:
         expire_due(session=session, now=now, settings=settings)
         expire_unseen(session=session, now=now)
+        stats["injected"] = session.exec(select(sa.func.count(Injection.id))).one()
     return {"cast": cast, **stats}

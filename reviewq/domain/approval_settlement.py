@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.config import Settings
+from reviewq.domain.audit import SYSTEM_ACTOR, record_event
+from reviewq.domain.errors import DeadlinePassed, InvalidTransition
 from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
@@ -82,3 +86,53 @@ def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Appro
         )
     announce_settled(session=session, public_id=item.public_id)
     return approval
+
+
+def timeout_outcome(intent: str, settings: Settings) -> Outcome:
+    """Fail closed: deny, unless config names this intent as approved on timeout."""
+    return Outcome.APPROVE if intent in settings.approvals.approve_on_timeout_intents else Outcome.DENY
+
+
+def expire_open(*, session: Session, item: Item, now: datetime, settings: Settings,
+                details: dict | None = None) -> Outcome | None:
+    """Expire an open approval item with its timeout outcome; None if it had already settled.
+
+    The one way an approval times out, whether the expiry job finds it or a verdict arrives too
+    late: conditional on the item still being open, so it cannot overwrite a decision.
+    """
+    outcome = timeout_outcome(str((item.payload or {}).get("intent", item.category)), settings)
+    won = session.execute(
+        sa.update(Item)
+        .where(Item.id == item.id, Item.status.in_(OPEN_STATUSES))
+        .values(status=ItemStatus.EXPIRED, outcome=outcome, decided_at=now, updated_at=now,
+                lease_holder=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        return None
+    session.refresh(item)
+    record_event(session=session, actor=SYSTEM_ACTOR, action="approval.expired", object_type="item",
+                 object_id=item.public_id, now=now, details={"outcome": outcome.value, **(details or {})})
+    on_approval_settled(session=session, item=item, now=now)
+    return outcome
+
+
+def refuse_late_verdict(*, session: Session, item: Item, reviewer_id: int, verdict: str, now: datetime,
+                        settings: Settings) -> None:
+    """A verdict after the deadline does not count: the approval expires here and now (fail closed).
+
+    Whether or not the expiry job has run yet, the deciding transaction itself settles the item
+    with its timeout outcome (deny unless configured) and raises DeadlinePassed for the caller to
+    commit and report. The same holds for each approver under the two-person rule.
+    """
+    late_by = (now - item.deadline).total_seconds()
+    outcome = expire_open(session=session, item=item, now=now, settings=settings,
+                          details={"late_verdict": verdict, "reviewer_id": reviewer_id, "late_by_s": round(late_by, 3)})
+    if outcome is None:  # settled meanwhile by someone else
+        raise InvalidTransition(f"item is already {ItemStatus(item.status).value}", field="id")
+    settled_as = "approved" if outcome == Outcome.APPROVE else "denied"
+    raise DeadlinePassed(
+        f"too late: this approval's deadline passed {late_by:.0f} s before your verdict, so it expired and was "
+        f"{settled_as} (its timeout outcome); your verdict was not recorded",
+        outcome=outcome.value,
+    )

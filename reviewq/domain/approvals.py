@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
-from reviewq.domain.approval_settlement import on_approval_settled
-from reviewq.domain.audit import SYSTEM_ACTOR, agent_actor, record_event
+from reviewq.domain.approval_settlement import expire_open, on_approval_settled
+from reviewq.domain.audit import agent_actor, record_event
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from reviewq.domain.queue import enqueue, get_item
 from reviewq.domain.webhooks import allowed_target
@@ -24,7 +24,6 @@ from reviewq.models import (
     ItemCreate,
     ItemKind,
     ItemStatus,
-    Outcome,
 )
 from reviewq.models.approvals import ApprovalCreate
 
@@ -141,11 +140,6 @@ def cancel_approval(*, session: Session, token: ApiToken, public_id: str, now: d
     return item
 
 
-def timeout_outcome(intent: str, settings: Settings) -> Outcome:
-    """Fail closed: deny, unless config names this intent as approved on timeout."""
-    return Outcome.APPROVE if intent in settings.approvals.approve_on_timeout_intents else Outcome.DENY
-
-
 def expire_due(*, session: Session, now: datetime, settings: Settings, limit: int = EXPIRY_BATCH) -> list[Item]:
     """Expire open approval requests past their deadline. Only agent requests (with a record)."""
     query = (
@@ -160,19 +154,6 @@ def expire_due(*, session: Session, now: datetime, settings: Settings, limit: in
     expired = []
     for item_id in session.exec(query).all():
         item = session.get(Item, item_id)
-        outcome = timeout_outcome(str((item.payload or {}).get("intent", item.category)), settings)
-        won = session.execute(
-            sa.update(Item)
-            .where(Item.id == item_id, Item.status.in_(OPEN_STATUSES))
-            .values(status=ItemStatus.EXPIRED, outcome=outcome, decided_at=now, updated_at=now,
-                    lease_holder=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won != 1:
-            continue
-        session.refresh(item)
-        record_event(session=session, actor=SYSTEM_ACTOR, action="approval.expired", object_type="item",
-                     object_id=item.public_id, now=now, details={"outcome": outcome.value})
-        on_approval_settled(session=session, item=item, now=now)
-        expired.append(item)
+        if expire_open(session=session, item=item, now=now, settings=settings) is not None:
+            expired.append(item)
     return expired

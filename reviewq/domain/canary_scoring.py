@@ -89,7 +89,8 @@ def score_decision(
         from reviewq.domain.queue import set_status  # queue imports effects, which imports us
 
         set_status(session=session, item=item, status=ItemStatus.EXPIRED, now=now)
-    if settings.canaries.reveal == "immediate":
+    # A drill (onboarding, or a lead's drill boost) reveals at once whatever the configured mode.
+    if settings.canaries.reveal == "immediate" or injection.drill:
         return reveal(session=session, injection=injection, item=item, reviewer=reviewer, now=now)
     return None
 

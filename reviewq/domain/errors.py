@@ -32,3 +32,17 @@ class LeaseLost(Conflict):
     """The reviewer no longer holds the item: the lease ran out and someone else took it."""
 
     code = "lease_lost"
+
+
+class DeadlinePassed(Conflict):
+    """The approval's deadline passed before the verdict came: it has been expired in this session.
+
+    The caller commits the session (the item settled as expired, fail closed), then tells the
+    reviewer: the verdict itself was not recorded.
+    """
+
+    code = "deadline_passed"
+
+    def __init__(self, message: str, *, outcome: str, field: str | None = "id"):
+        super().__init__(message, field=field)
+        self.outcome = outcome

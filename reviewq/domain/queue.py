@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.approval_settlement import refuse_late_verdict
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from reviewq.domain.reviewer import ReviewerRef, approvals_given, latest_session
@@ -338,9 +339,10 @@ def _settle_held_statement(verdict: Verdict):
             else_=sa.literal(Outcome.REJECT, type_=outcome_type),
         )
         final = sa.true()
+    in_time = sa.or_(Item.deadline.is_(None), Item.deadline > sa.bindparam("now", type_=UTCDateTime()))
     return (
         sa.update(Item)
-        .where(_HELD_BY, final)
+        .where(_HELD_BY, final, in_time)
         .values(status=ItemStatus.DECIDED, outcome=outcome,
                 decided_at=sa.bindparam("now", type_=UTCDateTime()), lease_holder=None, lease_expires_at=None,
                 updated_at=sa.bindparam("now", type_=UTCDateTime()))
@@ -372,7 +374,8 @@ def decide(
         settled, shown_at = True, item.leased_at or now
     else:
         item, settled, shown_at = _settle_or_requeue(
-            session=session, public_id=public_id, reviewer=reviewer, verdict=data.verdict, now=now
+            session=session, public_id=public_id, reviewer=reviewer, verdict=data.verdict, now=now,
+            settings=settings,
         )
 
     decision, review_session = _record_decision(
@@ -388,7 +391,7 @@ def decide(
 
 
 def _settle_or_requeue(
-    *, session: Session, public_id: str, reviewer: ReviewerRef, verdict: Verdict, now: datetime
+    *, session: Session, public_id: str, reviewer: ReviewerRef, verdict: Verdict, now: datetime, settings: Settings
 ) -> tuple[Item, bool, datetime]:
     """Why the one-statement settle did not apply, or the two-person rule's first approval."""
     item = get_item(session=session, public_id=public_id)
@@ -396,6 +399,9 @@ def _settle_or_requeue(
         if not can_transition(item.status, ItemStatus.DECIDED):
             raise InvalidTransition(f"item is already {item.status.value}", field="id")
         raise LeaseLost("this item is no longer yours; take the next one", field="id")
+    if item.deadline is not None and item.deadline <= now:
+        refuse_late_verdict(session=session, item=item, reviewer_id=reviewer.id, verdict=Verdict(verdict).value,
+                            now=now, settings=settings)
     approvals_so_far = 0
     if item.required_approvals > 1:
         approvals_so_far = approvals_given(session=session, item_id=item.id)

@@ -7,13 +7,15 @@ same way and a repeated trace never makes a second item.
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from reviewq.config import SamplingSettings
+from reviewq.config import CanarySettings, SamplingSettings
+from reviewq.domain import reservoir
 from reviewq.domain.errors import ValidationFailed
 from reviewq.models import ApiToken, Item, ItemKind, ItemStatus, new_public_id
 from reviewq.models.outputs import OutputCreate
@@ -102,9 +104,12 @@ def _insert_new(session: Session, rows: list[dict]) -> set[str]:
 
 def submit_outputs(
     *, session: Session, token: ApiToken, outputs: list[OutputCreate], sampling: SamplingSettings,
-    now: datetime,
+    now: datetime, canaries: CanarySettings | None = None, rng: random.Random | None = None,
 ) -> list[Submitted]:
-    """Queue the sampled outputs of a batch; unsampled ones are answered but not stored.
+    """Queue the sampled outputs of a batch; unsampled ones are answered but not queued.
+
+    Given `canaries` settings with the reservoir on, a bounded share of the unsampled ones is kept
+    as projection sources (domain/reservoir.py); no reviewer is ever served them.
 
     One INSERT .. ON CONFLICT DO NOTHING per chunk stores the new traces (race-free against a
     concurrent resubmission), and only conflicting keys are looked up: a few statements per batch.
@@ -112,6 +117,12 @@ def submit_outputs(
     for i, data in enumerate(outputs):
         check_agent(token, data, field=f"items[{i}].agent" if len(outputs) > 1 else "agent")
     sampled = [d for d in outputs if is_sampled(token.agent, d.trace_id, rate_for(d.category, sampling))]
+    if canaries is not None and canaries.reservoir and len(sampled) < len(outputs):
+        chosen = {id(d) for d in sampled}
+        reservoir.keep_unsampled(
+            session=session, agent=token.agent, settings=canaries, now=now, rng=rng or random.Random(),
+            outputs=[(d.category, d.trace_id, _payload(d)) for d in outputs if id(d) not in chosen],
+        )
     fresh: dict[str, dict] = {}
     for data in sampled:
         key = output_dedupe_key(token.agent, data.trace_id)

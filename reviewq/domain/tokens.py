@@ -9,11 +9,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.domain import rate_counters
 from reviewq.domain.audit import record_event
 from reviewq.domain.errors import NotFound, ValidationFailed
 from reviewq.models import ALL_SCOPES, ApiToken
+from reviewq.models.common import UTCDateTime
 
 TOKEN_PREFIX = "rq_"
 # last_used_at is refreshed at most this often, so busy agents don't write on every request.
@@ -88,10 +91,32 @@ def verify_token(*, session: Session, plaintext: str, now: datetime) -> ApiToken
     # The lookup was by hash; this keeps the final check constant-time all the same.
     if not hmac.compare_digest(token.token_hash, digest):
         return None
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        session.add(token)
     return token
+
+
+RATE_WINDOW = timedelta(minutes=1)
+_TOKENS = ApiToken.__table__
+_STAMP_USED = (
+    sa.update(_TOKENS)
+    .where(_TOKENS.c.id == sa.bindparam("token_id"))
+    .values(last_used_at=sa.bindparam("now", type_=UTCDateTime()))
+)
+
+
+def record_use(*, session: Session, token_id: int, last_used_at: datetime | None, now: datetime,
+               per_minute: int) -> float:
+    """Count one request of this token; 0 if it is within `per_minute`, else the seconds to wait.
+
+    The count lives in the database (rate_counters), so every worker process shares one limit.
+    last_used_at moves at most once a minute, so busy agents don't rewrite their token row on
+    every request. The caller commits right away: the counter row stays locked until then.
+    """
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        session.execute(_STAMP_USED, {"token_id": token_id, "now": now})
+    counted = rate_counters.hit(session=session, key=f"api:token:{token_id}", now=now, window=RATE_WINDOW)
+    if counted.count <= per_minute:
+        return 0.0
+    return max(1.0, counted.resets_in(now=now, window=RATE_WINDOW))
 
 
 def revoke_token(*, session: Session, token_id: int, now: datetime, actor: str) -> ApiToken:

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from reviewq.domain.audit import record_event
 from reviewq.domain.errors import Conflict, NotFound
 from reviewq.domain.queue import release_all
+from reviewq.domain.users import end_sessions
 from reviewq.models import Role, User
 
 
@@ -47,6 +48,7 @@ def set_role(*, session: Session, user: User, role: Role, actor_id: int, actor: 
     before = Role(user.role)
     user.role = role
     session.add(user)
+    end_sessions(session=session, user=user)  # their pages were served for the old role
     record_event(
         session=session, actor=actor, action="user.role_changed", object_type="user",
         object_id=user.id, now=now, details={"name": user.name, "from": before.value, "to": role.value},
@@ -61,6 +63,7 @@ def set_active(*, session: Session, user: User, active: bool, actor_id: int, act
         return False
     user.active = active
     session.add(user)
+    end_sessions(session=session, user=user)
     released = 0 if active else release_all(session=session, reviewer_id=user.id, now=now)
     record_event(
         session=session, actor=actor, action="user.activated" if active else "user.deactivated",

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from reviewq.domain.audit import record_event
+from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import Conflict, ValidationFailed
+from reviewq.domain.passwords import check_password
 from reviewq.models import Role, User, UserCreate
 
 
@@ -21,7 +22,6 @@ def _dummy_hash() -> str:
     imports this module (the gunicorn master, CLI commands) would otherwise pay that peak.
     """
     return generate_password_hash("not-a-real-password", method=PASSWORD_HASH_METHOD)
-MIN_PASSWORD_LENGTH = 8
 # OWASP's scrypt setting N=2^14, r=8, p=5: 16 MiB while hashing. Werkzeug's default (N=2^15, p=1)
 # needs 32 MiB yet does less work than OWASP's minimum; each login's peak memory counts against
 # the server's footprint. Hashes made with other parameters still verify (they carry their own).
@@ -32,10 +32,7 @@ def create_user(*, session: Session, data: UserCreate, now: datetime, actor: str
     name = data.name.strip()
     if not name or len(name) > 64 or any(c.isspace() for c in name):
         raise ValidationFailed("a user name is 1-64 characters without spaces", field="name")
-    if len(data.password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    check_password(data.password, name=name)
     if get_user_by_name(session=session, name=name) is not None:
         raise Conflict(f"user {name!r} already exists", field="name")
     user = User(
@@ -75,13 +72,31 @@ def authenticate(*, session: Session, name: str, password: str) -> User | None:
 
 
 def set_password(*, session: Session, user: User, password: str, now: datetime, actor: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
+    """A new password for `user`; every session they have ends (see end_sessions)."""
+    check_password(password, name=user.name)
     user.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
     session.add(user)
+    end_sessions(session=session, user=user)
     record_event(
         session=session, actor=actor, action="user.password_set", object_type="user",
         object_id=user.id, now=now,
     )
+
+
+def change_own_password(*, session: Session, user: User, current: str, new: str, now: datetime) -> None:
+    """The user's own change: the current password must be right, the new one must pass the rule."""
+    if not check_password_hash(user.password_hash, current):
+        raise ValidationFailed("the current password is not right", field="current_password")
+    if new == current:
+        raise ValidationFailed("the new password must differ from the current one", field="password")
+    set_password(session=session, user=user, password=new, now=now, actor=user_actor(user.name))
+
+
+def end_sessions(*, session: Session, user: User) -> int:
+    """End every login of this user at once: each request checks its cookie's session version.
+
+    Returns the new version (a login that should survive, the one changing the password, takes it).
+    """
+    user.session_version = (user.session_version or 0) + 1
+    session.add(user)
+    return user.session_version

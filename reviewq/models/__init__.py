@@ -2,7 +2,15 @@
 
 from reviewq.models.approvals import Approval
 from reviewq.models.audit import AuditEvent, AuditEventPublic
-from reviewq.models.canaries import Injection, InjectionKind, InjectionOutcome, InjectionSource
+from reviewq.models.canaries import (
+    CanaryBudget,
+    CanaryRateBoost,
+    Injection,
+    InjectionKind,
+    InjectionOutcome,
+    InjectionSource,
+    ReservoirOutput,
+)
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
 from reviewq.models.decisions import (
     Decision,
@@ -23,6 +31,7 @@ from reviewq.models.items import (
     Outcome,
     can_transition,
 )
+from reviewq.models.limits import RateCounter
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
@@ -44,7 +53,10 @@ __all__ = [
     "AuditEventPublic",
     "ApprovalWaitRollup",
     "Decision",
+    "CanaryBudget",
+    "CanaryRateBoost",
     "Injection",
+    "ReservoirOutput",
     "InjectionKind",
     "InjectionOutcome",
     "InjectionSource",
@@ -60,6 +72,7 @@ __all__ = [
     "ItemPublic",
     "ItemStatus",
     "Outcome",
+    "RateCounter",
     "ReasonBucket",
     "ReviewSession",
     "Role",

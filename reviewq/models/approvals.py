@@ -59,7 +59,9 @@ class ApprovalCreate(_Strict):
     tool_call: ToolCall
     irreversible: StrictBool = False
     timeout_s: WholeSeconds | None = None
-    callback_url: StrictStr | None = PydField(default=None, min_length=1, max_length=2000)
+    # No whitespace or control characters: a URL with CR/LF could never be sent as a request line.
+    callback_url: StrictStr | None = PydField(default=None, min_length=1, max_length=2000,
+                                              pattern=r"^[^\x00-\x20\x7F]+$")
     context: Any = None
 
 

@@ -34,7 +34,9 @@ class OutputCreate(BaseModel):
 
     trace_id: StrictStr = Field(min_length=1, max_length=128)
     # Defaults to the token's agent; if given it must be that agent.
-    agent: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    agent: StrictStr | None = Field(default=None, min_length=1, max_length=64,
+                                    description="if given, must be the bearer token's agent (anything else is a "
+                                    "422); GET /api/v1/openapi.json with the token pins the value")
     category: StrictStr = Field(min_length=1, max_length=64)
     input: Any = Field(description="what the agent was given (text or JSON)")
     output: Any = Field(description="what the agent produced (text or JSON)")

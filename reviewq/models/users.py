@@ -37,3 +37,6 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=256, nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Stamped into each login's cookie and checked on every request: bumping it (logout, password
+    # change, deactivation, role change) ends every session of this user at once.
+    session_version: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})

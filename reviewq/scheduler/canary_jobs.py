@@ -1,4 +1,4 @@
-"""Scheduler jobs of the canaries: the weekly injection (cron) and the expiry of unseen items."""
+"""Scheduler jobs of the canaries: the weekly budgets (cron), the expiry of unseen items, the reservoir purge."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import random
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from reviewq.canaries.library import load_library
 from reviewq.config import Settings
 from reviewq.db import Database
-from reviewq.domain.injection import expire_unseen, inject_week
+from reviewq.domain import reservoir
+from reviewq.domain.injection import expire_unseen, plan_week
 from reviewq.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -20,18 +20,20 @@ EXPIRY_INTERVAL_S = 600  # unseen planted items expire within 10 minutes of the 
 
 
 def inject_job(database: Database, settings: Settings) -> int:
-    library = load_library(settings.canary_library_path)
+    """The weekly run: every active reviewer's canary and control budget (projection spends it)."""
     with database.session_scope() as session:
-        planted = inject_week(
-            session=session, library=library, settings=settings, now=utcnow(), rng=random.SystemRandom()
-        )
-    log.info("canary injection planted %d items", len(planted))
-    return len(planted)
+        budgets = plan_week(session=session, settings=settings, now=utcnow(), rng=random.SystemRandom())
+    log.info("canary budgets drawn for %d reviewers", len(budgets))
+    return len(budgets)
 
 
-def expire_job(database: Database) -> int:
+def expire_job(database: Database, settings: Settings | None = None) -> int:
+    """Unseen planted items expire; reservoir outputs past the source window are purged."""
     with database.session_scope() as session:
-        return expire_unseen(session=session, now=utcnow())
+        expired = expire_unseen(session=session, now=utcnow())
+        if settings is not None:
+            reservoir.purge(session=session, settings=settings.canaries, now=utcnow())
+        return expired
 
 
 def add_canary_jobs(scheduler: BaseScheduler, settings: Settings, database: Database) -> None:
@@ -41,6 +43,6 @@ def add_canary_jobs(scheduler: BaseScheduler, settings: Settings, database: Data
         max_instances=1, coalesce=True, misfire_grace_time=6 * 3600,
     )
     scheduler.add_job(
-        expire_job, "interval", seconds=EXPIRY_INTERVAL_S, args=[database], id="canary_expiry",
+        expire_job, "interval", seconds=EXPIRY_INTERVAL_S, args=[database, settings], id="canary_expiry",
         max_instances=1, coalesce=True,
     )

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from reviewq.config import Settings, check_secret_key, load_settings
+from reviewq.config import Settings, check_secret_key, load_settings, secure_cookies
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     check_secret_key(settings)
     app = Flask(__name__)
+    if settings.server.proxy_count:
+        # Trust exactly this many proxies' X-Forwarded-For/-Proto/-Host/-Port: the login throttle
+        # then sees each client's own address, and the https check sees the client's scheme.
+        n = settings.server.proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    secure = secure_cookies(settings)
     app.config.update(
         SECRET_KEY=settings.server.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.server.secure_cookies,
+        SESSION_COOKIE_SECURE=secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        REMEMBER_COOKIE_SECURE=settings.server.secure_cookies,
+        REMEMBER_COOKIE_SECURE=secure,
         MAX_CONTENT_LENGTH=settings.api.max_body_bytes,
         WTF_CSRF_TIME_LIMIT=None,
         TESTING=settings.server.mode == "test",
@@ -29,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     database.init_app(app, settings)
     errors.init_app(app)
-    security.init_app(app)
+    security.init_app(app, settings)
     auth.init_app(app)
     health.init_app(app)
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from reviewq.domain import login_throttle as throttle
 from reviewq.domain import user_admin
 from reviewq.domain.audit import user_actor
 from reviewq.domain.errors import DomainError
-from reviewq.domain.users import create_user
+from reviewq.domain.users import create_user, get_user_by_name
 from reviewq.models import Role, UserCreate, utcnow
-from reviewq.web.auth import LEADS, endpoint_for_path, role_required
+from reviewq.web.auth import LEADS, endpoint_for_path, login_limits, role_required
 from reviewq.web.database import commit, db_session
 
 bp = Blueprint("admin", __name__)
@@ -23,6 +24,8 @@ ADMIN_PAGES = [
     ("/admin/users", "Users", "Create accounts, change roles, deactivate people who left."),
     ("/admin/injections", "Canary injections", "What was planted for whom this week, and how it went."),
     ("/admin/webhooks", "Webhooks", "Callback deliveries to agents: pending, retried, failed."),
+    ("/admin/canaries/audit", "Canary stealth audit",
+     "Can planted items be told from real ones? AUC by source and template, the tells, and canary rates."),
 ]
 
 
@@ -41,6 +44,8 @@ def users():
 
 def _users_page(status: int = 200, form: dict | None = None):
     session = db_session()
+    limits = login_limits()
+    locks = throttle.locked_accounts(session=session, now=utcnow(), limits=limits)
     page = render_template(
         "admin_users.html",
         users=user_admin.list_users(session=session),
@@ -48,6 +53,9 @@ def _users_page(status: int = 200, form: dict | None = None):
         all_roles=list(Role),
         may_manage=lambda target: user_admin.may_manage(current_user.role, Role(target.role)),
         form=form or {},
+        locks=sorted(locks.items()),
+        lock_failures=limits.lock_failures,
+        lock_minutes=int(limits.lock_window.total_seconds() // 60),
     )
     return page, status
 
@@ -129,6 +137,23 @@ def _set_active(user_id: int, active: bool):
     if changed:
         flash(f"{user.name} {'can log in again' if active else 'is deactivated; their items went back to the queue'}.",
               "ok")
+    return redirect(url_for("admin.users"), 303)
+
+
+@bp.post("/admin/users/unlock")
+@role_required(*LEADS)
+def unlock():
+    """Clear an account's login lock (after too many failed logins from anywhere)."""
+    session = db_session()
+    name = request.form.get("name", "").strip()
+    target = get_user_by_name(session=session, name=name) if name else None
+    if target is not None and not user_admin.may_manage(current_user.role, Role(target.role)):
+        abort(403, "Only an admin may unlock admin accounts.")
+    if throttle.clear_lock(session=session, name=name, now=utcnow(), actor=user_actor(current_user.name)):
+        commit()
+        flash(f"{name} can log in again.", "ok")
+    else:
+        flash(f"{name} was not locked.", "ok")
     return redirect(url_for("admin.users"), 303)
 
 

@@ -6,12 +6,15 @@ the one shape (reviewq.web.errors).
 
 from __future__ import annotations
 
+import random
+
 from flask import Blueprint, Flask, jsonify, request, url_for
 
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.judges import record_judge_verdicts
 from reviewq.domain.sampling import submit_outputs
+from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import wait_until
 from reviewq.models import ItemKind, Scope, utcnow
 from reviewq.models.approvals import ApprovalCreate
@@ -20,7 +23,7 @@ from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
-from reviewq.web.openapi import openapi_document
+from reviewq.web.openapi import for_agent, openapi_document
 from reviewq.web.security import csrf
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -46,8 +49,10 @@ def submit_items():
         outputs = [validate(OutputCreate, raw, prefix=f"items[{i}]") for i, raw in enumerate(raw_items)]
     else:
         outputs = [validate(OutputCreate, body)]
+    settings = get_settings()
     results = submit_outputs(
-        session=db_session(), token=caller.token, outputs=outputs, sampling=get_settings().sampling, now=utcnow()
+        session=db_session(), token=caller.token, outputs=outputs, sampling=settings.sampling, now=utcnow(),
+        canaries=settings.canaries, rng=_RESERVOIR_RNG,
     )
     record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
@@ -56,6 +61,10 @@ def submit_items():
     only = results[0]
     created = only.queued and not only.duplicate
     return jsonify(_result_json(only)), 201 if created else 200
+
+
+# Which unsampled outputs the reservoir keeps; not security-sensitive.
+_RESERVOIR_RNG = random.Random()
 
 
 @bp.get("/items/<public_id>")
@@ -71,8 +80,9 @@ def _idempotency_key() -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ApiError(422, "invalid_field", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise ApiError(422, "invalid_field",
+                       f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable ASCII characters",
                        field="Idempotency-Key")
     return key
 
@@ -142,8 +152,15 @@ def cancel(public_id: str):
 
 @bp.get("/openapi.json")
 def openapi():
+    """Public; with a valid bearer token, the document is narrowed to that token's agent."""
     limits = get_settings().approvals
-    return jsonify(openapi_document(limits.max_timeout_s, limits.max_wait_s))
+    document = openapi_document(limits.max_timeout_s, limits.max_wait_s)
+    kind, _, plaintext = request.headers.get("Authorization", "").partition(" ")
+    if kind.lower() == "bearer" and plaintext.strip():
+        token = verify_token(session=db_session(readonly=True), plaintext=plaintext.strip(), now=utcnow())
+        if token is not None:
+            document = for_agent(document, token.agent)
+    return jsonify(document)
 
 
 def init_app(app: Flask) -> None:

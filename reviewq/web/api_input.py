@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from reviewq.web.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def field_path(loc: tuple, prefix: str = "") -> str:
@@ -27,18 +24,25 @@ def field_path(loc: tuple, prefix: str = "") -> str:
     return path
 
 
-def _bad_string(value: Any) -> str | None:
-    """The path of the first string the databases cannot store (NUL, lone surrogates), or None."""
+def _bad_value(value: Any) -> tuple[str, str] | None:
+    """(path, problem) of the first value the databases cannot store or a browser cannot parse.
+
+    Strings with NUL or lone surrogates fail on PostgreSQL; Infinity and NaN (`1e400` parses to
+    infinity) are not JSON at all, so an item holding one could never be shown to a reviewer.
+    """
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, str):
             if "\x00" in node or not node.isascii() and _has_surrogate(node):
-                return path or "body"
+                return path or "body", "strings may not contain NUL or unpaired surrogates"
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                return path or "body", "numbers must be finite (no Infinity, NaN or values beyond 1e308)"
         elif isinstance(node, dict):
             for key, child in node.items():
                 if "\x00" in key or _has_surrogate(key):
-                    return field_path((key,), path)
+                    return field_path((key,), path), "keys may not contain NUL or unpaired surrogates"
                 stack.append((field_path((key,), path), child))
         elif isinstance(node, list):
             stack.extend((f"{path}[{i}]", child) for i, child in enumerate(node))
@@ -53,19 +57,47 @@ def _has_surrogate(text: str) -> bool:
         return True
 
 
-def json_body() -> Any:
-    """The parsed body; 413 over [api] max_body_bytes (raised by werkzeug), 400 if not JSON."""
-    raw = request.get_data(cache=False)
+def parse_json(raw: bytes) -> Any:
+    """A JSON document from `raw`: 400 if it is not JSON, 422 naming the field that cannot be stored."""
     if not raw.strip():
-        raise ApiError(400, "bad_json", "the body is empty; send a JSON object")
+        raise ApiError(400, "bad_json", "the body is empty; send a JSON object", field="body")
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        # NaN and Infinity literals parse here so that the check below can name their field.
+        value = json.loads(raw, parse_constant=float)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
-    bad = _bad_string(value)
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:200]}", field="body") from None
+    bad = _bad_value(value)
     if bad is not None:
-        raise ApiError(422, "invalid_field", "strings may not contain NUL or unpaired surrogates", field=bad)
+        field, problem = bad
+        if field == "body":
+            raise ApiError(400, "bad_json", f"the body is not a JSON object: {problem}", field="body")
+        raise ApiError(422, "invalid_field", f"{field}: {problem}", field=field)
     return value
+
+
+def json_body() -> Any:
+    """The parsed body; 413 over [api] max_body_bytes, 400 if not JSON."""
+    return parse_json(_read_body())
+
+
+def _read_body() -> bytes:
+    """The raw body, never more than [api] max_body_bytes.
+
+    With a Content-Length werkzeug refuses an oversized body up front (413). A chunked body has
+    none: werkzeug would hand back the first `limit` bytes as if that were all, so a too-large
+    body looked like broken JSON (400). It is read here until it ends or passes the limit.
+    """
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is not None or limit is None or not request.environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=False)
+    stream, chunks, size = request.environ["wsgi.input"], [], 0
+    while chunk := stream.read(min(64 * 1024, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "request_entity_too_large",
+                           f"the body is over the {limit}-byte limit ([api] max_body_bytes)", field="body")
+    return b"".join(chunks)
 
 
 def json_object() -> dict:

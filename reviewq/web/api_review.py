@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, jsonify, request
 
+from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
 from reviewq.domain.audit import record_event
 from reviewq.models import Scope, User, utcnow
@@ -25,8 +26,8 @@ from reviewq.web.security import csrf
 bp = Blueprint("api_review", __name__, url_prefix="/api/v1/review")
 csrf.exempt(bp)
 
-# Interleaves assigned (planted) items with real work, as for people (queue.ASSIGNED_INTERLEAVE).
-_CLAIM_RNG = random.Random()
+# Projection draws and the interleave of planted items, as on the queue page; a judge cannot observe it.
+_CLAIM_RNG = random.SystemRandom()
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ def next_item():
     lease = settings.queue.lease_seconds
     item = queue_domain.resume_held(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease)
     if item is None:
-        item = queue_domain.claim_next(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease,
-                                       rng=_CLAIM_RNG)
+        # The same claim as a person's queue page: with the judge's canary probability, a projected copy.
+        item = projection.claim(session=session, reviewer_id=judge.id, now=now, settings=settings, rng=_CLAIM_RNG)
     body = {"item": reviewer_item_view(item), "lease_seconds": lease}
     commit()
     return jsonify(body)

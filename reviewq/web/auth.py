@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from sqlmodel import Session, select
 
+from reviewq.domain import login_throttle as throttle
 from reviewq.domain.audit import record_event, user_actor
-from reviewq.domain.users import authenticate
-from reviewq.models import AuditEvent, Role, User, utcnow
+from reviewq.domain.errors import DomainError
+from reviewq.domain.login_throttle import LoginLimits
+from reviewq.domain.users import authenticate, change_own_password, end_sessions
+from reviewq.models import Role, User, utcnow
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import error_response, wants_json
 
@@ -45,8 +48,12 @@ class LoginUser(UserMixin):
         return cls(id=user.id, name=user.name, role=Role(user.role), active=user.active)
 
 
-# Every request loads its user: four columns by primary key, statement built once, no ORM object.
-_USER_SNAPSHOT = sa.select(User.id, User.name, User.role, User.active).where(User.id == sa.bindparam("user_id"))
+# Every request loads its user: five columns by primary key, statement built once, no ORM object.
+_USER_SNAPSHOT = sa.select(User.id, User.name, User.role, User.active, User.session_version).where(
+    User.id == sa.bindparam("user_id")
+)
+# The user's session version at login, kept in the signed session cookie.
+SESSION_VERSION_KEY = "_rq_sv"
 
 
 @login_manager.user_loader
@@ -56,7 +63,16 @@ def _load_user(user_id: str) -> LoginUser | None:
     row = db_session().execute(_USER_SNAPSHOT, {"user_id": int(user_id)}).first()
     if row is None or not row.active:
         return None
+    # Logout, a password or role change and deactivation bump the version: older cookies are void.
+    if flask_session.get(SESSION_VERSION_KEY) != row.session_version:
+        return None
     return LoginUser(id=row.id, name=row.name, role=Role(row.role), active=row.active)
+
+
+def start_session(user: User) -> None:
+    """Log `user` in on this browser, bound to their current session version."""
+    login_user(LoginUser.from_user(user))
+    flask_session[SESSION_VERSION_KEY] = user.session_version
 
 
 @login_manager.unauthorized_handler
@@ -139,26 +155,34 @@ def nav_links(user) -> list[tuple[str, str]]:
 
 
 # --- login throttling -------------------------------------------------------------------------
-# Failed logins are audit events, so the count is shared by every worker process and survives a
-# restart: actor "ip:<address>", object_id the attempted name. The check runs before the password
-# hash, so a throttled attempt costs no scrypt work and is not counted again.
+# Counted in the database (reviewq.domain.login_throttle), so every worker process shares the
+# count and it survives a restart. Each failure is also an audit event: actor "ip:<address>",
+# object_id the attempted name.
 LOGIN_FAILED = "user.login_failed"
-THROTTLE_WINDOW = timedelta(minutes=1)
 
 
-def _ip_actor() -> str:
-    return f"ip:{request.remote_addr or 'unknown'}"[:100]
+def _source() -> str:
+    # The client's address; behind [server] proxy_count trusted proxies, ProxyFix has put the
+    # client's own address here from X-Forwarded-For.
+    return request.remote_addr or "unknown"
 
 
-def login_throttled(*, session: Session, name: str, ip_actor: str, now: datetime, limit: int) -> bool:
-    """True once this account or this address has `limit` failed logins within the last minute."""
-    recent = (
-        select(sa.func.count(AuditEvent.id))
-        .where(AuditEvent.action == LOGIN_FAILED, AuditEvent.at > now - THROTTLE_WINDOW)
+def login_limits() -> LoginLimits:
+    sec = get_settings().security
+    return LoginLimits(
+        per_pair=sec.max_failed_logins_per_minute,
+        per_source=sec.max_failed_logins_per_source_per_minute,
+        lock_failures=sec.account_lock_failures,
+        lock_window=timedelta(minutes=sec.account_lock_minutes),
     )
-    if session.exec(recent.where(AuditEvent.actor == ip_actor)).one() >= limit:
-        return True
-    return bool(name) and session.exec(recent.where(AuditEvent.object_id == name[:64])).one() >= limit
+
+
+REFUSALS = {
+    "pair": "Too many failed logins. Wait a minute, then try again.",
+    "source": "Too many failed logins from your network. Wait a minute, then try again.",
+    "account": "This account is locked after too many failed logins. A lead can unlock it, "
+               "or wait and try again later.",
+}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -169,19 +193,26 @@ def login():
     password = request.form.get("password", "")
     session = db_session()
     now = utcnow()
-    limit = get_settings().security.max_failed_logins_per_minute
-    if login_throttled(session=session, name=name, ip_actor=_ip_actor(), now=now, limit=limit):
-        flash("Too many failed logins. Wait a minute, then try again.", "error")
+    limits = login_limits()
+    refusal = throttle.reserve_attempt(session=session, name=name, source=_source(), now=now, limits=limits)
+    commit()  # the attempt counts for everyone else before the slow password check
+    if refusal is not None:
+        flash(REFUSALS[refusal.scope], "error")
         page = render_template("login.html", next=request.form.get("next", ""), name=name)
-        return page, 429, {"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))}
+        return page, 429, {"Retry-After": str(refusal.retry_after_s)}
     user = authenticate(session=session, name=name, password=password)
     if user is None:
-        record_event(session=session, actor=_ip_actor(), action=LOGIN_FAILED, object_type="user",
+        record_event(session=session, actor=f"ip:{_source()}"[:100], action=LOGIN_FAILED, object_type="user",
                      object_id=name[:64], now=now)
+        locked = throttle.attempt_failed(session=session, name=name, now=now, limits=limits)
+        if locked:
+            record_event(session=session, actor="system", action="user.login_locked", object_type="user",
+                         object_id=name[:64], now=now, details={"failures": limits.lock_failures})
         commit()
         flash("Wrong name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), name=name), 401
-    login_user(LoginUser.from_user(user))
+    throttle.attempt_succeeded(session=session, name=name, source=_source())
+    start_session(user)
     record_event(session=session, actor=user_actor(user.name), action="user.login",
                  object_type="user", object_id=user.id, now=now)
     commit()
@@ -194,12 +225,40 @@ def logout():
         from reviewq.domain.queue import release_all
 
         session = db_session()
+        user = session.get(User, current_user.id)
+        if user is not None:
+            end_sessions(session=session, user=user)  # every browser of this user, not just this one
         release_all(session=session, reviewer_id=current_user.id, now=utcnow())
         record_event(session=session, actor=user_actor(current_user.name), action="user.logout",
                      object_type="user", object_id=current_user.id, now=utcnow())
         commit()
         logout_user()
+    flask_session.pop(SESSION_VERSION_KEY, None)
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/me/password", methods=["GET", "POST"])
+@role_required(*ANY_ROLE)
+def change_password():
+    """Change one's own password: every other session of this user ends, this one stays."""
+    if request.method == "GET":
+        return render_template("password.html")
+    session = db_session()
+    user = session.get(User, current_user.id)
+    new = request.form.get("password", "")
+    if new != request.form.get("confirm", ""):
+        flash("The new password and its confirmation differ.", "error")
+        return render_template("password.html"), 422
+    try:
+        change_own_password(session=session, user=user, current=request.form.get("current_password", ""),
+                            new=new, now=utcnow())
+    except DomainError as exc:
+        flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
+        return render_template("password.html"), 422
+    commit()
+    start_session(user)
+    flash("Password changed. Your other sessions have been logged out.", "ok")
+    return redirect(url_for("auth.change_password"), 303)
 
 
 def init_app(app: Flask) -> None:

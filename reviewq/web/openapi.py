@@ -82,6 +82,9 @@ def _responses(ok: dict[str, dict], *errors: str) -> dict:
     return dict(sorted(out.items()))
 
 
+# Printable ASCII with at least one visible character, as the server checks it.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+
 ID_PARAM = {"name": "public_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 32}}
 
 
@@ -131,7 +134,9 @@ def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
                 "with another body is a 409. On timeout the approval expires with outcome deny.",
                 "security": secured,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string", "minLength": 1, "maxLength": 120}}],
+                                "description": "1-120 printable ASCII characters (surrounding spaces are trimmed)",
+                                "schema": {"type": "string", "minLength": 1, "maxLength": 120,
+                                           "pattern": IDEMPOTENCY_KEY_PATTERN}}],
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": _ref("ApprovalCreate")}}},
                 "responses": _responses({
@@ -202,3 +207,14 @@ def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
                                            "description": "a token from `reviewq token create`"}},
         },
     }
+
+
+def for_agent(document: dict, agent: str) -> dict:
+    """The document as one agent's token sees it: an output's `agent`, if sent, can only be its own."""
+    import copy
+
+    document = copy.deepcopy(document)
+    agent_schema = document["components"]["schemas"]["OutputCreate"]["properties"]["agent"]
+    agent_schema.clear()
+    agent_schema.update({"const": agent, "description": "if given, must be this token's agent"})
+    return document

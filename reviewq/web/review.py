@@ -9,16 +9,19 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, render_template, request
+from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 from pydantic import ValidationError
 
+from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
+from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
+from reviewq.web.api_input import json_body
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
@@ -74,11 +77,15 @@ def next_item():
 def decide(public_id: str):
     """Record the verdict, claim the next item in the same transaction, and answer with both."""
     session, settings, now = db_session(), get_settings(), utcnow()
-    data = _decision_from(request.get_json(silent=True))
-    result = queue_domain.decide(
-        session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
-        settings=settings,
-    )
+    data = _decision_from(json_body())
+    try:
+        result = queue_domain.decide(
+            session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
+            settings=settings,
+        )
+    except DeadlinePassed as exc:
+        commit()  # the approval expired in this transaction: keep that, refuse the verdict
+        raise ApiError(409, exc.code, exc.message, field=exc.field) from None
     nxt = _claim(now)
     body = {
         "decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
@@ -149,12 +156,13 @@ def me():
 
 
 def _claim(now) -> Item | None:
-    return queue_domain.claim_next(session=db_session(), reviewer_id=current_user.id, now=now,
-                                   lease_seconds=get_settings().queue.lease_seconds, rng=_CLAIM_RNG)
+    """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
+    return projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
+                            rng=_CLAIM_RNG)
 
 
-# Interleaves planted items with real work (see queue.ASSIGNED_INTERLEAVE); not security-sensitive.
-_CLAIM_RNG = random.Random()
+# Projection draws and the interleave of skipped planted items; a reviewer cannot observe its state.
+_CLAIM_RNG = random.SystemRandom()
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:
@@ -193,7 +201,7 @@ def _decision_from(body: object) -> DecisionCreate:
         reason = None  # a reason bucket explains a reject only
     elif reason is None or reason == "":
         raise ApiError(422, "invalid_field", "a reject needs a reason bucket (1-8)", field="reason")
-    elif reason not in known_reasons(get_settings()):
+    elif not isinstance(reason, str) or reason not in known_reasons(get_settings()):
         raise ApiError(422, "invalid_field", "unknown reason bucket", field="reason")
     note = body.get("note") or ""
     if not isinstance(note, str):

@@ -241,3 +241,31 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
         skipped = items[ids["skipped"]]
         assert [d.verdict.value for d in by_item[skipped.id]] == ["approve"]
         assert all(d.active_ms > 0 for d in decisions)
+
+
+def test_a_late_approve_is_refused_on_the_page_and_the_next_item_follows(browser, live_server, database):
+    """Pressing A after an approval's deadline: the page says it was not recorded, then shows the next item."""
+    import time
+
+    now = utcnow()
+    deadline_in = timedelta(seconds=6)
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now)
+        late = enqueue(session=s, data=approval_item(now=now, deadline_in=deadline_in), now=now).item.public_id
+        after = enqueue(session=s, data=output_item(), now=now).item.public_id
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        _login(page, live_server.url, "rita")
+        _shows(page, late)
+        time.sleep(max(0.0, (now + deadline_in - utcnow()).total_seconds()) + 0.5)  # bounded: at most ~6.5 s
+        expect(page.locator("#countdown")).to_contain_text("Deadline passed")
+        page.keyboard.press("a")
+        expect(page.locator("#message")).to_contain_text("Not recorded: too late")
+        _shows(page, after)
+        with database.session_scope(readonly=True) as s:
+            item = s.exec(select(Item).where(Item.public_id == late)).one()
+            assert (item.status, item.outcome) == (ItemStatus.EXPIRED, Outcome.DENY)
+            assert s.exec(select(Decision).where(Decision.item_id == item.id)).first() is None
+    finally:
+        context.close()

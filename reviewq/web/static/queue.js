@@ -434,6 +434,9 @@
         var msg = describe(r.data.decision);
         if (r.data.reveal) { showReveal(r.data.reveal, r.data.next); say(msg); }
         else { advance(r.data.next); say(msg, "ok"); }
+      } else if (r.status === 409 && r.data && r.data.error && r.data.error.code === "deadline_passed") {
+        say("Not recorded: " + errorText(r) + ". Here is the next one.", "warn");
+        loadNext();
       } else if (r.status === 409) {
         say("That item was no longer yours (it went back to the queue). Here is the next one.", "warn");
         loadNext();

@@ -1,0 +1,168 @@
+"""A reviewer's canary and control probability for the next claim: the weekly budget spent over active time.
+
+Like TIP's "one threat per N bags, ±30%": the weekly job (or the first claim of the week) draws
+each reviewer's budget with jitter, and every claim carries the same probability
+    budget / claims expected this week (the reviewer's recent pace)
+so planted items spread over the reviewer's working time exactly as their claims do: over the
+days of the week, the hours of the day and the minutes into session like real work (VIGILANCE.md
+§4 "placement"). A rate that ran down as the budget was spent would bunch planted items early in
+the week whenever the pace was underestimated; instead the budget is an expectation, with a
+hard stop at twice the budget. The rate is also a control
+surface: a lead's boost replaces it for a while, and a new reviewer's first session is an
+onboarding drill (VIGILANCE.md §1, Bahner, Hueper & Manzey 2008).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from reviewq.config import Settings
+from reviewq.models import CanaryBudget, CanaryRateBoost, Decision, Injection, InjectionKind, ReviewSession
+
+DEFAULT_EXPECTED_CLAIMS = 150  # a reviewer with no history yet: a plausible week of claims
+MIN_EXPECTED_CLAIMS = 20
+# Never more than this many times the week's budget, however much more than usual a reviewer works.
+HARD_STOP = 2
+
+
+@dataclass(frozen=True)
+class Rate:
+    canary: float
+    control: float
+    drill: bool  # planted items are revealed at once with their explanation
+    week_start: datetime
+
+
+def week_start_for(now: datetime, tz: ZoneInfo) -> datetime:
+    """Monday 00:00 in the configured timezone of the week containing `now`."""
+    local = now.astimezone(tz)
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+
+
+def jittered(mean: int, jitter: float, rng: random.Random) -> int:
+    """A whole number around `mean`, ±jitter, rounded stochastically so the mean is kept."""
+    value = mean * rng.uniform(1 - jitter, 1 + jitter)
+    whole = int(value)
+    return whole + (1 if rng.random() < value - whole else 0)
+
+
+def expected_claims(*, session: Session, reviewer_id: int, now: datetime) -> int:
+    """The reviewer's recent weekly pace: decisions in the last 28 days per week they worked."""
+    rows = session.exec(
+        select(sa.func.count(Decision.id), sa.func.min(Decision.decided_at)).where(
+            Decision.reviewer_id == reviewer_id, Decision.decided_at >= now - timedelta(days=28),
+            Decision.decided_at < now,
+        )
+    ).one()
+    count, first = rows
+    if not count:
+        return DEFAULT_EXPECTED_CLAIMS
+    weeks = min(4.0, max(1.0, (now - first).total_seconds() / (7 * 86400)))
+    return max(MIN_EXPECTED_CLAIMS, round(count / weeks))
+
+
+def budget_for(
+    *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random,
+    week_start: datetime | None = None,
+) -> CanaryBudget:
+    """This week's budget, drawn now if the weekly job has not drawn it yet."""
+    week_start = week_start or week_start_for(now, ZoneInfo(settings.canaries.timezone))
+    query = select(CanaryBudget).where(CanaryBudget.reviewer_id == reviewer_id, CanaryBudget.week_start == week_start)
+    found = session.exec(query).first()
+    if found is not None:
+        return found
+    c = settings.canaries
+    budget = CanaryBudget(
+        reviewer_id=reviewer_id, week_start=week_start,
+        canaries=jittered(c.per_reviewer_per_week, c.budget_jitter, rng),
+        controls=jittered(c.controls_per_reviewer_per_week, c.budget_jitter, rng),
+        expected_claims=expected_claims(session=session, reviewer_id=reviewer_id, now=now), created_at=now,
+    )
+    try:
+        with session.begin_nested():  # another worker may draw it at the same moment
+            session.add(budget)
+            session.flush()
+    except IntegrityError:
+        return session.exec(query).one()
+    return budget
+
+
+def _spent(session: Session, reviewer_id: int, week_start: datetime) -> dict[InjectionKind, int]:
+    rows = session.exec(
+        select(Injection.kind, sa.func.count(Injection.id))
+        .where(Injection.reviewer_id == reviewer_id, Injection.week_start == week_start,
+               Injection.drill.is_(False))
+        .group_by(Injection.kind)
+    ).all()
+    return {InjectionKind(kind): n for kind, n in rows}
+
+
+def active_boost(*, session: Session, reviewer_id: int, now: datetime) -> CanaryRateBoost | None:
+    return session.exec(
+        select(CanaryRateBoost)
+        .where(CanaryRateBoost.reviewer_id == reviewer_id, CanaryRateBoost.starts_at <= now,
+               CanaryRateBoost.ends_at > now)
+        .order_by(CanaryRateBoost.created_at.desc())
+    ).first()
+
+
+def in_first_session(*, session: Session, reviewer_id: int, now: datetime, gap_minutes: int) -> bool:
+    """No review session yet, or only the one still running: a new reviewer's first sitting."""
+    rows = session.exec(
+        select(ReviewSession.last_activity_at).where(ReviewSession.reviewer_id == reviewer_id).limit(2)
+    ).all()
+    return not rows or (len(rows) == 1 and now - rows[0] < timedelta(minutes=gap_minutes))
+
+
+def spend_probability(budget: int, spent: int, expected: int, cap: float) -> float:
+    """The week's budget over the week's expected claims, the same for every claim; 0 past the hard stop."""
+    if budget <= 0 or spent >= HARD_STOP * budget:
+        return 0.0
+    return min(cap, budget / max(expected, 1))
+
+
+def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings: Settings,
+                 rng: random.Random) -> Rate:
+    c = settings.canaries
+    budget = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    spent = _spent(session, reviewer_id, budget.week_start)
+    canary = spend_probability(budget.canaries, spent.get(InjectionKind.CANARY, 0), budget.expected_claims,
+                               c.max_probability)
+    control = spend_probability(budget.controls, spent.get(InjectionKind.CONTROL, 0), budget.expected_claims,
+                                c.max_probability)
+    boost = active_boost(session=session, reviewer_id=reviewer_id, now=now)
+    if boost is not None:
+        return Rate(canary=boost.probability, control=control, drill=boost.drill, week_start=budget.week_start)
+    if c.onboarding_drill and c.drill_probability > 0 and in_first_session(
+        session=session, reviewer_id=reviewer_id, now=now, gap_minutes=settings.vigilance.session_gap_minutes
+    ):
+        return Rate(canary=c.drill_probability, control=control, drill=True, week_start=budget.week_start)
+    return Rate(canary=canary, control=control, drill=False, week_start=budget.week_start)
+
+
+def boost_rate(
+    *, session: Session, reviewer_id: int, probability: float, hours: float, drill: bool, reason: str,
+    created_by: str, now: datetime,
+) -> CanaryRateBoost:
+    """A lead raises one reviewer's canary probability per claim for `hours`."""
+    from reviewq.domain.errors import ValidationFailed
+
+    if not 0 < probability <= 0.5:
+        raise ValidationFailed("probability must be above 0 and at most 0.5", field="probability")
+    if not 0 < hours <= 24 * 14:
+        raise ValidationFailed("hours must be above 0 and at most 336 (two weeks)", field="hours")
+    boost = CanaryRateBoost(
+        reviewer_id=reviewer_id, probability=probability, starts_at=now, ends_at=now + timedelta(hours=hours),
+        drill=drill, reason=reason[:500], created_by=created_by, created_at=now,
+    )
+    session.add(boost)
+    session.flush()
+    return boost

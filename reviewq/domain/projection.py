@@ -1,0 +1,228 @@
+"""Projection (the main canary source): at claim time, a planted copy stands in for the real item.
+
+Like airport TIP projecting a threat onto a real bag. When a reviewer claims the next real item,
+with their current probability (canary_rate.py) they are served instead a planted copy made from
+a source they have never seen and will never be served (projection_sources.py): a canary (one
+fault planted by a generic mutator, with values from the deployment's own data) or a known-good
+control (re-served unchanged). The real item goes straight back to the queue, unseen, so no real
+work is lost, and planted items are spent only while real work is flowing: an empty queue never
+serves one. The copy takes the served item's place, agent, category, kind and created time (sources
+of the served item's own batch are preferred, so that is the source's created time too: agents
+submit in batches, and a planted item must share its batch's timestamp like real ones do), and a
+trace id of the source's format; an approval keeps the served approval's created time and
+deadline, so deadline = created + timeout_s and category = intent hold as for real ones.
+Only reviewers are planted on: a lead's approvals are what confirm items as known-good controls.
+Safety: the copy has no token and no approval record, so no agent, API read or webhook sees it.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from reviewq.canaries.bank import Bank
+from reviewq.canaries.binding import entries_for_slot, slot_profile
+from reviewq.canaries.library import Library, LibraryError, load_library, render_entry
+from reviewq.canaries.mutators import NotApplicable, mutate
+from reviewq.canaries.render import make_faker
+from reviewq.config import Settings
+from reviewq.domain import projection_sources as sources
+from reviewq.domain.canary_rate import Rate, current_rate
+from reviewq.domain.canary_scoring import may_be_planted
+from reviewq.domain.queue import claim_next, release
+from reviewq.models import (
+    Injection,
+    InjectionKind,
+    InjectionSource,
+    Item,
+    ItemKind,
+    ItemStatus,
+    Role,
+    User,
+    new_public_id,
+)
+
+REPLAY_EXPLANATION = ("A known-good item: other reviewers (or a lead) approved it before, and it was served "
+                      "to you again to measure false alarms. The right verdict was approve.")
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A planted item before it is written."""
+
+    kind: InjectionKind
+    source: InjectionSource
+    payload: dict
+    explanation: str
+    bucket: str | None = None
+    template: str | None = None
+    origin: sources.Source | None = None
+    original_payload: dict | None = None
+    library_entry_id: str | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def _library_at(path: str, mtime: float) -> Library | None:
+    try:
+        return load_library(Path(path))
+    except LibraryError:
+        return None  # a broken library only loses the fill-ins; `reviewq canaries validate` says why
+
+
+def library_for(settings: Settings) -> Library | None:
+    path = settings.canary_library_path
+    try:
+        mtime = max((p.stat().st_mtime for p in path.glob("*.toml")), default=0.0)
+    except OSError:
+        return None
+    return _library_at(str(path), mtime)
+
+
+def claim(
+    *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random,
+    library: Library | None = None,
+) -> Item | None:
+    """The next item for this reviewer: the real one, or with the current probability a planted copy."""
+    item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
+                      lease_seconds=settings.queue.lease_seconds, rng=rng)
+    if item is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
+        return item
+    rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    draw = rng.random()
+    if draw >= rate.canary + rate.control:
+        return item
+    kind = InjectionKind.CANARY if draw < rate.canary else InjectionKind.CONTROL
+    copy = project(session=session, served=item, reviewer_id=reviewer_id, kind=kind, rate=rate, now=now,
+                   settings=settings, rng=rng, library=library if library is not None else library_for(settings))
+    if copy is None:
+        return item
+    release(session=session, public_id=item.public_id, reviewer_id=reviewer_id, now=now)
+    session.expire(item)
+    return copy
+
+
+def _plants_on(session: Session, reviewer_id: int) -> bool:
+    user = session.get(User, reviewer_id)
+    return user is not None and user.role == Role.REVIEWER
+
+
+def project(
+    *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, rate: Rate, now: datetime,
+    settings: Settings, rng: random.Random, library: Library | None,
+) -> Item | None:
+    """Write (leased to the reviewer) a planted copy standing in for `served`; None if nothing fits."""
+    planted = choose(session=session, served=served, reviewer_id=reviewer_id, kind=kind, now=now,
+                     settings=settings, rng=rng, library=library)
+    if planted is None:
+        return None
+    return write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=rate, now=now,
+                 settings=settings, rng=rng)
+
+
+def choose(
+    *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, now: datetime, settings: Settings,
+    rng: random.Random, library: Library | None,
+) -> Planted | None:
+    exclude = sources.used_refs(session, reviewer_id)
+    if kind == InjectionKind.CONTROL:
+        for origin in sources.confirmed_good(session=session, served=served, reviewer_id=reviewer_id,
+                                             settings=settings, now=now, exclude=exclude)[:1]:
+            return Planted(kind=kind, source=InjectionSource.CONTROL, payload=origin.payload,
+                           explanation=REPLAY_EXPLANATION,
+                           template="replay", origin=origin, original_payload=origin.payload)
+    else:
+        bank: Bank | None = None
+        for source_kind, found in (
+            (InjectionSource.PROJECTION, sources.reservoir_sources),
+            (InjectionSource.MUTATION, sources.decided_sources),
+        ):
+            kwargs = {"reviewer_id": reviewer_id} if source_kind == InjectionSource.MUTATION else {}
+            for origin in found(session=session, served=served, settings=settings, now=now, exclude=exclude,
+                                **kwargs):
+                if bank is None:
+                    bank = Bank.build(sources.bank_items(session=session, agent=served.agent, now=now,
+                                                         days=settings.canaries.source_days))
+                item = {"kind": origin.kind, "agent": origin.agent, "category": origin.category,
+                        "payload": origin.payload}
+                try:
+                    mutator, mutation = mutate(item, rng, bank)
+                except NotApplicable:
+                    continue
+                return Planted(kind=kind, source=source_kind, payload=mutation.item["payload"],
+                               explanation=mutation.explanation, bucket=mutator.bucket, template=mutator.name,
+                               origin=origin, original_payload=origin.payload)
+    return _library_fill_in(session=session, served=served, reviewer_id=reviewer_id, kind=kind, now=now,
+                            settings=settings, rng=rng, library=library)
+
+
+def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, library) -> Planted | None:
+    if library is None:
+        return None
+    slot = slot_profile(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
+                        now=now, days=settings.canaries.source_days)
+    used = set(session.exec(select(Injection.library_entry_id).where(
+        Injection.reviewer_id == reviewer_id, Injection.library_entry_id.is_not(None))).all())
+    entries = [e for e in entries_for_slot(library, slot, control=kind == InjectionKind.CONTROL) if e.id not in used]
+    if not entries:
+        return None
+    entry = rng.choice(entries)
+    rendered = render_entry(entry, make_faker(rng))
+    return Planted(kind=kind, source=InjectionSource.LIBRARY, payload=rendered.payload,
+                   explanation=rendered.explanation, bucket=entry.bucket, template=entry.id,
+                   library_entry_id=entry.id, original_payload=rendered.payload if entry.is_control else None)
+
+
+def same_format(trace_id: str, rng: random.Random) -> str:
+    """A fresh trace id of the same format. Segments without a digit ("acme-", "ap-") are kept, as
+    agents put constant prefixes there; in the others digits stay digits, hex stays hex (UUIDs), and
+    other letters are kept."""
+    out = []
+    for segment in re.split(r"([^A-Za-z0-9]+)", trace_id):
+        if not any(c.isdigit() for c in segment):
+            out.append(segment)
+            continue
+        hexish = all(c in string.hexdigits for c in segment) and any(c.isalpha() for c in segment)
+        out.append("".join(
+            rng.choice(string.digits) if c.isdigit() and not hexish
+            else rng.choice("0123456789abcdef" if c.islower() or c.isdigit() else "0123456789ABCDEF") if hexish
+            else c
+            for c in segment
+        ))
+    return "".join(out)[:128]
+
+
+def write(
+    *, session: Session, planted: Planted, served: Item, reviewer_id: int, rate: Rate, now: datetime,
+    settings: Settings, rng: random.Random,
+) -> Item:
+    origin = planted.origin
+    created, deadline = served.created_at, served.deadline
+    required = 1
+    if served.kind == ItemKind.APPROVAL and planted.payload.get("irreversible") is True \
+            and settings.queue.two_person_rule:
+        required = 2  # as real irreversible approvals; scoring closes it after this reviewer's verdict
+    item = Item(
+        kind=served.kind, trace_id=same_format(origin.trace_id if origin else served.trace_id, rng),
+        agent=served.agent, category=served.category, payload=planted.payload, priority=served.priority,
+        deadline=deadline, not_before=None, assigned_to=reviewer_id, required_approvals=required, token_id=None,
+        public_id=new_public_id("itm"), status=ItemStatus.LEASED, lease_holder=reviewer_id, leased_at=now,
+        lease_expires_at=now + timedelta(seconds=settings.queue.lease_seconds), created_at=created, updated_at=now,
+    )
+    session.add(item)
+    session.flush()
+    session.add(Injection(
+        item_id=item.id, reviewer_id=reviewer_id, kind=planted.kind, source=planted.source, bucket=planted.bucket,
+        library_entry_id=planted.library_entry_id, source_item_id=origin.item_id if origin else None,
+        source_ref=origin.ref if origin else None, template=planted.template,
+        original_payload=planted.original_payload, explanation=planted.explanation, week_start=rate.week_start,
+        scheduled_for=now, created_at=now, drill=rate.drill and planted.kind == InjectionKind.CANARY,
+    ))
+    session.flush()
+    return item

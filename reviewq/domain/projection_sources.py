@@ -1,0 +1,127 @@
+"""Where a projected item comes from: items this reviewer has never seen and will never be served.
+
+In order of preference (DESIGN.md "Canaries"):
+- canaries: an unsampled output of the same agent and category from the reservoir (nobody is
+  ever served it), else a real item of the slot that another reviewer approved;
+- controls: a real item of the slot approved by two reviewers or by a lead, re-served unchanged;
+- either: a library entry that fits the slot (canaries/binding.py), as a fill-in.
+Sources arriving nearest the served item's creation time come first, so the copy's age and
+batch match the work it stands in for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from reviewq.config import Settings
+from reviewq.domain import reservoir
+from reviewq.models import Decision, Injection, Item, ItemStatus, Outcome, Role, User, Verdict
+
+NEAREST = 25  # candidates tried per source kind, nearest in creation time first
+BANK_ITEMS = 300  # recent real items of the agent read for the value bank
+
+
+@dataclass(frozen=True)
+class Source:
+    agent: str
+    category: str
+    kind: str
+    trace_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+    ref: str  # "agent:trace_id"
+    item_id: int | None  # None for a reservoir output
+
+
+def used_refs(session: Session, reviewer_id: int) -> set[str]:
+    return set(session.exec(
+        select(Injection.source_ref).where(Injection.reviewer_id == reviewer_id, Injection.source_ref.is_not(None))
+    ).all())
+
+
+def _not_planted():
+    return ~select(Injection.id).where(Injection.item_id == Item.id).exists()
+
+
+def _decided_by(reviewer_id: int):
+    return select(Decision.id).where(Decision.item_id == Item.id, Decision.reviewer_id == reviewer_id).exists()
+
+
+def _nearest(rows, near: datetime) -> list:
+    """The served item's own batch (same created time) first, then the nearest in time."""
+    return sorted(rows, key=lambda r: (r.created_at != near, abs((r.created_at - near).total_seconds())))[:NEAREST]
+
+
+def _from_item(item: Item) -> Source:
+    return Source(item.agent, item.category, item.kind.value, item.trace_id, item.payload, item.created_at,
+                  f"{item.agent}:{item.trace_id}", item.id)
+
+
+def reservoir_sources(*, session: Session, served: Item, settings: Settings, now: datetime,
+                      exclude: set[str]) -> list[Source]:
+    if not settings.canaries.reservoir or served.kind.value != "output":
+        return []
+    rows = reservoir.candidates(session=session, agent=served.agent, category=served.category,
+                                near=served.created_at, now=now, settings=settings.canaries, exclude_refs=exclude,
+                                limit=NEAREST)
+    return [Source(r.agent, r.category, "output", r.trace_id, r.payload, r.created_at, f"{r.agent}:{r.trace_id}", None)
+            for r in rows]
+
+
+def _slot_items(session: Session, served: Item, reviewer_id: int, now: datetime, days: int):
+    return (
+        select(Item)
+        .where(Item.agent == served.agent, Item.category == served.category, Item.kind == served.kind,
+               Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
+               Item.created_at >= now - timedelta(days=days), Item.id != served.id,
+               _not_planted(), ~_decided_by(reviewer_id))
+        .order_by(Item.decided_at.desc())
+        .limit(400)
+    )
+
+
+def decided_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
+                    exclude: set[str]) -> list[Source]:
+    """Approved items of the slot decided by others: this reviewer never saw them and never will."""
+    rows = session.exec(_slot_items(session, served, reviewer_id, now, settings.canaries.source_days)).all()
+    return [_from_item(r) for r in _nearest(rows, served.created_at) if f"{r.agent}:{r.trace_id}" not in exclude]
+
+
+def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
+                   exclude: set[str]) -> list[Source]:
+    """Items of the slot approved by two reviewers, or by a lead: known good, for controls."""
+    approvals = (
+        select(Decision.item_id)
+        .join(User, User.id == Decision.reviewer_id)
+        .where(Decision.verdict == Verdict.APPROVE)
+        .group_by(Decision.item_id)
+        .having(sa.or_(sa.func.count(sa.distinct(Decision.reviewer_id)) >= 2,
+                       sa.func.max(sa.case((User.role != Role.REVIEWER, 1), else_=0)) == 1))
+    )
+    rows = session.exec(
+        _slot_items(session, served, reviewer_id, now, settings.canaries.source_days).where(Item.id.in_(approvals))
+    ).all()
+    return [_from_item(r) for r in _nearest(rows, served.created_at) if f"{r.agent}:{r.trace_id}" not in exclude]
+
+
+def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:
+    """The deployment's own recent data for the value bank: the agent's real items and reservoir outputs."""
+    items = session.exec(
+        select(Item.kind, Item.agent, Item.category, Item.payload)
+        .where(Item.created_at >= now - timedelta(days=days), _not_planted())
+        .order_by(Item.created_at.desc())
+        .limit(BANK_ITEMS)
+    ).all()
+    out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "payload": p}
+           for k, a, c, p in items]
+    kept = session.exec(
+        select(reservoir.ReservoirOutput).where(reservoir.ReservoirOutput.agent == agent)
+        .order_by(reservoir.ReservoirOutput.created_at.desc()).limit(BANK_ITEMS)
+    ).all()
+    out += [{"kind": "output", "agent": r.agent, "category": r.category, "payload": r.payload} for r in kept]
+    return out

@@ -1,0 +1,284 @@
+"""Projection at claim time: what a planted copy takes from real traffic, and what it never touches."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import timedelta
+
+from sqlmodel import select
+
+from reviewq.canaries.library import load_library
+from reviewq.domain import projection, reservoir
+from reviewq.domain.canary_rate import boost_rate, current_rate
+from reviewq.domain.injection import plan_week
+from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.sampling import submit_outputs
+from reviewq.models import (
+    CanaryBudget,
+    DecisionCreate,
+    Injection,
+    InjectionKind,
+    InjectionOutcome,
+    InjectionSource,
+    Item,
+    ItemStatus,
+    ReservoirOutput,
+    Verdict,
+    WebhookDelivery,
+    utcnow,
+)
+from reviewq.models.outputs import OutputCreate
+from tests.factories import make_user, output_item
+from tests.support.api import add_reviewer, bearer, issue_token
+
+
+class Always(random.Random):
+    """An rng whose every draw is 0.0: the claim always plants if anything may be planted."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+class Never(random.Random):
+    def random(self) -> float:
+        return 0.999999
+
+
+def _outputs(n: int, start: int = 0) -> list[OutputCreate]:
+    return [OutputCreate(trace_id=f"tr-{i:06d}", category="orders", input=f"Where is order ACM-{500000 + i}?",
+                         output={"reply": f"Order ACM-{500000 + i} is in transit and will arrive in 3 days.",
+                                 "order_id": f"ACM-{500000 + i}", "eta_days": 3},
+                         trace=[{"tool": "orders.lookup", "args": {"order_id": f"ACM-{500000 + i}"}}])
+            for i in range(start, start + n)]
+
+
+def _approval_body(i: int, **extra) -> dict:
+    body = {"trace_id": f"ap-{i}", "actor": "ledger", "intent": "issue_payout",
+            "constraints": {"max_amount_eur": 500, "allowed_tools": ["payouts.create"]},
+            "tool_call": {"name": "payouts.create", "args": {"vendor": f"V-{100 + i}", "amount_eur": 40 + i}},
+            "irreversible": False, "timeout_s": 3600 + 600 * i, "context": f"Payout for V-{100 + i}."}
+    body.update(extra)
+    return body
+
+
+def test_a_projected_copy_never_reaches_an_agent(client, database, settings):
+    """Copies are invisible to agents: no API read, no webhook, no approval outcome; their sources are untouched."""
+    now = utcnow()  # the API stamps items with the wall clock
+    issued = issue_token(database, "ledger", now=now)
+    alice, bob = add_reviewer(database, "alice", now=now), add_reviewer(database, "bob", now=now)
+    ids = []
+    for i in range(2):
+        r = client.post("/api/v1/approvals", json=_approval_body(i), headers=bearer(issued))
+        assert r.status_code == 201, r.get_json()
+        ids.append(r.get_json()["id"])
+    r = client.post("/api/v1/items", json={"items": [o.model_dump(exclude_none=True) for o in _outputs(40)]},
+                    headers=bearer(issued))
+    assert r.status_code == 200
+    t = now + timedelta(minutes=5)
+    with database.session_scope() as s:  # bob approves the first approval: a mutation source for alice
+        item = claim_next(session=s, reviewer_id=bob.id, now=t, lease_seconds=60)
+        decide(session=s, public_id=item.public_id, reviewer=bob, data=DecisionCreate(verdict=Verdict.APPROVE),
+               now=t, settings=settings)
+        first_decided = item.decided_at
+        boost_rate(session=s, reviewer_id=alice.id, probability=0.5, hours=1, drill=False, reason="test",
+                   created_by="lena", now=t)
+    copies = []
+
+    def plant_and_decide(at):
+        with database.session_scope() as s:
+            copy = projection.claim(session=s, reviewer_id=alice.id, now=at, settings=settings, rng=Always())
+            assert copy is not None and copy.public_id not in ids and copy.token_id is None
+            copies.append((copy.public_id, copy.kind.value))
+            decide(session=s, public_id=copy.public_id, reviewer=alice, settings=settings,
+                   now=at + timedelta(seconds=30), data=DecisionCreate(verdict=Verdict.APPROVE))
+
+    plant_and_decide(t)  # the second approval is served: a mutated copy of the first stands in for it
+    pending = client.get(f"/api/v1/approvals/{ids[1]}", headers=bearer(issued)).get_json()
+    assert pending["status"] == "pending" and pending["outcome"] is None  # approving the copy decided nothing
+    with database.session_scope() as s:  # the real one, put back, comes next; then an output's copy
+        real = projection.claim(session=s, reviewer_id=alice.id, now=t + timedelta(minutes=1), settings=settings,
+                                rng=Never())
+        assert real.public_id == ids[1]
+        decide(session=s, public_id=real.public_id, reviewer=alice, settings=settings,
+               now=t + timedelta(minutes=1), data=DecisionCreate(verdict=Verdict.REJECT, reason="other"))
+    plant_and_decide(t + timedelta(minutes=2))
+    assert [kind for _, kind in copies] == ["approval", "output"]
+    for public_id, _kind in copies:
+        assert client.get(f"/api/v1/items/{public_id}", headers=bearer(issued)).status_code == 404
+        assert client.get(f"/api/v1/approvals/{public_id}?wait=0", headers=bearer(issued)).status_code == 404
+        assert client.post(f"/api/v1/approvals/{public_id}/cancel", headers=bearer(issued)).status_code == 404
+    denied = client.get(f"/api/v1/approvals/{ids[1]}", headers=bearer(issued)).get_json()
+    assert denied["status"] == "denied"  # the agent hears only the real decision
+    done = client.get(f"/api/v1/approvals/{ids[0]}", headers=bearer(issued)).get_json()
+    assert done["status"] == "approved"
+    with database.session_scope(readonly=True) as s:
+        copy_ids = [s.exec(select(Item.id).where(Item.public_id == p)).one() for p, _ in copies]
+        assert not s.exec(select(WebhookDelivery).where(WebhookDelivery.item_id.in_(copy_ids))).all()
+        source = s.exec(select(Item).where(Item.public_id == ids[0])).one()
+        assert source.decided_at == first_decided and source.outcome.value == "approve"
+        injections = s.exec(select(Injection).where(Injection.item_id.in_(copy_ids))).all()
+        assert {i.outcome for i in injections} == {InjectionOutcome.MISSED}
+        assert {i.source for i in injections} == {InjectionSource.MUTATION, InjectionSource.PROJECTION}
+
+
+def test_an_empty_queue_never_serves_a_planted_item(session, settings, now):
+    """With nothing real to serve there is nothing to plant; with one real item, its copy comes and then the item."""
+    alice = make_user(session, "alice", now=now)
+    boost_rate(session=session, reviewer_id=alice.id, probability=0.5, hours=2, drill=False, reason="",
+               created_by="lena", now=now)
+    token = issue_token_in(session, now)
+    submit_outputs(session=session, token=token, outputs=_outputs(60), sampling=settings.sampling, now=now,
+                   canaries=settings.canaries, rng=random.Random(1))
+    queued = session.exec(select(Item).where(Item.status == ItemStatus.QUEUED)).all()
+    for item in queued:  # someone else took all real work: the queue is empty for alice
+        item.status = ItemStatus.CANCELLED
+        session.add(item)
+    session.flush()
+    assert session.exec(select(ReservoirOutput)).all()  # sources exist, yet nothing may be planted
+    assert projection.claim(session=session, reviewer_id=alice.id, now=now, settings=settings, rng=Always()) is None
+    assert not session.exec(select(Injection)).all()
+    real = enqueue(session=session, data=output_item(agent="acme", category="orders", payload=_outputs(1, 900)[0]
+                                                     .model_dump(include={"input", "output", "trace"})),
+                   now=now).item
+    got = projection.claim(session=session, reviewer_id=alice.id, now=now, settings=settings, rng=Always())
+    assert got.id != real.id and got.agent == real.agent and got.category == real.category
+    session.refresh(real)
+    assert real.status == ItemStatus.QUEUED and real.lease_holder is None  # put back, unseen
+    decide(session=session, public_id=got.public_id, reviewer=alice, settings=settings, now=now,
+           data=DecisionCreate(verdict=Verdict.APPROVE))
+    assert projection.claim(session=session, reviewer_id=alice.id, now=now, settings=settings,
+                            rng=Never()).id == real.id
+
+
+def issue_token_in(session, now):
+    from reviewq.domain.tokens import create_token
+
+    return create_token(session=session, agent="acme", scopes=("items:write",), now=now, actor="t").token
+
+
+def test_an_approval_copy_follows_the_rules_of_real_approvals(session, settings, now):
+    """Deadline = created + timeout_s of the served approval, category = intent, agent and trace id format kept."""
+    from reviewq.domain.approvals import request_approval
+    from reviewq.models.approvals import ApprovalCreate
+
+    alice, bob = make_user(session, "alice", now=now), make_user(session, "bob", now=now)
+    token = issue_token_in(session, now)
+    for i in range(3):
+        request_approval(session=session, token=token, data=ApprovalCreate(**_approval_body(i)),
+                         idempotency_key=None, settings=settings, now=now + timedelta(minutes=i))
+    for _ in range(2):
+        item = claim_next(session=session, reviewer_id=bob.id, now=now + timedelta(minutes=5), lease_seconds=60)
+        decide(session=session, public_id=item.public_id, reviewer=bob, settings=settings,
+               now=now + timedelta(minutes=5), data=DecisionCreate(verdict=Verdict.APPROVE))
+    served = session.exec(select(Item).where(Item.status == ItemStatus.QUEUED)).one()
+    boost_rate(session=session, reviewer_id=alice.id, probability=0.5, hours=2, drill=False, reason="",
+               created_by="lena", now=now)
+    copy = projection.claim(session=session, reviewer_id=alice.id, now=now + timedelta(minutes=6),
+                            settings=settings, rng=Always())
+    assert copy.id != served.id
+    assert copy.created_at == served.created_at and copy.deadline == served.deadline
+    assert copy.category == copy.payload["intent"] == "issue_payout" and copy.agent == "acme"
+    assert re.fullmatch(r"ap-\d", copy.trace_id)
+
+
+def test_controls_are_real_items_approved_twice_re_served_unchanged(session, settings, now):
+    """An output approved by two reviewers comes back, unchanged, to a third as a known-good control."""
+    settings = settings.replace(canaries={"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 50,
+                                          "onboarding_drill": False})
+    ann, bob, cat = (make_user(session, n, now=now) for n in ("ann", "bob", "cat"))
+    good = enqueue(session=session, now=now, data=output_item(agent="acme", category="orders",
+                                                              required_approvals=2)).item
+    for who in (ann, bob):
+        item = claim_next(session=session, reviewer_id=who.id, now=now, lease_seconds=60)
+        assert item.id == good.id
+        decide(session=session, public_id=item.public_id, reviewer=who, settings=settings, now=now,
+               data=DecisionCreate(verdict=Verdict.APPROVE))
+    fresh = enqueue(session=session, now=now, data=output_item(agent="acme", category="orders")).item
+    control = projection.claim(session=session, reviewer_id=cat.id, now=now + timedelta(minutes=1),
+                               settings=settings, rng=Always())
+    assert control.id not in (good.id, fresh.id) and control.payload == good.payload
+    injection = session.exec(select(Injection).where(Injection.item_id == control.id)).one()
+    assert injection.kind == InjectionKind.CONTROL and injection.source == InjectionSource.CONTROL
+    assert injection.source_item_id == good.id
+    result = decide(session=session, public_id=control.public_id, reviewer=cat, settings=settings,
+                    now=now + timedelta(minutes=2), data=DecisionCreate(verdict=Verdict.APPROVE))
+    assert result.effects.reveal["kind"] == "control" and result.effects.reveal["outcome"] == "correct"
+    # ann decided the source herself: she is never served it as a control.
+    assert projection.claim(session=session, reviewer_id=ann.id, now=now + timedelta(minutes=3),
+                            settings=settings, rng=Always()).id == fresh.id
+
+
+def test_the_reservoir_is_bounded_purged_and_can_be_switched_off(session, settings, now):
+    """At most reservoir_per_category per slot, nothing past source_days, and nothing at all when off."""
+    small = settings.canaries.__class__(**{**settings.canaries.__dict__, "reservoir_per_category": 5})
+    for batch in range(4):
+        reservoir.keep_unsampled(session=session, agent="acme", settings=small, now=now + timedelta(minutes=batch),
+                                 rng=random.Random(batch),
+                                 outputs=[("orders", f"t{batch}-{i}", {"input": "q", "output": "a"}) for i in range(6)])
+    kept = session.exec(select(ReservoirOutput)).all()
+    assert len(kept) == 5 and {r.created_at for r in kept} >= {now + timedelta(minutes=3)}
+    assert reservoir.purge(session=session, settings=small, now=now + timedelta(days=small.source_days, hours=1)) == 5
+    off = settings.replace(canaries={"reservoir": False})
+    token = issue_token_in(session, now)
+    submit_outputs(session=session, token=token, outputs=_outputs(50), sampling=off.sampling, now=now,
+                   canaries=off.canaries, rng=random.Random(2))
+    assert not session.exec(select(ReservoirOutput)).all()
+    assert all(i.status == ItemStatus.QUEUED for i in session.exec(select(Item)).all())  # only sampled ones queued
+
+
+def test_weekly_budgets_are_jittered_drawn_once_and_topped_up_on_demand(session, settings, now):
+    """Each active reviewer's budget lies within ±30% of the setting, a second run changes nothing, --now adds."""
+    settings = settings.replace(canaries={"per_reviewer_per_week": 5, "controls_per_reviewer_per_week": 5})
+    users = [make_user(session, f"r{i}", now=now - timedelta(days=20)) for i in range(12)]
+    for user in users:
+        enqueue(session=session, now=now - timedelta(days=1), data=output_item())
+        item = claim_next(session=session, reviewer_id=user.id, now=now - timedelta(days=1), lease_seconds=60)
+        decide(session=session, public_id=item.public_id, reviewer=user, settings=settings,
+               now=now - timedelta(days=1), data=DecisionCreate(verdict=Verdict.APPROVE))
+    budgets = plan_week(session=session, settings=settings, now=now, rng=random.Random(3))
+    assert len(budgets) == 12
+    per_week = settings.canaries.per_reviewer_per_week
+    assert all(per_week * 0.7 - 1 <= b.canaries <= per_week * 1.3 + 1 for b in budgets)
+    assert len({b.canaries for b in budgets}) > 1  # jittered, not all alike
+    assert plan_week(session=session, settings=settings, now=now + timedelta(hours=1), rng=random.Random(4)) == []
+    before = {b.reviewer_id: b.canaries for b in session.exec(select(CanaryBudget)).all()}
+    plan_week(session=session, settings=settings, now=now, rng=random.Random(5), reviewer_names=["r0"], top_up=True)
+    after = {b.reviewer_id: b.canaries for b in session.exec(select(CanaryBudget)).all()}
+    assert after[users[0].id] > before[users[0].id] and after[users[1].id] == before[users[1].id]
+
+
+def test_the_rate_is_a_control_surface(session, settings, now):
+    """A lead's boost sets the probability for a while; a new reviewer's first session is a drill revealed at once."""
+    settings = settings.replace(canaries={"reveal": "end_of_session", "onboarding_drill": True,
+                                          "per_reviewer_per_week": 5})
+    rita = make_user(session, "rita", now=now)
+    first = current_rate(session=session, reviewer_id=rita.id, now=now, settings=settings, rng=random.Random(1))
+    assert first.drill and first.canary == settings.canaries.drill_probability
+    # After the first session, the budget's pace: below the cap and no drill.
+    from reviewq.models import ReviewSession
+
+    for days in (3, 2):
+        session.add(ReviewSession(reviewer_id=rita.id, started_at=now - timedelta(days=days),
+                                  last_activity_at=now - timedelta(days=days), active_ms=1000, decisions=1))
+    session.flush()
+    normal = current_rate(session=session, reviewer_id=rita.id, now=now, settings=settings, rng=random.Random(1))
+    assert not normal.drill and 0 < normal.canary <= settings.canaries.max_probability
+    boost_rate(session=session, reviewer_id=rita.id, probability=0.3, hours=4, drill=True, reason="retraining",
+               created_by="lena", now=now)
+    boosted = current_rate(session=session, reviewer_id=rita.id, now=now + timedelta(hours=1), settings=settings,
+                           rng=random.Random(1))
+    assert boosted.canary == 0.3 and boosted.drill
+    assert current_rate(session=session, reviewer_id=rita.id, now=now + timedelta(hours=5), settings=settings,
+                        rng=random.Random(1)).canary == normal.canary
+    # A drill canary is revealed at once, although this deployment reveals at the end of the session.
+    token = issue_token_in(session, now)
+    submit_outputs(session=session, token=token, outputs=_outputs(30), sampling=settings.sampling, now=now,
+                   canaries=settings.canaries, rng=random.Random(1))
+    copy = projection.claim(session=session, reviewer_id=rita.id, now=now + timedelta(hours=1), settings=settings,
+                            rng=Always(), library=load_library(settings.canary_library_path))
+    assert session.exec(select(Injection).where(Injection.item_id == copy.id)).one().drill
+    result = decide(session=session, public_id=copy.public_id, reviewer=rita, settings=settings,
+                    now=now + timedelta(hours=1, minutes=1),
+                    data=DecisionCreate(verdict=Verdict.REJECT, reason="other"))
+    assert result.effects.reveal is not None and result.effects.reveal["outcome"] == "caught"
