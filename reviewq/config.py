@@ -34,6 +34,10 @@ class ServerSettings:
     mode: str = "production"
     secure_cookies: bool = True
     proxy_count: int = 0
+    max_connections: int = 12000
+    header_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
+    max_url_bytes: int = 4096
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class WebhookSettings:
     max_attempts: int = 8
     timeout_s: int = 10
     outbox_interval_s: int = 2
+    concurrency: int = 16
+    per_endpoint_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -110,8 +116,13 @@ class VigilanceSettings:
     min_canaries: int = 10
     cusum_p0: float = 0.10
     cusum_p1: float = 0.30
-    cusum_h: float = 3.5
+    cusum_h: float = 4.2
     target_catch_rate: float = 0.8
+    below_target_alert: float = 0.9
+    drift_baseline_canaries: int = 30
+    drift_guard_canaries: int = 20
+    drift_quantile: float = 0.6
+    reliability_target: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -317,6 +328,10 @@ def _validated(s: Settings) -> Settings:
     _require(1 <= s.server.port <= 65535, "server.port must be between 1 and 65535")
     _require(s.server.workers >= 1, "server.workers must be at least 1")
     _require(s.server.threads >= 1, "server.threads must be at least 1")
+    _require(s.server.max_connections >= 1, "server.max_connections must be at least 1")
+    _require(s.server.header_timeout_s > 0, "server.header_timeout_s must be positive")
+    _require(s.server.body_timeout_s > 0, "server.body_timeout_s must be positive")
+    _require(s.server.max_url_bytes >= 256, "server.max_url_bytes must be at least 256")
     _require(0 <= s.server.proxy_count <= 10, "server.proxy_count must be within 0..10")
     _require(
         s.database.url.startswith(("sqlite:", "postgresql")),
@@ -335,6 +350,8 @@ def _validated(s: Settings) -> Settings:
     _require(s.api.max_body_bytes > 0, "api.max_body_bytes must be positive")
     _require(s.api.rate_limit_per_minute > 0, "api.rate_limit_per_minute must be positive")
     _require(s.webhooks.max_attempts >= 1, "webhooks.max_attempts must be at least 1")
+    _require(s.webhooks.concurrency >= 1, "webhooks.concurrency must be at least 1")
+    _require(s.webhooks.per_endpoint_concurrency >= 1, "webhooks.per_endpoint_concurrency must be at least 1")
     _require(
         s.canaries.reveal in REVEAL_MODES,
         f"canaries.reveal must be one of {', '.join(REVEAL_MODES)}",
@@ -356,6 +373,11 @@ def _validated(s: Settings) -> Settings:
     _require(v.decay_bin_minutes > 0, "vigilance.decay_bin_minutes must be positive")
     _require(v.session_gap_minutes > 0, "vigilance.session_gap_minutes must be positive")
     _require(0 < v.target_catch_rate < 1, "vigilance.target_catch_rate must lie in (0, 1)")
+    _require(0.5 <= v.below_target_alert < 1, "vigilance.below_target_alert must lie in [0.5, 1)")
+    _require(v.drift_baseline_canaries >= 10, "vigilance.drift_baseline_canaries must be at least 10")
+    _require(v.drift_guard_canaries >= 0, "vigilance.drift_guard_canaries must be zero or more")
+    _require(0 < v.drift_quantile < 1, "vigilance.drift_quantile must lie in (0, 1)")
+    _require(0 < v.reliability_target < 1, "vigilance.reliability_target must lie in (0, 1)")
     sec = s.security
     _require(sec.max_failed_logins_per_minute >= 1, "security.max_failed_logins_per_minute must be at least 1")
     _require(sec.max_failed_logins_per_source_per_minute >= 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,16 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from reviewq.config import Settings, is_sqlite
+
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock_for(url: str) -> threading.Lock:
+    database = make_url(url).database or ""
+    key = os.path.realpath(database) if database not in ("", ":memory:") else f"memory:{id(url)}"
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
 
 
 def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> Engine:
@@ -39,7 +50,10 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> E
     # handler sleeps with a growing backoff (up to 100 ms a try), which turned waits between
     # threads into long tail latencies. Other processes still wait through busy_timeout, and a
     # writer that cannot get the lock in that time goes on to SQLite's handler as before.
-    write_lock = threading.Lock()
+    # Every engine of this process on the same file shares the lock: the in-process scheduler
+    # (its own Database) otherwise met the web's writers only in SQLite's handler, and lost to
+    # 16 busy reviewers until "database is locked".
+    write_lock = _write_lock_for(url)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):

@@ -1,4 +1,4 @@
-"""Running the app under gunicorn (threads), the production WSGI server."""
+"""`reviewq serve`: gunicorn's master with event-loop workers (reviewq.serving) in front of Flask."""
 
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from reviewq.config import Settings, is_sqlite
-from reviewq.worker_balance import BalancedThreadWorker, ConnectionBoard, assign_slot, vacate_slot
+from reviewq.serving.fd_limit import raise_fd_limit
+from reviewq.serving.worker import ReviewqWorker
+from reviewq.worker_balance import ConnectionBoard, assign_slot, vacate_slot
 
 log = logging.getLogger(__name__)
 
 
 class ReviewqServer(BaseApplication):
-    """gunicorn with the app built in each worker from the given settings."""
+    """gunicorn with the app built in each worker from the given settings.
+
+    The workers are reviewq.serving.worker.ReviewqWorker: an asyncio loop per process, with
+    [server] threads request threads for the Flask app (long-polls and slow clients hold none).
+    """
 
     def __init__(self, settings: Settings, *, run_scheduler: bool, extra: dict | None = None,
                  scheduler_setup=None):
@@ -32,11 +38,14 @@ class ReviewqServer(BaseApplication):
         options = {
             "bind": f"{s.server.host}:{s.server.port}",
             "workers": workers,
-            "threads": s.server.threads,
-            "worker_class": "gthread",
-            "timeout": max(120, s.approvals.max_wait_s * 2),
+            "worker_class": "reviewq.serving.worker.ReviewqWorker",
+            # The master's heartbeat check: each worker's loop reports in well within this.
+            "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
+            # Agents may open thousands of long-polls at once: room in the listen queue (the
+            # kernel caps it at net.core.somaxconn).
+            "backlog": 4096,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
@@ -44,19 +53,22 @@ class ReviewqServer(BaseApplication):
             "post_worker_init": self._post_worker_init,
             "worker_exit": self._worker_exit,
         }
+        ReviewqWorker.max_connections = s.server.max_connections
+        ReviewqWorker.header_timeout_s = s.server.header_timeout_s
+        ReviewqWorker.board = None
         if workers > 1:
             # Keep-alive connections spread evenly over the processes (see worker_balance).
-            BalancedThreadWorker.board = ConnectionBoard(slots=max(8, workers * 2))
-            options.update(worker_class="reviewq.worker_balance.BalancedThreadWorker",
-                           pre_fork=assign_slot, child_exit=vacate_slot)
+            ReviewqWorker.board = ConnectionBoard(slots=max(8, workers * 2))
+            options.update(pre_fork=assign_slot, child_exit=vacate_slot)
         options.update(self.extra)
         for key, value in options.items():
             self.cfg.set(key, value)
 
     def load(self):
+        from reviewq.serving.front import ReviewqFront
         from reviewq.web import create_app
 
-        return create_app(self.settings)
+        return ReviewqFront(create_app(self.settings), self.settings)
 
     def _post_worker_init(self, worker) -> None:
         # One in-process scheduler, in the single SQLite worker; never one per worker.
@@ -101,6 +113,7 @@ _M_ARENA_MAX = -8
 def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None,
           scheduler_setup=None) -> None:
     tune_malloc()
+    raise_fd_limit(settings.server.max_connections + 256)  # the workers inherit it
     if run_scheduler is None:
         run_scheduler = is_sqlite(settings.database.url)
     ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra, scheduler_setup=scheduler_setup).run()

@@ -1,23 +1,20 @@
 """Spreading keep-alive connections evenly over gunicorn's worker processes.
 
-Every gthread worker accepts from the same listening socket, so whichever is first to the
-socket takes the connection and keeps it for as long as the client keeps it alive. A few busy
+Every worker accepts from the same listening socket, so whichever is first to the socket
+takes the connection and keeps it for as long as the client keeps it alive. A few busy
 reviewers' browsers can all land on one process and queue on its GIL while a sibling idles
 (seen in `reviewq bench` on PostgreSQL as two speeds, 130 or 180 decisions/s, by luck of the
 draw). Here each worker publishes how many connections it holds, and a worker holding more
-than its least-loaded sibling stops accepting until the others catch up.
+than its least-loaded sibling stops accepting until the others catch up (the accept loop is
+in reviewq.serving.worker).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 
-from gunicorn.workers.gthread import ThreadWorker
-
 # A slot whose worker has exited: never the least loaded.
 _VACANT = 2**30
-# How soon a worker that stopped accepting looks again at its siblings' counts.
-_RECHECK_S = 0.05
 
 
 class ConnectionBoard:
@@ -41,34 +38,6 @@ class ConnectionBoard:
         return min((c for i, c in enumerate(self._counts) if i != slot), default=_VACANT)
 
 
-class BalancedThreadWorker(ThreadWorker):
-    """gthread, except that a worker holding more connections than a sibling does not accept."""
-
-    board: ConnectionBoard | None = None  # set in the master before the workers fork
-    reviewq_slot: int = 0  # set on the worker object by the master's pre_fork hook
-
-    @property
-    def worker_connections(self) -> int:
-        """The run loop accepts while nr_conns is below this: at most one more than the least loaded."""
-        if self.board is None or self.reviewq_slot >= self.board.slots:
-            return self._connection_cap
-        self.board.publish(self.reviewq_slot, self.nr_conns)
-        return min(self._connection_cap, self.board.fewest_besides(self.reviewq_slot) + 1)
-
-    @worker_connections.setter
-    def worker_connections(self, cap: int) -> None:
-        self._connection_cap = cap
-
-    def init_process(self) -> None:
-        if self.board is not None and self.reviewq_slot < self.board.slots:
-            self.board.publish(self.reviewq_slot, 0)
-        super().init_process()
-
-    def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        # While not accepting, wake up soon: a sibling may have taken connections meanwhile.
-        super().wait_for_and_dispatch_events(timeout if self._accepting else min(timeout, _RECHECK_S))
-
-
 def assign_slot(arbiter, worker) -> None:
     """gunicorn pre_fork hook (in the master): give the new worker the lowest free slot."""
     taken = {getattr(w, "reviewq_slot", None) for w in arbiter.WORKERS.values()}
@@ -77,7 +46,9 @@ def assign_slot(arbiter, worker) -> None:
 
 def vacate_slot(_arbiter, worker) -> None:
     """gunicorn child_exit hook (in the master): a dead worker's count must not hold the others back."""
-    board = BalancedThreadWorker.board
+    from reviewq.serving.worker import ReviewqWorker
+
+    board = ReviewqWorker.board
     slot = getattr(worker, "reviewq_slot", None)
     if board is not None and slot is not None and slot < board.slots:
         board.vacate(slot)

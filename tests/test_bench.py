@@ -1,4 +1,4 @@
-"""`reviewq bench --quick` runs the whole RQ-LOAD-1 harness against a real gunicorn server and checks it."""
+"""`reviewq bench --quick` runs the whole RQ-LOAD-1 harness against a real `reviewq serve` and checks it."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def test_serve_refuses_the_default_secret_in_production(tmp_path):
     assert result.returncode == 2 and "secret_key" in result.stderr
 
 
-def test_serve_runs_gunicorn_on_loopback(db_url, settings):
+def test_serve_runs_on_loopback(db_url, settings):
     """`reviewq serve` answers /healthz over real HTTP on 127.0.0.1 and applies security headers."""
     import requests
 
@@ -103,7 +103,7 @@ def test_serve_runs_gunicorn_on_loopback(db_url, settings):
     try:
         response = requests.get(f"{server.url}/healthz", timeout=5)
         assert response.json() == {"status": "ok", "database": "ok"}
-        assert response.headers["Server"].startswith("gunicorn")
+        assert response.headers["Server"] == "reviewq"
         assert response.headers["X-Frame-Options"] == "DENY"
     finally:
         server.stop()

@@ -49,6 +49,10 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/dashboard/reviewers/<name>": LEADS,
     "/dashboard/export/decisions.<fmt>": LEADS,
     "/dashboard/export/metrics.<fmt>": LEADS,
+    # disputes of planted items (issue 13): reviewers dispute their own, leads resolve
+    "/disputes": ANY,
+    "/disputes/review": LEADS,
+    "/disputes/<public_id>/resolve": LEADS,
     # the lead's workbench (issue 15): a reviewer may open only items they decided (404 otherwise)
     "/items": LEADS,
     "/items.<fmt>": LEADS,

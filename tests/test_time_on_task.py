@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes, measure_item, place_in_session
+from reviewq.models import ActiveTimeSource
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -16,9 +17,22 @@ def test_browser_time_is_trusted_up_to_the_server_span():
     shown, decided = T0, T0 + timedelta(seconds=40)
     sent = measure_item(shown_at=shown, decided_at=decided, client_active_ms=12_345, idle_seconds=60)
     assert sent.active_ms == 12_345
+    assert sent.source == ActiveTimeSource.BROWSER
+    near = measure_item(shown_at=shown, decided_at=decided, client_active_ms=41_000, idle_seconds=60)
+    assert near.active_ms == 40_000 and near.source == ActiveTimeSource.BROWSER  # within clock tolerance: capped
     clamped = measure_item(shown_at=shown, decided_at=decided, client_active_ms=10**9, idle_seconds=60)
     assert clamped.active_ms == 40_000 and clamped.server_ms == 40_000
-    assert measure_item(shown_at=shown, decided_at=decided, client_active_ms=-5, idle_seconds=60).active_ms == 0
+    assert clamped.source == ActiveTimeSource.IMPLAUSIBLE
+
+
+def test_a_browser_reporting_zero_falls_back_to_server_time():
+    """A client that reports 0 (or less) for an item held 40 s is implausible: server time is used and flagged (§4)."""
+    shown, decided = T0, T0 + timedelta(seconds=40)
+    for reported in (0, -5, 100):
+        t = measure_item(shown_at=shown, decided_at=decided, client_active_ms=reported, idle_seconds=60)
+        assert t.active_ms == 40_000 and t.source == ActiveTimeSource.IMPLAUSIBLE and t.fell_back
+    quick = measure_item(shown_at=shown, decided_at=shown + timedelta(seconds=1), client_active_ms=100, idle_seconds=60)
+    assert quick.source == ActiveTimeSource.BROWSER and quick.active_ms == 100  # a fast click on a short span
 
 
 def test_without_a_browser_count_at_most_one_idle_window_is_active():
@@ -26,7 +40,7 @@ def test_without_a_browser_count_at_most_one_idle_window_is_active():
     long = measure_item(shown_at=T0, decided_at=T0 + timedelta(minutes=10), client_active_ms=None, idle_seconds=60)
     assert long.active_ms == 60_000 and long.server_ms == 600_000
     short = measure_item(shown_at=T0, decided_at=T0 + timedelta(seconds=8), client_active_ms=None, idle_seconds=60)
-    assert short.active_ms == 8_000
+    assert short.active_ms == 8_000 and short.source == ActiveTimeSource.MISSING
 
 
 def test_clock_going_backwards_gives_zero_not_negative():

@@ -1,7 +1,7 @@
 """the lead's workbench: overturns, overlap reviews, judge verdicts, review tokens
 
 Revision ID: 0010_workbench
-Revises: 0008_projection
+Revises: 0009_vigilance
 Create Date: 2026-11-28
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import reviewq.models.common
 
 revision: str = "0010_workbench"
-down_revision: str | None = "0008_projection"
+down_revision: str | None = "0009_vigilance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

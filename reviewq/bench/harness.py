@@ -1,4 +1,4 @@
-"""A fresh database and a real `reviewq serve` (gunicorn) process on 127.0.0.1 to measure."""
+"""A fresh database and a real `reviewq serve` process on 127.0.0.1 to measure."""
 
 from __future__ import annotations
 
@@ -116,6 +116,8 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
         "REVIEWQ_SERVER_WORKERS": str(workers),
         # The benchmark's own load must not be throttled.
         "REVIEWQ_API_RATE_LIMIT_PER_MINUTE": "10000000",
+        # The crowd phase's long-polls outlast the phase.
+        "REVIEWQ_APPROVALS_MAX_WAIT_S": "300",
         # Every output the bench sends is queued, so the review phase has work.
         "REVIEWQ_SAMPLING_DEFAULT_RATE": "1.0",
         "REVIEWQ_SAMPLING_RATES": "{}",
@@ -171,7 +173,7 @@ def launch(postgres_url: str | None, extra_env: dict[str, str] | None = None) ->
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of the server process and its workers, in MB."""
     total_kb = 0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *children(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -181,7 +183,7 @@ def peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found = []
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
@@ -189,7 +191,7 @@ def _children(pid: int) -> list[int]:
             found.extend(int(c) for c in text)
     except FileNotFoundError:
         return []
-    return found + [g for c in found for g in _children(c)]
+    return found + [g for c in found for g in children(c)]
 
 
 def backend_label(database_url: str) -> str:

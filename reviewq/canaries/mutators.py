@@ -425,9 +425,13 @@ APPROVAL_MUTATORS = (
 MUTATORS = OUTPUT_MUTATORS + APPROVAL_MUTATORS
 
 
-def mutate(item: dict, rng: random.Random, bank: Bank) -> tuple[Mutator, Mutation]:
-    """One applicable mutator, chosen evenly over the buckets the item allows (then over mutators)."""
-    mutators = list(APPROVAL_MUTATORS if item.get("kind") == "approval" else OUTPUT_MUTATORS)
+def mutate(item: dict, rng: random.Random, bank: Bank, *, exclude: frozenset[str] = frozenset()
+           ) -> tuple[Mutator, Mutation]:
+    """One applicable mutator, chosen evenly over the buckets the item allows (then over mutators).
+
+    `exclude` names mutators retired by an upheld dispute (VIGILANCE.md §7)."""
+    mutators = [m for m in (APPROVAL_MUTATORS if item.get("kind") == "approval" else OUTPUT_MUTATORS)
+                if m.name not in exclude]
     buckets = sorted({m.bucket for m in mutators})
     rng.shuffle(buckets)
     for bucket in buckets:

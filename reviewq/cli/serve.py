@@ -13,10 +13,12 @@ from reviewq.config import check_secret_key, is_sqlite, secure_cookies
 @click.option("--port", type=int, help="Override [server] port.")
 @click.option("--no-scheduler", is_flag=True, help="With SQLite, do not run the in-process scheduler.")
 def serve_command(host: str | None, port: int | None, no_scheduler: bool) -> None:
-    """Serve the web UI and agent API with gunicorn (threads), on 127.0.0.1:8000 by default.
+    """Serve the web UI and agent API on 127.0.0.1:8000 by default.
 
-    With SQLite this one process also runs the scheduler. With PostgreSQL, run
-    `reviewq scheduler` once, separately.
+    gunicorn manages the worker processes; each serves HTTP from an asyncio event loop and runs
+    the app in a bounded thread pool (long-polls and slow clients hold no thread). With SQLite
+    this one process also runs the scheduler. With PostgreSQL, run `reviewq scheduler` once,
+    separately.
     """
     settings = settings_from_context()
     changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}

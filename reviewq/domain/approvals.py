@@ -140,8 +140,12 @@ def cancel_approval(*, session: Session, token: ApiToken, public_id: str, now: d
     return item
 
 
-def expire_due(*, session: Session, now: datetime, settings: Settings, limit: int = EXPIRY_BATCH) -> list[Item]:
-    """Expire open approval requests past their deadline. Only agent requests (with a record)."""
+def expire_due(*, session: Session, now: datetime, settings: Settings, limit: int = EXPIRY_BATCH,
+               item_id: int | None = None) -> list[Item]:
+    """Expire open approval requests past their deadline. Only agent requests (with a record).
+
+    With `item_id`, only that item (a long-poll settling the approval it waits on at its deadline).
+    """
     query = (
         select(Item.id)
         .join(Approval, Approval.item_id == Item.id)
@@ -149,11 +153,13 @@ def expire_due(*, session: Session, now: datetime, settings: Settings, limit: in
         .order_by(Item.deadline)
         .limit(limit)
     )
+    if item_id is not None:
+        query = query.where(Item.id == item_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Item)
     expired = []
-    for item_id in session.exec(query).all():
-        item = session.get(Item, item_id)
+    for due_id in session.exec(query).all():
+        item = session.get(Item, due_id)
         if expire_open(session=session, item=item, now=now, settings=settings) is not None:
             expired.append(item)
     return expired

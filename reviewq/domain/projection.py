@@ -36,6 +36,7 @@ from reviewq.config import Settings
 from reviewq.domain import projection_sources as sources
 from reviewq.domain.canary_rate import Rate, current_rate
 from reviewq.domain.canary_scoring import may_be_planted
+from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
 from reviewq.domain.queue import claim_next, release
 from reviewq.models import (
     Injection,
@@ -131,6 +132,7 @@ def choose(
     rng: random.Random, library: Library | None,
 ) -> Planted | None:
     exclude = sources.used_refs(session, reviewer_id)
+    retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
     if kind == InjectionKind.CONTROL:
         for origin in sources.confirmed_good(session=session, served=served, reviewer_id=reviewer_id,
                                              settings=settings, now=now, exclude=exclude)[:1]:
@@ -152,23 +154,25 @@ def choose(
                 item = {"kind": origin.kind, "agent": origin.agent, "category": origin.category,
                         "payload": origin.payload}
                 try:
-                    mutator, mutation = mutate(item, rng, bank)
+                    mutator, mutation = mutate(item, rng, bank, exclude=retired_mutators(retired))
                 except NotApplicable:
                     continue
                 return Planted(kind=kind, source=source_kind, payload=mutation.item["payload"],
                                explanation=mutation.explanation, bucket=mutator.bucket, template=mutator.name,
                                origin=origin, original_payload=origin.payload)
     return _library_fill_in(session=session, served=served, reviewer_id=reviewer_id, kind=kind, now=now,
-                            settings=settings, rng=rng, library=library)
+                            settings=settings, rng=rng, library=library, retired=retired)
 
 
-def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, library) -> Planted | None:
+def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, library,
+                     retired: set[str] | frozenset[str] = frozenset()) -> Planted | None:
     if library is None:
         return None
     slot = slot_profile(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
                         now=now, days=settings.canaries.source_days)
     used = set(session.exec(select(Injection.library_entry_id).where(
         Injection.reviewer_id == reviewer_id, Injection.library_entry_id.is_not(None))).all())
+    used |= retired_library_entries(retired)
     entries = [e for e in entries_for_slot(library, slot, control=kind == InjectionKind.CONTROL) if e.id not in used]
     if not entries:
         return None

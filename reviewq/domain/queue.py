@@ -505,6 +505,7 @@ def _record_decision(
         server_ms=timing.server_ms,
         review_session_id=review_session.id,
         minutes_into_session=placement.minutes_into_session,
+        active_source=timing.source,
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
     values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}

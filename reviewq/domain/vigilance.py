@@ -377,3 +377,30 @@ def bernoulli_cusum(
         if first is None and s >= h:
             first = i
     return CusumState(value=s, alarm=s >= h, first_alarm_at=first, path=tuple(path), n=len(path))
+
+
+# --- §2, §3 precision of d' and c: intervals and the same display thresholds as rates ---------
+
+
+@dataclass(frozen=True)
+class SdtInterval:
+    d_prime: float
+    d_low: float
+    d_high: float
+    c: float
+    c_low: float
+    c_high: float
+
+
+def sdt_interval(s: SignalDetection) -> SdtInterval:
+    """Delta-method 95% intervals: Var z(p) = p(1-p) / (n phi(z)^2) on the corrected rates (§2, §3).
+
+    d' = zH - zF and c = -(zH + zF)/2, with H and F independent: Var d' = vH + vF, Var c = (vH + vF)/4.
+    """
+    def var_z(p: float, n: int) -> float:
+        z = z_of(p)
+        return p * (1 - p) / ((n + 1) * _NORMAL.pdf(z) ** 2)
+
+    v = var_z(s.h, s.n_canary) + var_z(s.f, s.n_good)
+    half_d, half_c = Z95 * math.sqrt(v), Z95 * math.sqrt(v) / 2
+    return SdtInterval(s.d_prime, s.d_prime - half_d, s.d_prime + half_d, s.c, s.c - half_c, s.c + half_c)

@@ -13,10 +13,11 @@ its next interval.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -33,20 +34,45 @@ _DELIVERY = "reviewq.delivery_queued"
 T = TypeVar("T")
 
 
+class LoopEvent:
+    """An asyncio.Event that any thread may set (a commit hook, the LISTEN thread)."""
+
+    __slots__ = ("_event", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._event.set)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def clear(self) -> None:
+        self._event.clear()
+
+
 class WaiterHub:
-    """In-process registry of threads waiting on an id."""
+    """In-process registry of waiters on an id: threads (threading.Event) or coroutines (LoopEvent)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters: dict[str, set[threading.Event | LoopEvent]] = {}
 
-    def register(self, key: str) -> threading.Event:
-        ev = threading.Event()
+    def register(self, key: str, ev: threading.Event | LoopEvent | None = None) -> threading.Event | LoopEvent:
+        ev = ev if ev is not None else threading.Event()
         with self._lock:
             self._waiters.setdefault(key, set()).add(ev)
         return ev
 
-    def unregister(self, key: str, ev: threading.Event) -> None:
+    def unregister(self, key: str, ev: threading.Event | LoopEvent) -> None:
         with self._lock:
             group = self._waiters.get(key)
             if group is not None:
@@ -194,12 +220,30 @@ def listener_for(url: str, *, ready_timeout: float = 5.0) -> PgListener:
     return listener
 
 
+# A value that settles by itself at a deadline is re-read this long after it.
+_DEADLINE_SLACK_S = 0.02
+_MIN_SLEEP_S = 0.05
+
+
+def _sleep_for(remaining: float, value, wake_in: Callable[[T], float | None] | None) -> float:
+    """How long to sleep: until the wait's end, or just past the value's own deadline if sooner."""
+    if wake_in is None:
+        return remaining
+    settles_in = wake_in(value)
+    if settles_in is None:
+        return remaining
+    return min(remaining, max(_MIN_SLEEP_S, settles_in + _DEADLINE_SLACK_S))
+
+
 def wait_until(
-    key: str, *, check: Callable[[], tuple[bool, T]], timeout: float, database_url: str | None = None
+    key: str, *, check: Callable[[], tuple[bool, T]], timeout: float, database_url: str | None = None,
+    wake_in: Callable[[T], float | None] | None = None,
 ) -> T:
     """Call `check` until it reports done or `timeout` seconds pass; sleep only between wake-ups.
 
     `check` must open and close its own short transaction: nothing is held while waiting.
+    `wake_in(value)`, if given, says when the value settles by itself (an approval's deadline):
+    the waiter re-checks then, so it sees the settled state without waiting for anyone.
     """
     if database_url is not None and database_url.startswith("postgresql"):
         listener_for(database_url)
@@ -211,7 +255,39 @@ def wait_until(
             remaining = deadline - time.monotonic()
             if done or remaining <= 0:
                 return value
-            ev.wait(remaining)
+            ev.wait(_sleep_for(remaining, value, wake_in))
             ev.clear()
     finally:
         hub.unregister(key, ev)
+
+
+async def wait_until_async(
+    key: str, *, check: Callable[[], tuple[bool, T]], timeout: float,
+    run: Callable[[Callable[[], tuple[bool, T]]], Awaitable[tuple[bool, T]]],
+    wake_in: Callable[[T], float | None] | None = None,
+    waiter: LoopEvent | None = None, value: T | None = None,
+) -> T:
+    """`wait_until` on an event loop: no thread is held between checks.
+
+    `run(check)` runs the (blocking) check in a thread. The waiter registers before its first
+    check, so a commit between that check and the sleep still wakes it. A caller that already
+    registered `waiter` on `key` and then read `value` (unsettled) passes both: the first check
+    is skipped. Cancel the task to stop waiting (the client disconnected).
+    """
+    fresh = waiter is None
+    if waiter is None:
+        waiter = hub.register(key, LoopEvent(asyncio.get_running_loop()))
+    try:
+        done = False
+        if fresh:
+            done, value = await run(check)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if done or remaining <= 0:
+                return value
+            await waiter.wait(_sleep_for(remaining, value, wake_in))
+            waiter.clear()
+            done, value = await run(check)
+    finally:
+        hub.unregister(key, waiter)

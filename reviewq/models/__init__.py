@@ -13,6 +13,7 @@ from reviewq.models.canaries import (
 )
 from reviewq.models.common import UTCDateTime, new_public_id, utcnow
 from reviewq.models.decisions import (
+    ActiveTimeSource,
     Decision,
     DecisionCreate,
     DecisionPublic,
@@ -20,6 +21,7 @@ from reviewq.models.decisions import (
     ReviewSession,
     Verdict,
 )
+from reviewq.models.disputes import DISPUTE_TRANSITIONS, Dispute, DisputeStatus, RetiredTemplate
 from reviewq.models.items import (
     OPEN_STATUSES,
     TRANSITIONS,
@@ -33,12 +35,19 @@ from reviewq.models.items import (
 )
 from reviewq.models.limits import RateCounter
 from reviewq.models.rollups import ApprovalWaitRollup, DecisionRollup
+from reviewq.models.skips import Skip
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from reviewq.models.workbench import JudgeVerdict, OverlapReview, Overturn
 
 __all__ = [
+    "ActiveTimeSource",
+    "DISPUTE_TRANSITIONS",
+    "Dispute",
+    "DisputeStatus",
+    "RetiredTemplate",
+    "Skip",
     "ALL_SCOPES",
     "Approval",
     "DeliveryStatus",

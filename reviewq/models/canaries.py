@@ -84,6 +84,8 @@ class Injection(SQLModel, table=True):
     minutes_into_session: float | None = Field(default=None)
     active_ms: int | None = Field(default=None)
     revealed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set when an upheld dispute removed this item from every score (VIGILANCE.md §7).
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ReservoirOutput(SQLModel, table=True):

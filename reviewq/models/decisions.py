@@ -29,6 +29,14 @@ class ReasonBucket(str, Enum):
     OTHER = "other"
 
 
+class ActiveTimeSource(str, Enum):
+    """Where a decision's active time came from (VIGILANCE.md §4: checked on the server)."""
+
+    BROWSER = "browser"  # the browser's count, within the served-to-decided span
+    MISSING = "missing"  # no browser count: server time, at most one idle window
+    IMPLAUSIBLE = "implausible"  # browser count beyond the span, or ~0 for a long span: server time
+
+
 class DecisionCreate(SQLModel):
     verdict: Verdict
     # A ReasonBucket value or one of the team's own ([reasons] extra); the web layer checks which.
@@ -81,3 +89,5 @@ class Decision(SQLModel, table=True):
     server_ms: int = Field(nullable=False)
     review_session_id: int = Field(foreign_key="review_sessions.id", nullable=False, index=True)
     minutes_into_session: float = Field(nullable=False)
+    # None on decisions recorded before the server checked the browser's figure.
+    active_source: ActiveTimeSource | None = Field(default=None, sa_type=str_enum(ActiveTimeSource, 16))

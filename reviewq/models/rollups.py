@@ -35,6 +35,8 @@ class DecisionRollup(SQLModel, table=True):
     rejects: int = Field(default=0, nullable=False)
     under_2s: int = Field(default=0, nullable=False)
     active_ms_sum: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    # Decisions whose browser-reported active time was missing or implausible (VIGILANCE.md §4).
+    active_fallback: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
     h00: int = Field(default=0, nullable=False)
     h01: int = Field(default=0, nullable=False)
     h02: int = Field(default=0, nullable=False)

@@ -1,4 +1,4 @@
-"""The webhook outbox job: send due rows after commit, outside any transaction, with retries.
+"""The webhook outbox: send due rows after commit, outside any transaction, with retries.
 
 Each run claims due rows by pushing their next attempt past the attempt's timeout (a lease),
 commits, sends, then records the result in a second short transaction. A crash in between
@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -22,7 +23,7 @@ from sqlmodel import select
 from reviewq.config import Settings
 from reviewq.db import Database
 from reviewq.domain.errors import ValidationFailed
-from reviewq.domain.webhooks import allowed_target, is_ip_literal, is_public_address, signed_headers
+from reviewq.domain.webhooks import allowed_target, is_ip_literal, is_public_address
 from reviewq.models import ApiToken, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 # Standard Webhooks' suggested schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -112,7 +113,10 @@ def http_post(
         return HttpResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
 
 
-def _claim(database: Database, now: datetime, lease: timedelta, limit: int) -> list[_Claimed]:
+def _claim(database: Database, now: datetime, lease: timedelta, limit: int, *,
+           exclude_ids: set[int] = frozenset(), exclude_urls: set[str] = frozenset(),
+           pick: Callable[[list[WebhookDelivery]], list[WebhookDelivery]] | None = None) -> list[_Claimed]:
+    """Lease due rows: the oldest `limit`, less those excluded, narrowed by `pick` (endpoint slots)."""
     with database.session_scope() as session:
         query = (
             select(WebhookDelivery)
@@ -120,9 +124,15 @@ def _claim(database: Database, now: datetime, lease: timedelta, limit: int) -> l
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(limit)
         )
+        if exclude_ids:
+            query = query.where(WebhookDelivery.id.not_in(exclude_ids))
+        if exclude_urls:
+            query = query.where(WebhookDelivery.url.not_in(exclude_urls))
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = list(session.exec(query))
+        if pick is not None:
+            rows = pick(rows)
         if not rows:
             return []
         token_ids = {r.token_id for r in rows}
@@ -202,17 +212,18 @@ def _disable_endpoint(session, row: WebhookDelivery, now: datetime) -> None:
 
 def deliver_due(database: Database, settings: Settings, now: datetime, *, rng: random.Random | None = None,
                 send=http_post, limit: int = CLAIM_BATCH) -> DeliveryReport:
-    """Send every outbox row due at `now` once; `now` also stamps `webhook-timestamp`."""
-    rng = rng or random.Random()
-    lease = timedelta(seconds=settings.webhooks.timeout_s + 30)
-    report = DeliveryReport()
-    timestamp = int(now.timestamp())
-    for claimed in _claim(database, now, lease, limit):
-        if claimed.disabled:
-            result = HttpResult(None, error="endpoint disabled")
-        else:
-            headers = signed_headers(claimed.secret, claimed.webhook_id, timestamp, claimed.body)
-            result = send(claimed.url, headers, claimed.body, settings.webhooks.timeout_s,
-                          settings.webhooks.allowed_hosts)
-        _record(database, claimed, result, settings, now, rng, report)
-    return report
+    """Send every outbox row due at `now` once and wait for the results; `now` also stamps them.
+
+    Sends run concurrently within [webhooks] concurrency and per_endpoint_concurrency. The
+    scheduler does not wait like this: it keeps one OutboxDispatcher running (api_jobs).
+    """
+    from reviewq.scheduler.outbox_dispatch import OutboxDispatcher
+
+    dispatcher = OutboxDispatcher(database, settings, clock=lambda: now, send=send, rng=rng, claim_batch=limit)
+    try:
+        # Bounded: each due row is claimed at most once (its lease or its next attempt is after `now`).
+        while dispatcher.run(now) or dispatcher.in_flight():
+            dispatcher.wait_one(timeout=1.0)
+    finally:
+        dispatcher.shutdown()
+    return dispatcher.report

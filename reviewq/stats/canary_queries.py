@@ -28,8 +28,11 @@ CANARY_DECIDED = (InjectionOutcome.CAUGHT, InjectionOutcome.MISSED)
 
 
 def _scope(query, filters: Filters, reviewer_id: int | None = None):
-    """Decided in the date range, by the team, on the category (joins items only when asked)."""
-    query = query.where(Injection.decided_at >= filters.since, Injection.decided_at < filters.until)
+    """Decided in the date range, by the team, on the category (joins items only when asked).
+
+    Items voided by an upheld dispute count nowhere (VIGILANCE.md §7)."""
+    query = query.where(Injection.decided_at >= filters.since, Injection.decided_at < filters.until,
+                        Injection.voided_at.is_(None))
     if reviewer_id is not None:
         query = query.where(Injection.reviewer_id == reviewer_id)
     if filters.team:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +12,16 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain import vigilance as v
-from reviewq.domain.errors import NotFound
+from reviewq.domain import vigilance_ability as va
+from reviewq.domain.errors import NotFound, ValidationFailed
 from reviewq.domain.judges import automated_ids
+from reviewq.domain.vigilance_ability import SkipCounts
 from reviewq.models import Role, User
 from reviewq.models.rollups import ACTIVE_EDGES_S, DecisionRollup
 from reviewq.stats import canary_queries as cq
 from reviewq.stats import queue_health as qh
+from reviewq.stats import vigilance_queries as vq
+from reviewq.stats import vigilance_view as vv
 from reviewq.stats.filters import TEAMS, Filters
 from reviewq.stats.time_on_task import TimeOnTask, time_on_task
 
@@ -35,22 +40,55 @@ def rate_json(k: int, n: int, min_canaries: int) -> dict[str, Any]:
     }
 
 
+@dataclass
+class TeamFigures:
+    """Figures a reviewer's row needs from beyond their own canaries (issue 13, VIGILANCE.md §5, §7)."""
+
+    drift: dict[int, list[bool]]
+    skips: dict[int, SkipCounts]
+    long_share: float
+    long: dict[int, tuple[int, int]]
+    hard: dict[int, tuple[int, int]]
+    rasch: va.RaschFit
+    split: va.SplitHalf
+    fallbacks: dict[int, int]
+    difficulties: list[va.Difficulty]
+
+
+def team_figures(*, session: Session, filters: Filters, reviewer_id: int | None = None) -> TeamFigures:
+    """Difficulty, ability and reliability always come from the whole team (the models need
+    everyone); drift, skips and fallbacks only for the reviewer(s) asked for."""
+    cells = vq.template_cells(session=session, filters=filters)
+    diffs = va.difficulties(cells)
+    known = {d.template for d in diffs}
+    rates = sorted(d.interval.rate for d in diffs if d.interval.rate is not None)
+    hard = {}
+    if len(rates) >= 4:  # "hard" = a template caught less often than the median template
+        median = rates[len(rates) // 2]
+        hard_set = {d.template for d in diffs if d.interval.rate is not None and d.interval.rate < median}
+        for rid, templates in vq.skipped_canary_templates(session=session, filters=filters,
+                                                          reviewer_id=reviewer_id).items():
+            rated = [t for t in templates if t in known]
+            hard[rid] = (sum(t in hard_set for t in rated), len(rated))
+    threshold = vq.long_item_threshold(session=session, filters=filters)
+    long = {} if threshold is None else vq.skips_on_long_items(
+        session=session, filters=filters, threshold=threshold, reviewer_id=reviewer_id)
+    caught_seq = {rid: [not m for m in seq] for rid, seq in cq.miss_sequences(session=session, filters=filters).items()}
+    return TeamFigures(
+        drift=vq.drift_sequences(session=session, filters=filters, reviewer_id=reviewer_id),
+        skips=vq.skip_counts(session=session, filters=filters, reviewer_id=reviewer_id),
+        long_share=0.25, long=long, hard=hard,
+        rasch=va.rasch(cells), split=va.split_half(caught_seq),
+        fallbacks=vq.decision_fallbacks(session=session, filters=filters, reviewer_id=reviewer_id),
+        difficulties=diffs,
+    )
+
+
 def _scoreboard_row(
-    user: User, counts: cq.ReviewerCounts, tot: TimeOnTask, misses: list[bool], settings: Settings
+    user: User, counts: cq.ReviewerCounts, tot: TimeOnTask, team: TeamFigures, settings: Settings
 ) -> dict[str, Any]:
     vs = settings.vigilance
-    catch = rate_json(counts.caught, counts.canaries, vs.min_canaries)
-    fa = rate_json(counts.false_alarms, counts.controls, vs.min_canaries)
-    sdt = None
-    if catch["status"] != v.NO_RATE and fa["status"] != v.NO_RATE:  # §3: no figure below the minimum
-        s = v.signal_detection(
-            hits=counts.caught, n_canary=counts.canaries, false_alarms=counts.false_alarms, n_good=counts.controls
-        )
-        sdt = {"h": s.h, "f": s.f, "d_prime": s.d_prime, "c": s.c, "ln_beta": s.ln_beta, "a_prime": s.a_prime}
-    p_below = None
-    if catch["status"] != v.NO_RATE:
-        p_below = v.prob_rate_below(counts.caught, counts.canaries, vs.target_catch_rate)  # §3 Jeffreys
-    cusum = v.bernoulli_cusum(misses, p0=vs.cusum_p0, p1=vs.cusum_p1, h=vs.cusum_h)  # §5
+    signals = vv.signals_json(counts.caught, counts.canaries, team.drift.get(user.id, []), settings)
     return {
         "reviewer": user.name,
         "reviewer_id": user.id,
@@ -58,46 +96,37 @@ def _scoreboard_row(
         "canaries": counts.canaries,
         "caught": counts.caught,
         "diagnosed": counts.diagnosed,
-        "catch": catch,
-        "p_below_target": p_below,
+        "catch": rate_json(counts.caught, counts.canaries, vs.min_canaries),
+        "p_below_target": signals["below_target"]["probability"],  # §3 Jeffreys
+        "below_target": signals["below_target"],
+        "drift": signals["drift"],  # §5 own baseline
         "controls": counts.controls,
         "false_alarms": counts.false_alarms,
-        "false_alarm": fa,
-        "sdt": sdt,
+        "false_alarm": rate_json(counts.false_alarms, counts.controls, vs.min_canaries),
+        "sdt": vv.sdt_json(counts.caught, counts.canaries, counts.false_alarms, counts.controls, vs.min_canaries),
+        "skips": vv.skips_json(team.skips.get(user.id, SkipCounts()), vs.min_canaries, long=team.long.get(user.id),
+                               long_share=team.long_share, hard=team.hard.get(user.id)),  # §7
+        "adjusted_catch": vv.ability_json(team.rasch.abilities.get(user.id), counts.canaries, vs.min_canaries),
+        "reliability": vv.reliability_json(counts.canaries, team.split, vs.reliability_target),
         "decisions": tot.decisions,
+        "active_fallback": team.fallbacks.get(user.id, 0),  # §4: browser time missing or implausible
         "median_active_s": tot.median_active_s,
         "under_2s": tot.under_2s,
         "under_2s_share": tot.under_2s_share,
         "sessions": tot.sessions,
         "median_session_min": tot.median_session_ms / 60000 if tot.median_session_ms is not None else None,
         "last_active": tot.last_active.isoformat() if tot.last_active else None,
-        "cusum": {"value": cusum.value, "alarm": cusum.alarm, "n": cusum.n, "first_alarm_at": cusum.first_alarm_at,
-                  "h": vs.cusum_h, "path": list(cusum.path)},
     }
 
 
-def decay_json(slices: list[v.MinuteCounts], settings: Settings) -> dict[str, Any]:
-    bins = v.decay_bins(slices, bin_minutes=settings.vigilance.decay_bin_minutes)  # §4
-    split = v.early_vs_late(slices, split_minutes=20)  # §4 headline and Fisher test
-    fit = v.logistic_slope(slices)  # §4 trend test
-    logistic = None
-    if fit is not None:
-        enough = fit.n >= 2 * v.MIN_PER_GROUP and fit.converged
-        logistic = {
-            "slope_per_min": fit.slope, "se": fit.se_slope, "p_decrement": fit.p_decrement, "n": fit.n,
-            "verdict": v.NOT_ENOUGH if not enough else ("decrement" if fit.p_decrement < 0.05 else "no_decrement"),
-        }
-    return {
-        "bin_minutes": settings.vigilance.decay_bin_minutes,
-        "bins": [{"start": b.start, "end": b.end, **interval_json(b.interval)} for b in bins],
-        "headline": split.headline(),
-        "early": interval_json(split.early),
-        "late": interval_json(split.late),
-        "fisher_p": split.p_value,
-        "verdict": split.verdict,
-        "min_per_group": v.MIN_PER_GROUP,
-        "logistic": logistic,
-    }
+def decay_for(
+    *, session: Session, filters: Filters, settings: Settings, reviewer_id: int | None, reviewers: list[str],
+    selected: str | None,
+) -> dict[str, Any]:
+    """The decay section: within-reviewer headline and curve, the pooled view, timing sources (§4)."""
+    by_reviewer = vq.minute_slices_by_reviewer(session=session, filters=filters, reviewer_id=reviewer_id)
+    timing = vq.canary_timing(session=session, filters=filters, reviewer_id=reviewer_id)
+    return vv.decay_json(by_reviewer, settings, timing=timing, reviewers=reviewers, selected=selected)
 
 
 def trend_json(weekly: cq.WeeklyCounts, names: dict[int, str]) -> dict[str, Any]:
@@ -157,19 +186,35 @@ def filters_json(session: Session, filters: Filters) -> dict[str, Any]:
     return {**filters.as_args(), "teams": list(TEAMS), "categories": categories(session)}
 
 
-def build_dashboard(*, session: Session, now: datetime, filters: Filters | None, settings: Settings) -> dict[str, Any]:
-    """Everything /dashboard shows, for the filters given (None: the last 28 days, everyone)."""
+def _settings_json(settings: Settings) -> dict[str, Any]:
+    vs = settings.vigilance
+    return {"min_canaries": vs.min_canaries, "target_catch_rate": vs.target_catch_rate,
+            "drift_baseline_canaries": vs.drift_baseline_canaries, "cusum_h": vs.cusum_h,
+            "reliability_target": vs.reliability_target, "skip_rule": vv.SKIP_RULE}
+
+
+def build_dashboard(
+    *, session: Session, now: datetime, filters: Filters | None, settings: Settings, curve_reviewer: str | None = None
+) -> dict[str, Any]:
+    """Everything /dashboard shows, for the filters given (None: the last 28 days, everyone).
+
+    `curve_reviewer` narrows the decay section to one reviewer (the curve's reviewer filter).
+    """
     filters = filters or Filters.default(now)
     counts = cq.counts_by_reviewer(session=session, filters=filters)
     tots = time_on_task(session=session, filters=filters)
-    misses = cq.miss_sequences(session=session, filters=filters)
     users = _users(session, filters, set(counts) | set(tots))
     names = {u.id: u.name for u in users}
+    team = team_figures(session=session, filters=filters)
     scoreboard = [
-        _scoreboard_row(u, counts.get(u.id, cq.ReviewerCounts()), tots.get(u.id, TimeOnTask()),
-                        misses.get(u.id, []), settings)
+        _scoreboard_row(u, counts.get(u.id, cq.ReviewerCounts()), tots.get(u.id, TimeOnTask()), team, settings)
         for u in users
     ]
+    curve_id = None
+    if curve_reviewer:
+        curve_id = next((u.id for u in users if u.name == curve_reviewer), None)
+        if curve_id is None:
+            raise ValidationFailed(f"no reviewer {curve_reviewer!r} in this range", field="curve")
     # Judges are scored like people and marked as automated (VIGILANCE.md §8).
     automated = automated_ids(session=session)
     for row in scoreboard:
@@ -183,12 +228,18 @@ def build_dashboard(*, session: Session, now: datetime, filters: Filters | None,
     return {
         "generated_at": now.isoformat(),
         "filters": filters_json(session, filters),
-        "settings": {"min_canaries": settings.vigilance.min_canaries,
-                     "target_catch_rate": settings.vigilance.target_catch_rate},
+        "settings": _settings_json(settings),
         "team": {"catch": rate_json(total.caught, total.canaries, settings.vigilance.min_canaries),
-                 "false_alarm": rate_json(total.false_alarms, total.controls, settings.vigilance.min_canaries)},
+                 "false_alarm": rate_json(total.false_alarms, total.controls, settings.vigilance.min_canaries),
+                 "active_fallback": sum(team.fallbacks.values()),
+                 "decisions": sum(t.decisions for t in tots.values()),
+                 "reliability_r_single": team.split.r_single, "reliability_from": team.split.reviewers},
         "scoreboard": scoreboard,
-        "decay": decay_json(cq.minute_slices(session=session, filters=filters), settings),
+        "decay": decay_for(session=session, filters=filters, settings=settings, reviewer_id=curve_id,
+                           reviewers=[u.name for u in users if u.id in counts], selected=curve_reviewer or None),
+        "difficulty": vv.difficulty_json(team.difficulties),
+        "expired_by_kind": {kind: interval_json(v.wilson(k, n))
+                            for kind, (k, n) in sorted(vq.expiry_by_kind(session=session, filters=filters).items())},
         "trend": trend_json(cq.weekly_counts(session=session, filters=filters), names),
         "buckets": buckets_json(cq.bucket_counts(session=session, filters=filters)),
         "queue": queue_json(session, filters, settings, now),
@@ -206,17 +257,16 @@ def build_reviewer_page(
     mine = Filters(filters.start, filters.end, None, filters.category)  # the team filter is moot here
     counts = cq.counts_by_reviewer(session=session, filters=mine)
     tots = time_on_task(session=session, filters=mine, reviewer_id=user.id)
-    misses = cq.miss_sequences(session=session, filters=mine, reviewer_id=user.id)
     tot = tots.get(user.id, TimeOnTask())
+    team = team_figures(session=session, filters=mine, reviewer_id=user.id)
     return {
         "generated_at": now.isoformat(),
         "filters": filters_json(session, mine),
-        "settings": {"min_canaries": settings.vigilance.min_canaries,
-                     "target_catch_rate": settings.vigilance.target_catch_rate},
-        "reviewer": {**_scoreboard_row(user, counts.get(user.id, cq.ReviewerCounts()), tot,
-                                       misses.get(user.id, []), settings),
+        "settings": _settings_json(settings),
+        "reviewer": {**_scoreboard_row(user, counts.get(user.id, cq.ReviewerCounts()), tot, team, settings),
                      "automated": user.id in automated_ids(session=session)},
-        "decay": decay_json(cq.minute_slices(session=session, filters=mine, reviewer_id=user.id), settings),
+        "decay": decay_for(session=session, filters=mine, settings=settings, reviewer_id=user.id,
+                           reviewers=[user.name], selected=user.name),
         "trend": trend_json(cq.weekly_counts(session=session, filters=mine, reviewer_id=user.id), {user.id: user.name}),
         "buckets": buckets_json(cq.bucket_counts(session=session, filters=mine, reviewer_id=user.id)),
         "missed": [

@@ -17,12 +17,15 @@ from reviewq.stats.filters import Filters
 METRIC_COLUMNS = (
     "reviewer", "role", "canaries", "caught", "diagnosed", "catch_rate", "catch_low", "catch_high", "catch_status",
     "p_below_target", "controls", "false_alarms", "false_alarm_rate", "d_prime", "c", "ln_beta", "a_prime",
+    "d_low", "d_high", "c_low", "c_high",
     "decisions", "median_active_s", "under_2s_share", "sessions", "median_session_min", "last_active",
-    "cusum", "cusum_alarm",
+    "below_target_alert", "drift_status", "drift_alarm", "drift_baseline_catch", "drift_in_control_run_length",
+    "skip_rate_real", "skip_rate_planted", "canaries_skipped_expired", "canaries_expired_unseen",
+    "skip_aware_catch_rate", "adjusted_catch_rate", "reliability", "canaries_until_reliable", "active_fallback",
 )
 DECISION_COLUMNS = (
     "decided_at", "reviewer", "item", "kind", "category", "agent", "verdict", "reason", "note",
-    "active_ms", "server_ms", "minutes_into_session", "planted", "planted_outcome",
+    "active_ms", "server_ms", "minutes_into_session", "planted", "planted_outcome", "active_source",
 )
 
 
@@ -45,7 +48,20 @@ def metric_rows(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
             "a_prime": sdt.get("a_prime"), "decisions": r["decisions"], "median_active_s": r["median_active_s"],
             "under_2s_share": r["under_2s_share"], "sessions": r["sessions"],
             "median_session_min": r["median_session_min"], "last_active": r["last_active"],
-            "cusum": r["cusum"]["value"], "cusum_alarm": r["cusum"]["alarm"],
+            "d_low": sdt.get("d_low"), "d_high": sdt.get("d_high"), "c_low": sdt.get("c_low"),
+            "c_high": sdt.get("c_high"),
+            # VIGILANCE.md §3/§5: the two questions, separately
+            "below_target_alert": r["below_target"]["alert"], "drift_status": r["drift"]["status"],
+            "drift_alarm": r["drift"]["alarm"], "drift_baseline_catch": r["drift"]["baseline_catch"],
+            "drift_in_control_run_length": r["drift"]["in_control_run_length"],
+            # §7 skips, expiries, difficulty, reliability
+            "skip_rate_real": r["skips"]["real"]["rate"], "skip_rate_planted": r["skips"]["planted"]["rate"],
+            "canaries_skipped_expired": r["skips"]["canaries_skipped_expired"],
+            "canaries_expired_unseen": r["skips"]["canaries_expired_unseen"],
+            "skip_aware_catch_rate": r["skips"]["inclusive_catch"]["rate"],
+            "adjusted_catch_rate": (r["adjusted_catch"] or {}).get("rate"),
+            "reliability": r["reliability"]["value"], "canaries_until_reliable": r["reliability"]["more_for_target"],
+            "active_fallback": r["active_fallback"],
         })
     return rows
 
@@ -82,7 +98,7 @@ def decision_rows(*, session: Session, filters: Filters, batch: int = 1000) -> I
         sa.select(
             Decision.decided_at, User.name, Item.public_id, Item.kind, Item.category, Item.agent,
             Decision.verdict, Decision.reason, Decision.note, Decision.active_ms, Decision.server_ms,
-            Decision.minutes_into_session, Injection.kind, Injection.outcome,
+            Decision.minutes_into_session, Injection.kind, Injection.outcome, Decision.active_source,
         )
         .select_from(Decision)
         .join(Item, Item.id == Decision.item_id)
@@ -100,7 +116,7 @@ def decision_rows(*, session: Session, filters: Filters, batch: int = 1000) -> I
     for row in session.execute(query):
         values = dict(zip(DECISION_COLUMNS, row, strict=True))
         values["decided_at"] = values["decided_at"].isoformat()
-        for key in ("kind", "verdict", "reason", "planted", "planted_outcome"):
+        for key in ("kind", "verdict", "reason", "planted", "planted_outcome", "active_source"):
             if values[key] is not None and hasattr(values[key], "value"):
                 values[key] = values[key].value
         yield values

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.canary_scoring import may_be_planted
-from reviewq.models import Decision, Injection, Item, ItemKind, Verdict
+from reviewq.models import ActiveTimeSource, Decision, Injection, Item, ItemKind, Verdict
 from reviewq.models.rollups import (
     ACTIVE_COLUMNS,
     ACTIVE_EDGES_S,
@@ -73,6 +73,8 @@ def record_decision(*, session: Session, item: Item, decision: Decision, settled
             "rejects": int(decision.verdict == Verdict.REJECT),
             "under_2s": int(active_ms < RUBBER_STAMP_MS),
             "active_ms_sum": active_ms,
+            # VIGILANCE.md §4: how many decisions' active time fell back to server time
+            "active_fallback": int(decision.active_source not in (None, ActiveTimeSource.BROWSER)),
             **hist,
         },
     )

@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     admin_canaries.init_app(app)
 
+    from reviewq.web import disputes
+
+    disputes.init_app(app)
+
     from reviewq.web import items
 
     items.init_app(app)

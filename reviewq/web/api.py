@@ -15,14 +15,16 @@ from reviewq.domain.approvals import agent_item, cancel_approval, request_approv
 from reviewq.domain.judges import record_judge_verdicts
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import verify_token
-from reviewq.domain.wakeups import wait_until
-from reviewq.models import ItemKind, Scope, utcnow
+from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
+from reviewq.models import Scope, utcnow
 from reviewq.models.approvals import ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
+from reviewq.web.approval_wait import AgentRef, approval_state, settles_in
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
+from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
 from reviewq.web.openapi import for_agent, openapi_document
 from reviewq.web.security import csrf
 
@@ -104,6 +106,12 @@ def create_approval():
     return response
 
 
+def _listen(settings) -> None:
+    """On PostgreSQL, this process's LISTEN connection: commits in other processes wake it."""
+    if settings.database.url.startswith("postgresql"):
+        listener_for(settings.database.url)
+
+
 def _wait_seconds() -> float:
     raw = request.args.get("wait")
     if raw is None or raw == "":
@@ -124,19 +132,36 @@ def get_approval(public_id: str):
     wait = _wait_seconds()
     database = get_database()
     db_session(readonly=True).rollback()  # hand the connection back: nothing is held while waiting
+    settings = get_settings()
+    # Only what agent_item reads: a waiter may be one of thousands, so it keeps no ORM object.
+    agent = AgentRef(id=caller.token.id, agent=caller.agent)
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.
-        with database.session(readonly=True) as session:
-            item = agent_item(session=session, token=caller.token, public_id=public_id, kind=ItemKind.APPROVAL)
-            public = approval_public(session=session, item=item)
-            session.rollback()
-        return public.status != "pending", public
+        return approval_state(database=database, settings=settings, token=agent, public_id=public_id,
+                              now=utcnow())
 
-    if wait > 0:
-        public = wait_until(public_id, check=check, timeout=wait, database_url=database.settings.database.url)
+    loop = event_loop() if wait > 0 else None
+    if loop is None:
+        done, public = check()
+        if wait > 0 and not done:
+            _listen(settings)
+            public = wait_until(public_id, check=check, timeout=wait, wake_in=settles_in)
+        return jsonify(public.model_dump(mode="json"))
+    # Served by reviewq.serving: registered before the read, then the event loop waits and
+    # this thread is free at once.
+    _listen(settings)
+    waiter = hub.register(public_id, LoopEvent(loop))
+    try:
+        done, public = check()
+    except BaseException:
+        hub.unregister(public_id, waiter)
+        raise
+    if done:
+        hub.unregister(public_id, waiter)
     else:
-        public = check()[1]
+        defer(LongPoll(key=public_id, timeout=wait, check=check, wake_in=settles_in, waiter=waiter, value=public,
+                       render=lambda value: json_bytes(value.model_dump(mode="json"))))
     return jsonify(public.model_dump(mode="json"))
 
 

@@ -147,10 +147,10 @@ def nav_links(user) -> list[tuple[str, str]]:
     """(label, url) for the top bar: only pages this user's role may open and this app serves."""
     if not getattr(user, "is_authenticated", False):
         return []
-    wanted = [("Queue", "/queue"), ("My work", "/me")]
+    wanted = [("Queue", "/queue"), ("My work", "/me"), ("Disputes", "/disputes")]
     if user.role in LEADS:
-        wanted += [("Dashboard", "/dashboard"), ("Items", "/items"), ("Agreement", "/agreement"),
-                   ("Failures", "/failures"), ("Admin", "/admin")]
+        wanted += [("Dashboard", "/dashboard"), ("Review disputes", "/disputes/review"), ("Items", "/items"),
+                   ("Agreement", "/agreement"), ("Failures", "/failures"), ("Admin", "/admin")]
     return [(label, url) for label, path in wanted if (url := url_if_routed(path))]
 
 

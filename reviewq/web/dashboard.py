@@ -35,7 +35,8 @@ def _data_block(data: dict) -> str:
 @role_required(*LEADS)
 def index():
     now = utcnow()
-    data = build_dashboard(session=db_session(readonly=True), now=now, filters=_filters(), settings=get_settings())
+    data = build_dashboard(session=db_session(readonly=True), now=now, filters=_filters(), settings=get_settings(),
+                           curve_reviewer=(request.args.get("curve") or "").strip() or None)
     if request.args.get("format") == "json":
         return jsonify(data)
     return render_template("dashboard.html", d=data, data_json=_data_block(data))

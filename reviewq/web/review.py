@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
 from reviewq.domain import reviewer as reviewer_domain
-from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.reasons import known_reasons, reason_label
+from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
 from reviewq.web.auth import ANY_ROLE, role_required
@@ -118,10 +118,8 @@ def skip(public_id: str):
     """
     session, now = db_session(), utcnow()
     nxt = _claim(now)
-    released = queue_domain.release(session=session, public_id=public_id, reviewer_id=current_user.id, now=now)
-    if released:
-        record_event(session=session, actor=user_actor(current_user.name), action="item.skipped",
-                     object_type="item", object_id=public_id, now=now)
+    # Kept per event (VIGILANCE.md §7: skip rates on real and planted items), with its audit event.
+    released = skip_item(session=session, public_id=public_id, reviewer=current_user._get_current_object(), now=now)
     body = {"released": released, "next": _view(nxt), **_session_and_clock(now)}
     commit()
     return jsonify(body)

@@ -87,9 +87,23 @@ def test_lead_sees_every_chart_and_true_numbers(browser, live_server, database, 
                 sa.text("SELECT COUNT(*) FROM review_sessions WHERE reviewer_id = :r"), {"r": rid}).scalar_one()
     assert "provisional" in page.locator('tr[data-reviewer="sam"]').inner_text()
     assert "no rate" in page.locator('tr[data-reviewer="tess"]').inner_text()
-    assert "first 20 min" in page.locator("#decay-headline").inner_text()
+    # The decay headline compares each reviewer with themselves; the pooled curve is a labelled second trace.
+    cards = page.locator(".dash-cards").first.inner_text()
+    assert "first 20 min vs after, each reviewer against themselves" in cards
+    assert "within reviewers" in page.locator("#decay-within").inner_text()
+    names = page.evaluate("() => document.getElementById('chart-decay').data.map(t => t.name)")
+    assert names[0].startswith("Within reviewers") and names[1].startswith("Pooled")
+    assert "Secondary view, pooled" in page.locator("#decay-pooled").inner_text()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # The reviewer filter on the curve: one reviewer's own curve, the rest of the page unchanged.
+    page.select_option("#curve-reviewer", "rita")
+    page.click("#decay-card form button[type=submit]")
+    page.wait_for_url("**curve=rita**")
+    page.wait_for_function("() => { const el = document.getElementById('chart-decay'); return el && el.data && "
+                           "el.data[0].name.startsWith('rita'); }", timeout=15000)
+    assert page.locator("#curve-reviewer").input_value() == "rita"
+    assert page.locator('tr[data-reviewer="sam"]').count() == 1
 
     page.click('tr[data-reviewer="rita"] a')
     for chart in ("chart-decay", "chart-trend", "chart-cusum", "chart-active"):

@@ -58,7 +58,7 @@ def wait_healthy(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | No
 
 
 def serve_in_subprocess(env: dict[str, str], *, args: tuple[str, ...] = ()) -> tuple[LiveServer, subprocess.Popen]:
-    """`reviewq serve` (gunicorn) in a child process, configured only through REVIEWQ_* variables."""
+    """`reviewq serve` in a child process, configured only through REVIEWQ_* variables."""
     port = free_port()
     child_env = {**os.environ, **env, "REVIEWQ_SERVER_HOST": "127.0.0.1", "REVIEWQ_SERVER_PORT": str(port)}
     proc = subprocess.Popen(

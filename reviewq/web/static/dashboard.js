@@ -57,13 +57,21 @@
     }] }));
   }
 
-  // Decay curve, pooled: 10-minute bins with intervals and the 20-minute marker (§4).
+  // Decay curve (§4): within reviewers first (each against their own level), the pooled curve
+  // second, dashed and labelled, because it mixes who works long with decay.
   if (d.decay) {
-    var bins = d.decay.bins;
+    var adj = d.decay.adjusted_bins, bins = d.decay.bins;
+    function mids(rows) { return rows.map(function (b) { return (b.start + b.end) / 2; }); }
     draw("chart-decay", [{
-      type: "scatter", mode: "lines+markers", name: "Catch rate",
-      x: bins.map(function (b) { return (b.start + b.end) / 2; }), y: bins.map(function (b) { return pct(b.rate); }),
-      error_y: errorBars(bins, OI[0]), marker: { color: OI[0], size: 9 }, line: { color: OI[0] },
+      type: "scatter", mode: "lines+markers", name: d.decay.selected ? d.decay.selected + " (own level)" : "Within reviewers (adjusted)",
+      x: mids(adj), y: adj.map(function (b) { return pct(b.rate); }), error_y: errorBars(adj, OI[0]),
+      marker: { color: OI[0], size: 9 }, line: { color: OI[0] }, connectgaps: false,
+      hovertext: adj.map(function (b) { return b.n ? b.k + "/" + b.n + " caught, " + b.expected.toFixed(1) + " expected from each reviewer's own level" : "no canaries"; }),
+      hoverinfo: "text"
+    }, {
+      type: "scatter", mode: "lines+markers", name: "Pooled (mixes reviewers; secondary)",
+      x: mids(bins), y: bins.map(function (b) { return pct(b.rate); }),
+      marker: { color: OI[7], size: 6, symbol: "circle-open" }, line: { color: OI[7], dash: "dot", width: 1 },
       hovertext: hover(bins), hoverinfo: "text", connectgaps: false
     }], layout("Minutes into session (active minutes, bin midpoint)", "Catch rate (%)", {
       yaxis: RATE_AXIS,
@@ -105,14 +113,14 @@
     }], layout("Planted failure bucket", "Catch rate (%)", { yaxis: RATE_AXIS }));
   }
 
-  // Reviewer page: the CUSUM path with its alarm line (§5) and the active-time histogram.
+  // Reviewer page: the own-baseline CUSUM path with its alarm line (§5) and the active-time histogram.
   if (d.reviewer) {
-    var path = d.reviewer.cusum.path;
+    var path = d.reviewer.drift.path;
     draw("chart-cusum", [{
       type: "scatter", mode: "lines+markers", name: "S (CUSUM)", x: path.map(function (_, i) { return i + 1; }),
       y: path, line: { color: OI[0], shape: "hv" }
     }], layout("Canary number (in decision order)", "CUSUM S (log-likelihood ratio)", {
-      shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: d.reviewer.cusum.h, y1: d.reviewer.cusum.h,
+      shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: d.reviewer.drift.h, y1: d.reviewer.drift.h,
                  line: { color: OI[3], dash: "dash" } }]
     }));
     var h = d.active_histogram;

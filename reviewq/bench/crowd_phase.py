@@ -1,0 +1,82 @@
+"""The review loop with thousands of agents blocked in long-polls, and how fast each is woken.
+
+Every waiter blocks on its own approval (GET /api/v1/approvals/<id>?wait=N, one connection
+each); reviewers then decide through the queue as in the review phase. Figures: next and
+decide latency with the crowd open, and wake-up latency (the approval's decided_at to the
+waiter's answer) for the approvals they decided.
+"""
+
+from __future__ import annotations
+
+import random
+
+from faker import Faker
+
+from reviewq.bench import harness, http_load
+from reviewq.bench.figures import percentile
+from reviewq.bench.waiters import WaiterCrowd, wait_until_idle
+from reviewq.db import Database
+from reviewq.domain.approvals import request_approval
+from reviewq.domain.tokens import verify_token
+from reviewq.models import utcnow
+from reviewq.models.approvals import ApprovalCreate
+
+WAIT_S = 300  # the bench server's [approvals] max_wait_s (harness.start_server)
+
+
+def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) -> list[str]:
+    """`count` pending approvals of the bench agent, written directly (setting up, not measured)."""
+    from reviewq.demo.traffic import approval_request
+
+    rng, faker = random.Random(seed), Faker()
+    faker.seed_instance(seed)
+    database = Database.from_settings(target.settings)
+    ids = []
+    try:
+        with database.session_scope() as session:
+            now = utcnow()
+            token = verify_token(session=session, plaintext=target.token, now=now)
+            for _ in range(count):
+                body = approval_request(rng=rng, faker=faker, kind="record_change")
+                body.update(trace_id=f"crowd-{rng.getrandbits(64):x}", timeout_s=3600)
+                done = request_approval(session=session, token=token, data=ApprovalCreate(**body),
+                                        idempotency_key=None, settings=target.settings, now=now)
+                ids.append(done.item.public_id)
+    finally:
+        database.dispose()
+    return ids
+
+
+def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions: int, log=print) -> dict:
+    log(f"crowd: creating {waiters:,} approvals…")
+    ids = create_approvals(target, waiters)
+    crowd = WaiterCrowd(target.url, target.token, ids, wait_s=WAIT_S)
+    try:
+        log(f"crowd: opening {waiters:,} long-polls…")
+        opened_s = crowd.open(timeout=300)
+        server = [target.proc.pid, *harness.children(target.proc.pid)]
+        settled = wait_until_idle(server, timeout=300)
+        early = crowd.answered()
+        log(f"crowd: {waiters:,} waiting (opened in {opened_s:.1f} s); reviewers decide {decisions}…")
+        rev = http_load.review(target.url, target.reviewer_names, harness.BENCH_PASSWORD, decisions=decisions,
+                               warmup_per_reviewer=0)
+        decided = set(rev["decided_ids"]) & set(ids)
+        answers = crowd.wait_for(early + len(decided), timeout=60)
+        woken = [a for a in answers if a.approval_id in decided and a.body.get("status") == "approved"]
+        latencies = [max(0.0, a.received_at - _timestamp(a.body["decided_at"])) * 1000 for a in woken]
+        return {
+            "waiters": waiters, "open_s": opened_s, "settled": settled, "early_answers": early,
+            "decided_approvals": len(decided), "woken": len(woken),
+            "next_p99_ms": rev["next_p99_ms"], "decide_p99_ms": rev["decide_p99_ms"],
+            "next_p50_ms": rev["next_p50_ms"], "decide_p50_ms": rev["decide_p50_ms"],
+            "wake_p50_ms": percentile(latencies, 50), "wake_p99_ms": percentile(latencies, 99),
+            "errors": crowd.errors[:5], "error_count": len(crowd.errors),
+        }
+    finally:
+        crowd.close()
+
+
+def _timestamp(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()

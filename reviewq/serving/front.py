@@ -1,0 +1,195 @@
+"""The ASGI app in front of Flask: requests wait on the event loop, never in a thread.
+
+A request takes a pool thread only once its headers and whole body are here, so slow or
+stalled clients cost a socket, not a worker thread. The body is read under [api]
+max_body_bytes (413, also when chunked) and [server] body_timeout_s (408); a request target
+over [server] max_url_bytes is a 414. All three answer in the API's JSON error shape.
+
+A long-poll (GET /api/v1/approvals/<id>?wait=N) runs its view in a pool thread as usual: the
+view authenticates, reads the approval and, if it is still pending, leaves a `LongPoll` in the
+environ instead of blocking. The wait then happens here, on the loop, woken by the same
+wake-ups as before (reviewq.domain.wakeups), with each re-read in a small pool of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from reviewq.config import Settings
+from reviewq.domain.wakeups import hub, wait_until_async
+from reviewq.serving.protocol import MAX_HEAD_BYTES, error_body
+from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
+from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
+
+log = logging.getLogger(__name__)
+
+
+class RequestRefused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class ReviewqFront:
+    """ASGI 3 app running a WSGI app in a bounded pool, with long-polls served on the loop."""
+
+    def __init__(self, wsgi_app, settings: Settings):
+        self.app = wsgi_app
+        self.max_body = settings.api.max_body_bytes
+        self.max_url = settings.server.max_url_bytes
+        self.body_timeout = settings.server.body_timeout_s
+        # Agents (/api/) and people (pages, the queue's calls, /healthz) get a pool each, so a
+        # burst of agent traffic, such as thousands of long-polls arriving at once, queues
+        # behind itself and not ahead of a reviewer's next item.
+        self.agents = ThreadPoolExecutor(settings.server.threads, thread_name_prefix="reviewq-api")
+        self.people = ThreadPoolExecutor(settings.server.threads, thread_name_prefix="reviewq-web")
+        # Long-poll re-reads get their own few threads: a burst of wake-ups queues there.
+        self.rechecks = ThreadPoolExecutor(max(2, min(8, settings.server.threads // 8)),
+                                           thread_name_prefix="reviewq-recheck")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > self.max_url:
+                raise RequestRefused(414, "uri_too_long", f"the URL is longer than {self.max_url} bytes")
+            # h11 limits only a head that arrives in pieces; one that arrives whole is checked here.
+            if sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ())) > MAX_HEAD_BYTES:
+                raise RequestRefused(431, "headers_too_large", "the request headers are too large")
+            body = await self._read_body(scope, receive)
+        except RequestRefused as refused:
+            await _send_error(send, refused.status, refused.code, refused.message)
+            return
+        if body is None:  # the client went away
+            return
+        environ = build_environ(scope, body)
+        loop = asyncio.get_running_loop()
+        environ[ASYNC_WAIT] = loop
+        pool = self.agents if scope["path"].startswith("/api/") else self.people
+        try:
+            response = await loop.run_in_executor(pool, call_app, self.app, environ)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await _send_error(send, 500, "internal_error", "an unexpected error occurred")
+            return
+        poll: LongPoll | None = environ.get(LONG_POLL)
+        if poll is not None:
+            del environ, body  # a waiter may be one of thousands: keep only what answering needs
+            response.body.clear()
+            await self._long_poll(poll, response, receive, send)
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+        if response.rest is None:
+            await send({"type": "http.response.body", "body": b"".join(response.body)})
+            return
+        await self._stream(response, pool, receive, send, loop)
+
+    async def _read_body(self, scope, receive) -> bytes | None:
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            raise RequestRefused(413, "payload_too_large", f"the body is larger than {self.max_body} bytes")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        body = bytearray()
+        more = True
+        while more:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise RequestRefused(408, "request_timeout",
+                                     f"the body did not arrive within {self.body_timeout:g} s") from None
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                raise RequestRefused(413, "payload_too_large", f"the body is larger than {self.max_body} bytes")
+            more = message.get("more_body", False)
+        return bytes(body)
+
+    async def _stream(self, response: WsgiResponse, pool, receive, send, loop) -> None:
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        try:
+            if response.body:
+                await send({"type": "http.response.body", "body": b"".join(response.body), "more_body": True})
+            await loop.run_in_executor(pool, pump, response, send, loop, gone)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+
+    async def _long_poll(self, poll: LongPoll, placeholder: WsgiResponse, receive, send) -> None:
+        placeholder.close()
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(wait_until_async(
+            poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
+            waiter=poll.waiter, value=poll.value, run=lambda fn: loop.run_in_executor(self.rechecks, fn),
+        ))
+        # A client that hangs up stops its wait: nobody is left to answer.
+        watcher = asyncio.create_task(_watch_disconnect(receive, waiting))
+        try:
+            value = await waiting
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise  # this task itself is being cancelled (shutdown), not the client leaving
+            return
+        except Exception:
+            log.exception("long-poll on %s failed", poll.key)
+            await _send_error(send, 500, "internal_error", "an unexpected error occurred")
+            return
+        finally:
+            watcher.cancel()
+            if poll.waiter is not None:  # a task cancelled before it ran never reached its own finally
+                hub.unregister(poll.key, poll.waiter)
+        body = poll.render(value)
+        headers = [(k, v) for k, v in placeholder.headers if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": placeholder.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # h11 has already refused a malformed length
+    return None
+
+
+async def _watch_disconnect(receive, on_gone: asyncio.Event | asyncio.Task) -> None:
+    """Set the event (or cancel the task) once the client disconnects."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if isinstance(on_gone, asyncio.Event):
+                on_gone.set()
+            else:
+                on_gone.cancel()
+            return
+
+
+async def _send_error(send, status: int, code: str, message: str) -> None:
+    """The JSON error shape; the connection closes (an unread body may follow)."""
+    body = error_body(code, message)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+

@@ -1,0 +1,84 @@
+"""HTTP/1.1 on h11 (uvicorn's protocol), plus a deadline for the request line and headers.
+
+uvicorn times out idle keep-alive connections but not a client that sends part of its headers
+and stalls (slowloris). On an event loop such a client costs no thread, yet each holds a file
+descriptor; here it loses the connection after `header_timeout_s`. Requests h11 cannot parse
+get the API's JSON error shape instead of uvicorn's plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# Largest request line plus headers h11 buffers; a request target over [server] max_url_bytes
+# (a few KB) still arrives whole, so the app can answer it with a JSON 414.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class GuardedH11Protocol(H11Protocol):
+    """H11Protocol that closes a connection whose request head does not arrive in time."""
+
+    header_timeout_s: float = 15.0  # set per worker from [server] header_timeout_s
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_timer: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.transport.is_closing():
+            self._disarm_head_timer()
+        elif self.conn.their_state is h11.IDLE:
+            # Part of a request head (or the first bytes after a keep-alive pause) is here.
+            self._arm_head_timer()
+        else:
+            self._disarm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # Idle between requests: uvicorn's keep-alive timer is running; ours restarts with data.
+        self._disarm_head_timer()
+
+    def send_400_response(self, msg: str) -> None:
+        pending, _closed = self.conn.trailing_data
+        if len(pending) > MAX_HEAD_BYTES:
+            status, code, message = 431, "headers_too_large", "the request line and headers are too large"
+        else:
+            status, code, message = 400, "bad_request", f"malformed HTTP request: {msg}"
+        body = error_body(code, message)
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        try:
+            self.transport.write(self.conn.send(h11.Response(status_code=status, headers=headers)))
+            self.transport.write(self.conn.send(h11.Data(data=body)))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError:
+            pass  # h11 cannot answer in this state: just close
+        self.transport.close()

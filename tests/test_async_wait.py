@@ -1,0 +1,84 @@
+"""Long-poll waits on an event loop: woken by a commit in another thread, no missed wake-up, bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from reviewq.domain.wakeups import hub, wait_until_async
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_notify_from_another_thread_wakes_the_coroutine():
+    """A waiter parked on the loop returns soon after a thread notifies its key, with the new state."""
+    state = {"settled": False}
+    pool = ThreadPoolExecutor(2)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(wait_until_async(
+            "k1", check=lambda: (state["settled"], dict(state)), timeout=10,
+            run=lambda fn: loop.run_in_executor(pool, fn)))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+
+        def settle():
+            state["settled"] = True
+            hub.notify("k1")
+
+        started = time.monotonic()
+        threading.Thread(target=settle).start()
+        value = await waiting
+        return value, time.monotonic() - started
+
+    value, took = _run(main())
+    assert value["settled"] and took < 1.0
+    assert hub.waiting() == 0
+
+
+def test_a_commit_between_check_and_sleep_is_not_missed():
+    """The state changes during the first check (before the sleep): the waiter still wakes at once."""
+    calls = {"n": 0}
+    pool = ThreadPoolExecutor(2)
+
+    def check():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            hub.notify("k2")  # the commit lands while the first read is still running
+            return False, "pending"
+        return True, "approved"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        value = await wait_until_async("k2", check=check, timeout=10, run=lambda fn: loop.run_in_executor(pool, fn))
+        return value, time.monotonic() - started
+
+    value, took = _run(main())
+    assert value == "approved" and took < 1.0
+
+
+def test_the_wait_ends_at_its_timeout_or_the_values_own_deadline():
+    """Unsettled, the waiter returns at `timeout`; with a sooner deadline it re-checks just after it."""
+    pool = ThreadPoolExecutor(2)
+    deadline = time.monotonic() + 0.5
+
+    def check():
+        return time.monotonic() >= deadline, time.monotonic()
+
+    async def main(timeout, wake_in):
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        value = await wait_until_async("k3", check=check, timeout=timeout, wake_in=wake_in,
+                                       run=lambda fn: loop.run_in_executor(pool, fn))
+        return value, time.monotonic() - started
+
+    _, took = _run(main(0.3, None))
+    assert 0.3 <= took < 0.8  # nothing woke it: the timeout did
+    _, took = _run(main(10, lambda _value: deadline - time.monotonic()))
+    assert took < 1.5  # the value's own deadline woke it, long before the 10 s timeout
