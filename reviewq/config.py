@@ -168,6 +168,19 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class OverlapSettings:
+    # Share of sampled outputs sent to a second, blind reviewer (VIGILANCE.md §8), per category.
+    default_rate: float = 0.0
+    rates: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReasonSettings:
+    # Reason buckets the team adds to the built-in eight (keys 9 and up on the queue page).
+    extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -181,6 +194,8 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    overlap: OverlapSettings = field(default_factory=OverlapSettings)
+    reasons: ReasonSettings = field(default_factory=ReasonSettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
 
@@ -432,7 +447,20 @@ def _validated(s: Settings) -> Settings:
     from reviewq.notify.settings import check_notify  # the channel tables are notify's to judge
 
     check_notify(s.notify)
+    _validate_workbench(s)
     return s
+
+
+def _validate_workbench(s: Settings) -> None:
+    _require(0.0 <= s.overlap.default_rate <= 1.0, "overlap.default_rate must be within 0..1")
+    for cat, rate in s.overlap.rates.items():
+        _require(0.0 <= rate <= 1.0, f"overlap.rates.{cat} must be within 0..1")
+    seen = set()
+    for bucket in s.reasons.extra:
+        _require(bool(bucket) and len(bucket) <= 32 and bucket.replace("_", "").isalnum() and bucket.islower(),
+                 f"reasons.extra: {bucket!r} must be 1-32 lower-case letters, digits or _")
+        _require(bucket not in seen, f"reasons.extra: {bucket!r} is listed twice")
+        seen.add(bucket)
 
 
 def check_secret_key(settings: Settings) -> None:

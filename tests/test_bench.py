@@ -22,7 +22,8 @@ def test_quick_bench_runs_every_phase_and_its_checks_pass(tmp_path):
     (report,) = json.loads(out.read_text())
     names = {f["name"] for f in report["figures"]}
     for name in ("ingest, batches of 100", "single POST p95", "next p99", "decide p99", "approval wake p99",
-                 "webhook delivery p50", "server peak RSS", "dashboard at 10k decisions"):
+                 "webhook delivery p50", "server peak RSS", "dashboard at 10k decisions",
+                 "items browser, filtered page at 10k items (worst filter)"):
         assert name in names
     assert all(f["value"] > 0 for f in report["figures"])
     assert report["checks"] and all(report["checks"].values()), report["checks"]

@@ -61,6 +61,16 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/disputes": ANY,
     "/disputes/review": LEADS,
     "/disputes/<public_id>/resolve": LEADS,
+    # the lead's workbench (issue 15): a reviewer may open only items they decided (404 otherwise)
+    "/items": LEADS,
+    "/items.<fmt>": LEADS,
+    "/items/<public_id>": ANY,
+    "/me/history": ANY,
+    "/items/<public_id>/overturn": LEADS,
+    "/agreement": LEADS,
+    "/failures": LEADS,
+    "/failures.<fmt>": LEADS,
+    "/agreement/<public_id>/adjudicate": LEADS,
     # agent API
     "/api/v1/items": "token",
     "/api/v1/items/<public_id>": "token",
@@ -70,6 +80,10 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/api/v1/approvals/<public_id>/consume": "token",
     "/api/v1/whoami": "token",
     "/api/v1/openapi.json": "public",
+    # automated judges (issue 15): a token with the review scope
+    "/api/v1/review/next": "token",
+    "/api/v1/review/<public_id>/decide": "token",
+    "/api/v1/review/<public_id>/skip": "token",
 }
 
 JSON_ROUTES = frozenset({

@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": ("reviewq.cli.demo", "demo_command"),
     "export": ("reviewq.cli.export", "export_command"),
     "mcp": ("reviewq.cli.mcp", "mcp_group"),
+    "gold": ("reviewq.cli.gold", "gold_group"),
     "scheduler": ("reviewq.cli.scheduler", "scheduler_command"),
     "serve": ("reviewq.cli.serve", "serve_command"),
     "token": ("reviewq.cli.tokens", "token_group"),

@@ -75,7 +75,7 @@ def score_decision(
         injection.outcome == InjectionOutcome.CAUGHT
         and decision.reason is not None
         and injection.bucket is not None
-        and decision.reason.value == injection.bucket
+        and getattr(decision.reason, "value", decision.reason) == injection.bucket
     )
     injection.decision_id = decision.id
     injection.decided_at = decision.decided_at

@@ -17,6 +17,7 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import on_approval_settled
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import score_decision
+from reviewq.domain.overlap import route_overlap
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import Decision, Item, ItemKind
 from reviewq.stats.rollup import record_decision as record_rollup
@@ -49,7 +50,7 @@ def after_decision(
         now=now,
         details={
             "verdict": decision.verdict.value,
-            "reason": decision.reason.value if decision.reason else None,
+            "reason": getattr(decision.reason, "value", decision.reason),
         },
     )
     # Canary scoring: a planted item's outcome, and its reveal if [canaries] reveal = immediate.
@@ -61,4 +62,6 @@ def after_decision(
     # The agent's side of a settled approval: webhook outbox row and waiter wake-up (none for canaries).
     if settled and item.kind == ItemKind.APPROVAL:
         on_approval_settled(session=session, item=item, now=now)
+    # Overlap: a share of real outputs also goes to a second, blind reviewer (VIGILANCE.md §8).
+    route_overlap(session=session, item=item, reviewer=reviewer, settled=settled, now=now, settings=settings.overlap)
     return effects

@@ -121,12 +121,13 @@ class RecentDecision:
     agent: str
     category: str
     kind: str
+    item: str = ""  # the item's public id (its page: /items/<id>)
 
 
 def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> list[RecentDecision]:
     """This reviewer's latest decisions with what they were about (one joined query)."""
     rows = session.exec(
-        select(Decision, Item.agent, Item.category, Item.kind)
+        select(Decision, Item.agent, Item.category, Item.kind, Item.public_id)
         .join(Item, Item.id == Decision.item_id)
         .where(Decision.reviewer_id == reviewer_id)
         .order_by(Decision.decided_at.desc(), Decision.id.desc())
@@ -136,12 +137,13 @@ def recent_decisions(*, session: Session, reviewer_id: int, limit: int = 10) -> 
         RecentDecision(
             decided_at=d.decided_at,
             verdict=Verdict(d.verdict),
-            reason=d.reason.value if d.reason else None,
+            reason=getattr(d.reason, "value", d.reason),
             note=d.note,
             active_ms=d.active_ms,
             agent=agent,
             category=category,
             kind=str(getattr(kind, "value", kind)),
+            item=public_id,
         )
-        for d, agent, category, kind in rows
+        for d, agent, category, kind, public_id in rows
     ]

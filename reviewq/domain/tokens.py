@@ -67,6 +67,10 @@ def create_token(
         webhook_secret=secret,
         created_at=now,
     )
+    if "review" in token.scope_set:  # an automated judge: its decisions need a reviewer account
+        from reviewq.domain.judges import judge_account
+
+        token.reviewer_id = judge_account(session=session, agent=agent, now=now, actor=actor).id
     session.add(token)
     session.flush()
     record_event(

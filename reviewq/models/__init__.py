@@ -48,6 +48,7 @@ from reviewq.models.skips import Skip
 from reviewq.models.tokens import ALL_SCOPES, ApiToken, ApiTokenCreate, ApiTokenPublic, Scope
 from reviewq.models.users import Role, User, UserCreate, UserPublic
 from reviewq.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from reviewq.models.workbench import JudgeVerdict, OverlapReview, Overturn
 
 __all__ = [
     "ActiveTimeSource",
@@ -88,6 +89,9 @@ __all__ = [
     "DecisionRollup",
     "DecisionPublic",
     "Item",
+    "JudgeVerdict",
+    "OverlapReview",
+    "Overturn",
     "ItemCreate",
     "ItemKind",
     "ItemPublic",

@@ -39,7 +39,8 @@ class ActiveTimeSource(str, Enum):
 
 class DecisionCreate(SQLModel):
     verdict: Verdict
-    reason: ReasonBucket | None = None
+    # A ReasonBucket value or one of the team's own ([reasons] extra); the web layer checks which.
+    reason: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", max_length=2000)
     # Active milliseconds counted by the browser (visible tab, recent input); None if unknown.
     active_ms: int | None = Field(default=None, ge=0)
@@ -47,7 +48,7 @@ class DecisionCreate(SQLModel):
 
 class DecisionPublic(SQLModel):
     verdict: Verdict
-    reason: ReasonBucket | None
+    reason: str | None
     note: str
     decided_at: datetime
 
@@ -77,7 +78,8 @@ class Decision(SQLModel, table=True):
     item_id: int = Field(foreign_key="items.id", nullable=False)
     reviewer_id: int = Field(foreign_key="users.id", nullable=False)
     verdict: Verdict = Field(sa_type=str_enum(Verdict, 16), nullable=False)
-    reason: ReasonBucket | None = Field(default=None, sa_type=str_enum(ReasonBucket, 32))
+    # Plain text, so a team's own buckets ([reasons] extra) fit beside the built-in ReasonBucket values.
+    reason: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", sa_type=sa.Text, nullable=False)
     shown_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     decided_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

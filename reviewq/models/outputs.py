@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -15,6 +15,16 @@ class TraceStep(BaseModel):
     tool: StrictStr = Field(min_length=1, max_length=200)
     args: dict[str, Any] = Field(default_factory=dict)
     result: Any = None
+
+
+class JudgeInput(BaseModel):
+    """The agent pipeline's own automated verdict on this output (never shown to reviewers)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    verdict: Literal["approve", "reject"]
+    score: float | None = Field(default=None, description="the judge's own score, any scale")
+    model: StrictStr = Field(default="", max_length=128, description="which judge model said so")
 
 
 class OutputCreate(BaseModel):
@@ -35,6 +45,8 @@ class OutputCreate(BaseModel):
     # then spot a loop or a wrong call.
     trace: list[TraceStep] | None = Field(default=None, max_length=500)
     metadata: dict[str, Any] | None = None
+    # Compared with the human verdict on the agreement page (VIGILANCE.md §8); kept out of the payload.
+    judge: JudgeInput | None = None
 
 
 class OutputBatch(BaseModel):

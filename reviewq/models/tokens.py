@@ -14,6 +14,8 @@ class Scope(str, Enum):
     ITEMS_WRITE = "items:write"
     APPROVALS_WRITE = "approvals:write"
     APPROVALS_READ = "approvals:read"
+    # An automated judge: claims and decides queue items through /api/v1/review like a reviewer.
+    REVIEW = "review"
 
 
 ALL_SCOPES = tuple(s.value for s in Scope)
@@ -49,6 +51,8 @@ class ApiToken(ApiTokenBase, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # For a `review` token: the reviewer account its decisions are recorded under (an automated judge).
+    reviewer_id: int | None = Field(default=None, foreign_key="users.id")
 
     @property
     def scope_set(self) -> frozenset[str]:

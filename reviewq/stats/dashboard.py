@@ -14,6 +14,7 @@ from reviewq.config import Settings
 from reviewq.domain import vigilance as v
 from reviewq.domain import vigilance_ability as va
 from reviewq.domain.errors import NotFound, ValidationFailed
+from reviewq.domain.judges import automated_ids
 from reviewq.domain.vigilance_ability import SkipCounts
 from reviewq.models import Role, User
 from reviewq.models.rollups import ACTIVE_EDGES_S, DecisionRollup
@@ -216,6 +217,10 @@ def build_dashboard(
         curve_id = next((u.id for u in users if u.name == curve_reviewer), None)
         if curve_id is None:
             raise ValidationFailed(f"no reviewer {curve_reviewer!r} in this range", field="curve")
+    # Judges are scored like people and marked as automated (VIGILANCE.md §8).
+    automated = automated_ids(session=session)
+    for row in scoreboard:
+        row["automated"] = row["reviewer_id"] in automated
     total = cq.ReviewerCounts()
     for c in counts.values():
         total.canaries += c.canaries
@@ -260,7 +265,8 @@ def build_reviewer_page(
         "generated_at": now.isoformat(),
         "filters": filters_json(session, mine),
         "settings": _settings_json(settings),
-        "reviewer": _scoreboard_row(user, counts.get(user.id, cq.ReviewerCounts()), tot, team, settings),
+        "reviewer": {**_scoreboard_row(user, counts.get(user.id, cq.ReviewerCounts()), tot, team, settings),
+                     "automated": user.id in automated_ids(session=session)},
         "decay": decay_for(session=session, filters=mine, settings=settings, reviewer_id=user.id,
                            reviewers=[user.name], selected=user.name),
         "trend": trend_json(cq.weekly_counts(session=session, filters=mine, reviewer_id=user.id), {user.id: user.name}),

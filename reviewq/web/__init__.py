@@ -64,4 +64,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     from reviewq.web import availability
 
     availability.init_app(app)
+
+
+    from reviewq.web import items
+
+    items.init_app(app)
+
+    from reviewq.web import agreement
+
+    agreement.init_app(app)
+
+    from reviewq.web import failures
+
+    failures.init_app(app)
+
+    from reviewq.web import api_review
+
+    api_review.init_app(app)
     return app

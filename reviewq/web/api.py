@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from reviewq.domain.approval_consume import consume_approval
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
+from reviewq.domain.judges import record_judge_verdicts
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
@@ -56,6 +57,7 @@ def submit_items():
         session=db_session(), token=caller.token, outputs=outputs, sampling=settings.sampling, now=utcnow(),
         canaries=settings.canaries, rng=_RESERVOIR_RNG,
     )
+    record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
     if batch:
         return jsonify({"results": [_result_json(r) for r in results]})

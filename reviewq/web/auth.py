@@ -149,7 +149,8 @@ def nav_links(user) -> list[tuple[str, str]]:
         return []
     wanted = [("Queue", "/queue"), ("My work", "/me"), ("Disputes", "/disputes"), ("On call", "/oncall")]
     if user.role in LEADS:
-        wanted += [("Dashboard", "/dashboard"), ("Review disputes", "/disputes/review"), ("Admin", "/admin")]
+        wanted += [("Dashboard", "/dashboard"), ("Review disputes", "/disputes/review"), ("Items", "/items"),
+                   ("Agreement", "/agreement"), ("Failures", "/failures"), ("Admin", "/admin")]
     return [(label, url) for label, path in wanted if (url := url_if_routed(path))]
 
 

@@ -11,6 +11,7 @@ from pydantic.json_schema import models_json_schema
 from reviewq.models import ItemPublic
 from reviewq.models.approvals import ApprovalConsume, ApprovalCreate, ApprovalPublic
 from reviewq.models.outputs import OutputCreate, OutputResult
+from reviewq.web import openapi_review
 
 REF = "#/components/schemas/{model}"
 
@@ -48,13 +49,13 @@ class WebhookEvent(BaseModel):
 
 MODELS: list[type[BaseModel]] = [
     Error, OutputCreate, OutputBatchCreate, OutputResult, OutputBatchResult, ItemPublic, ApprovalCreate,
-    ApprovalPublic, ApprovalConsume, Whoami, WebhookEvent,
+    ApprovalPublic, ApprovalConsume, Whoami, WebhookEvent, *openapi_review.MODELS,
 ]
 
 ERRORS = {
     "400": "malformed body (not JSON, not an object)",
     "401": "missing, unknown or revoked bearer token",
-    "403": "the token lacks the scope",
+    "403": "the token lacks the scope (or the judge's reviewer account is deactivated)",
     "404": "no such item for this agent",
     "409": "conflict: Idempotency-Key reused with another body, the approval already settled, or a consume "
     "refused (not_approved, digest_mismatch, already_consumed, approval_stale)",
@@ -204,6 +205,8 @@ def openapi_document(max_timeout_s: int = 86400, max_wait_s: int = 60) -> dict:
             }
         },
     }
+    paths.update(openapi_review.review_paths(responses=_responses, json=_json, ref=_ref, id_param=ID_PARAM,
+                                             secured=secured))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -20,6 +20,7 @@ from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.notifications import note_opened
 from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
+from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
 from reviewq.web.api_input import json_body
@@ -51,7 +52,7 @@ def queue():
     settings = get_settings()
     return render_template(
         "queue.html",
-        reasons=list(REASON_LABELS.items()),
+        reasons=[(b, REASON_LABELS.get(b) or reason_label(b)) for b in known_reasons(settings)],
         idle_seconds=settings.vigilance.idle_seconds,
         break_nudge_minutes=settings.vigilance.break_nudge_minutes,
         session_gap_minutes=settings.vigilance.session_gap_minutes,
@@ -217,7 +218,7 @@ def _decision_from(body: object) -> DecisionCreate:
         reason = None  # a reason bucket explains a reject only
     elif reason is None or reason == "":
         raise ApiError(422, "invalid_field", "a reject needs a reason bucket (1-8)", field="reason")
-    elif not isinstance(reason, str) or reason not in {r.value for r in ReasonBucket}:
+    elif not isinstance(reason, str) or reason not in known_reasons(get_settings()):
         raise ApiError(422, "invalid_field", "unknown reason bucket", field="reason")
     note = body.get("note") or ""
     if not isinstance(note, str):
@@ -234,6 +235,11 @@ def _decision_from(body: object) -> DecisionCreate:
     except ValidationError as exc:  # pragma: no cover - every field is checked above
         field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
         raise ApiError(422, "invalid_field", exc.errors()[0]["msg"], field=field) from None
+
+
+# The judges' API (api_review.py) serves and validates exactly as this page does.
+reviewer_item_view = _view
+decision_from = _decision_from
 
 
 def init_app(app: Flask) -> None:

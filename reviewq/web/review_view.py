@@ -54,7 +54,7 @@ def decision_view(decision: Decision, *, public_id: str, settled: bool) -> dict[
     return {
         "item": public_id,
         "verdict": decision.verdict.value,
-        "reason": decision.reason.value if decision.reason else None,
+        "reason": getattr(decision.reason, "value", decision.reason),
         "note": decision.note,
         "decided_at": iso(decision.decided_at),
         "active_ms": decision.active_ms,

@@ -730,7 +730,7 @@
     else if (lower === "r") startReject();
     else if (lower === "s") skip();
     else if (lower === "n") { if (state.item) noteEl.focus(); }
-    else if (key >= "1" && key <= "8" && key.length === 1) {
+    else if (key >= "1" && key <= "9" && key.length === 1) {
       if (state.mode === "reject") pickReason(Number(key)); else if (state.item) hint("Press R first to reject, then pick a reason.");
     }
     else if (key === "Enter") confirmAction();
