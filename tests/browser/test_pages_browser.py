@@ -23,9 +23,10 @@ from tests.factories import PASSWORD, make_user
 pytestmark = pytest.mark.browser
 
 WIDTHS = ((1440, 900), (390, 844))
-COMMON = ("/queue", "/me", "/me/password", "/no-such-page")
+COMMON = ("/queue", "/me", "/me/password", "/me/history", "/oncall", "/disputes", "/no-such-page")
 LEAD_PAGES = ("/dashboard", "/dashboard/reviewers/rita", "/admin", "/admin/users", "/admin/injections",
-              "/admin/webhooks", "/admin/injections?outcome=nonsense")
+              "/admin/webhooks", "/admin/injections?outcome=nonsense", "/admin/notifications",
+              "/admin/canaries/audit", "/items", "/agreement", "/failures", "/disputes/review")
 PAGES = {
     None: ("/login",),
     "rita": (*COMMON, "/dashboard"),
