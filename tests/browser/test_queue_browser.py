@@ -244,7 +244,7 @@ def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, ba
         assert approval.kind == ItemKind.APPROVAL and approval.status == ItemStatus.DECIDED
         assert approval.outcome == Outcome.APPROVE and len(by_item[approval.id]) == 2
         reject = by_item[items[ids["canary"]].id][0]
-        assert reject.reason.value == "wrong_refusal" and reject.note == "Refused an in-scope password reset."
+        assert reject.reason == "wrong_refusal" and reject.note == "Refused an in-scope password reset."
         injection = s.exec(select(Injection)).one()
         assert injection.outcome == InjectionOutcome.CAUGHT and injection.diagnosed
         skipped = items[ids["skipped"]]

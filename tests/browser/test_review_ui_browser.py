@@ -130,7 +130,7 @@ def test_reviewer_judges_rejects_by_mouse_and_sees_the_fault_in_place(browser, l
     with database.session_scope() as s:
         injection = s.exec(select(Injection)).one()
         assert injection.outcome == InjectionOutcome.CAUGHT and injection.diagnosed
-        assert s.exec(select(Decision)).one().reason.value == "hallucinated_fact"
+        assert s.exec(select(Decision)).one().reason == "hallucinated_fact"
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))

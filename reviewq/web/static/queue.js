@@ -744,9 +744,9 @@
   function openLinked(id) {
     post(itemUrl(id, "open")).then(function (r) {
       if (!r.ok) {
-        say((r.data && r.data.error && r.data.error.message) || "That item cannot be opened.", "warn");
-        loadNext();
-        return;
+        var why = (r.data && r.data.error && r.data.error.message) || "That item cannot be opened.";
+        // Said once the queue's next item is on screen: showing an item clears older messages.
+        return loadNext().then(function () { say(why, "warn"); });
       }
       absorb(r.data);
       advance(r.data.item);
