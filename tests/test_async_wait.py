@@ -8,10 +8,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from reviewq.domain.wakeups import hub, wait_until_async
+from tests.support.in_thread import in_thread
 
 
 def _run(coro):
-    return asyncio.run(coro)
+    # A thread of its own: the browser tests leave Playwright's loop running in the main thread.
+    return in_thread(asyncio.run, coro)
 
 
 def test_a_notify_from_another_thread_wakes_the_coroutine():

@@ -79,14 +79,20 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["item_id"], ["items.id"]),
         sa.PrimaryKeyConstraint("item_id"),
     )
-    with op.batch_alter_table("api_tokens") as batch_op:
-        batch_op.add_column(sa.Column("reviewer_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_api_tokens_reviewer_id_users", "users", ["reviewer_id"], ["id"])
+    if op.get_bind().dialect.name == "sqlite":
+        # In place: a batch copy would DROP api_tokens, which items and approvals reference, and
+        # SQLite refuses that with foreign keys on (they cannot be switched off inside a transaction).
+        op.execute("ALTER TABLE api_tokens ADD COLUMN reviewer_id INTEGER "
+                   "CONSTRAINT fk_api_tokens_reviewer_id_users REFERENCES users (id)")
+    else:
+        op.add_column("api_tokens", sa.Column("reviewer_id", sa.Integer(), nullable=True))
+        op.create_foreign_key("fk_api_tokens_reviewer_id_users", "api_tokens", "users", ["reviewer_id"], ["id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("api_tokens") as batch_op:
-        batch_op.drop_constraint("fk_api_tokens_reviewer_id_users", type_="foreignkey")
+        if op.get_bind().dialect.name != "sqlite":  # SQLite's inline constraint goes with its column
+            batch_op.drop_constraint("fk_api_tokens_reviewer_id_users", type_="foreignkey")
         batch_op.drop_column("reviewer_id")
     op.drop_table("judge_verdicts")
     op.drop_index("ix_overlap_reviews_created", table_name="overlap_reviews")
