@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 
+import pydantic
 import pytest
 
 from reviewq.config import PROJECT_ROOT, SECTIONS, ConfigError, Settings, check_secret_key, load_settings
@@ -18,14 +18,14 @@ def test_shipped_config_documents_every_key_with_a_comment():
     lines = text.splitlines()
     for section, cls in SECTIONS.items():
         assert section in raw, f"[{section}] missing from config.toml"
-        for f in dataclasses.fields(cls):
-            if f.name in ("rates", "routes", "channels"):  # tables: [section.name]
-                assert f.name in raw[section], f"[{section}.{f.name}] missing"
+        for name in cls.model_fields:
+            if name in ("rates", "routes", "channels"):  # tables: [section.name]
+                assert name in raw[section], f"[{section}.{name}] missing"
                 continue
-            assert f.name in raw[section], f"{section}.{f.name} missing from config.toml"
-            index = next(i for i, line in enumerate(lines) if re.match(rf"{f.name}\s*=", line)
+            assert name in raw[section], f"{section}.{name} missing from config.toml"
+            index = next(i for i, line in enumerate(lines) if re.match(rf"{name}\s*=", line)
                          and _section_of(lines, i) == section)
-            assert lines[index - 1].lstrip().startswith("#"), f"{section}.{f.name} has no comment"
+            assert lines[index - 1].lstrip().startswith("#"), f"{section}.{name} has no comment"
 
 
 def _section_of(lines, index):
@@ -108,7 +108,7 @@ def test_default_secret_is_refused_outside_demo_and_test():
 def test_settings_are_frozen():
     """Settings cannot be changed in place after loading."""
     s = load_settings(env={})
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         s.server.port = 1  # type: ignore[misc]
 
 
