@@ -66,7 +66,7 @@ def _count(session, *where):
 
 def test_scoreboard_counts_equal_direct_sql(session, now, settings, seeded):
     """Canaries, catches, controls, false alarms and decisions match direct counts per reviewer."""
-    board = build_dashboard(session=session, now=now, filters=None, settings=settings)
+    board = build_dashboard(session=session, now=now, filters=None, settings=settings).to_json()
     for name, user in seeded.items():
         row = _row(board, name)
         assert row["canaries"] == _count(session, Injection.reviewer_id == user.id, Injection.kind == C,
@@ -86,7 +86,7 @@ def test_scoreboard_counts_equal_direct_sql(session, now, settings, seeded):
 
 def test_time_on_task_matches_raw_rows(session, now, settings, seeded):
     """Median active seconds sits in the exact median's bucket; sessions and their median match."""
-    board = build_dashboard(session=session, now=now, filters=None, settings=settings)
+    board = build_dashboard(session=session, now=now, filters=None, settings=settings).to_json()
     for name, user in seeded.items():
         row = _row(board, name)
         actives = [d.active_ms / 1000 for d in session.exec(select(Decision).where(Decision.reviewer_id == user.id))]
@@ -124,7 +124,7 @@ def test_rollup_rows_equal_grouped_decisions(session, seeded):
 
 def test_decay_trend_and_buckets_add_up(session, now, settings, seeded):
     """Decay bins, weekly trend and per-bucket rows each account for every decided canary once."""
-    board = build_dashboard(session=session, now=now, filters=None, settings=settings)
+    board = build_dashboard(session=session, now=now, filters=None, settings=settings).to_json()
     total = _count(session, Injection.kind == C, Injection.outcome.in_(["caught", "missed"]))
     caught = _count(session, Injection.outcome == "caught")
     assert sum(b["n"] for b in board["decay"]["bins"]) == total
@@ -140,21 +140,21 @@ def test_decay_trend_and_buckets_add_up(session, now, settings, seeded):
 def test_filters_narrow_every_figure(session, now, settings, seeded):
     """A category, a team or a date range outside the data each narrow the figures accordingly."""
     search = build_dashboard(session=session, now=now, settings=settings,
-                             filters=Filters.from_args({"category": "search"}, now=now))
+                             filters=Filters.from_args({"category": "search"}, now=now)).to_json()
     assert _row(search, "alice")["canaries"] == 0 and _row(search, "alice")["decisions"] == 8
     assert _row(search, "bob")["canaries"] == 6
     leads = build_dashboard(session=session, now=now, settings=settings,
-                            filters=Filters.from_args({"team": "lead"}, now=now))
+                            filters=Filters.from_args({"team": "lead"}, now=now)).to_json()
     assert [r["reviewer"] for r in leads["scoreboard"]] == ["lena"]
     old = build_dashboard(session=session, now=now, settings=settings,
-                          filters=Filters.from_args({"from": "2020-01-01", "to": "2020-02-01"}, now=now))
+                          filters=Filters.from_args({"from": "2020-01-01", "to": "2020-02-01"}, now=now)).to_json()
     assert all(r["canaries"] == 0 and r["decisions"] == 0 and r["sessions"] == 0 for r in old["scoreboard"])
     assert old["decay"]["bins"] == []
 
 
 def test_reviewer_page_lists_misses_with_explanations(session, now, settings, seeded):
     """The reviewer page lists each missed canary with its explanation, and their histogram."""
-    page = build_reviewer_page(session=session, name="alice", now=now, filters=None, settings=settings)
+    page = build_reviewer_page(session=session, name="alice", now=now, filters=None, settings=settings).to_json()
     assert len(page["missed"]) == 3
     assert all(m["explanation"].startswith("planted ") for m in page["missed"])
     assert sum(page["active_histogram"]["counts"]) == page["reviewer"]["decisions"] == 30
@@ -173,7 +173,7 @@ def test_queue_health_figures(session, now, settings, seeded):
     gone = enqueue(session=session, data=approval_item(now=now), now=now - timedelta(hours=2)).item
     set_status(session=session, item=gone, status=ItemStatus.EXPIRED, now=now - timedelta(minutes=5))
     session.flush()
-    queue = build_dashboard(session=session, now=now, filters=None, settings=settings)["queue"]
+    queue = build_dashboard(session=session, now=now, filters=None, settings=settings).to_json()["queue"]
     backlog = {b["kind"]: b for b in queue["backlog"]}
     assert backlog["approval"]["open"] == 1 and backlog["approval"]["oldest_age_s"] == pytest.approx(1800)
     assert backlog["output"]["open"] == 0

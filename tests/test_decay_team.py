@@ -46,7 +46,7 @@ def _board(session, settings, now, steps, prefix):
     run_through_queue(session, settings, steps, now=now, prefix=prefix)
     first = min(s.at for s in steps).date()
     last = max(s.at for s in steps).date() + timedelta(days=1)
-    return build_dashboard(session=session, now=now, filters=Filters(first, last), settings=settings)
+    return build_dashboard(session=session, now=now, filters=Filters(first, last), settings=settings).to_json()
 
 
 def test_no_decay_team_through_the_queue_and_dashboard(session, settings, now, backend):
@@ -84,11 +84,12 @@ def test_curve_reviewer_filter(session, settings, now):
     steps = plan(team, seed=9, start=now - timedelta(days=5))
     run_through_queue(session, settings, steps, now=now, prefix="f-")
     filters = Filters((now - timedelta(days=6)).date(), now.date())
-    board = build_dashboard(session=session, now=now, filters=filters, settings=settings, curve_reviewer="f-long0")
+    board = build_dashboard(session=session, now=now, filters=filters, settings=settings,
+                            curve_reviewer="f-long0").to_json()
     mine = sum(1 for s in steps if s.reviewer == "long0")
     assert board["decay"]["selected"] == "f-long0" and board["decay"]["mh"]["strata"] <= 1
     assert sum(b["n"] for b in board["decay"]["bins"]) == mine
     assert set(board["decay"]["reviewers"]) == {"f-long0", "f-long1"}
     with pytest.raises(ValidationFailed) as err:
-        build_dashboard(session=session, now=now, filters=filters, settings=settings, curve_reviewer="nobody")
+        build_dashboard(session=session, now=now, filters=filters, settings=settings, curve_reviewer="nobody").to_json()
     assert err.value.field == "curve"

@@ -38,7 +38,7 @@ def dashboard(demo_db) -> dict:
     database = Database.from_settings(settings)
     try:
         with database.session(readonly=True) as session:
-            return build_dashboard(session=session, now=utcnow(), filters=None, settings=settings)
+            return build_dashboard(session=session, now=utcnow(), filters=None, settings=settings).to_json()
     finally:
         database.dispose()
 

@@ -108,7 +108,7 @@ def test_drift_through_the_queue_equals_the_formula(session, settings, now):
     session.flush()
     recent = Filters((now - timedelta(days=27)).date(), now.date())  # the default 4 weeks
     rows = {r["reviewer"]: r for r in build_dashboard(session=session, now=now, filters=recent,
-                                                      settings=settings)["scoreboard"]}
+                                                      settings=settings).to_json()["scoreboard"]}
     for name, seq in sequences.items():
         expected = vdr.own_baseline_cusum(seq, drift_params(settings))
         assert rows[name]["drift"]["n"] == len(seq) == len(truths[name]) * PER_WEEK

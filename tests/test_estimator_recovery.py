@@ -75,7 +75,7 @@ def test_dashboard_recovers_known_parameters(session, settings, now, backend):
     hits = checks = negative_slopes = 0
     for i, seed in enumerate(seeds):
         filters, expected, per_reviewer = simulate(session, settings, now, seed, day_offset=7 * (i + 1))
-        board = build_dashboard(session=session, now=now, filters=filters, settings=settings)
+        board = build_dashboard(session=session, now=now, filters=filters, settings=settings).to_json()
         rows = {r["reviewer"]: r for r in board["scoreboard"] if r["reviewer"] in per_reviewer}
         assert len(rows) == len(REVIEWERS)
         for name, (true_catch, true_fa) in per_reviewer.items():

@@ -29,7 +29,8 @@ def attention_after(tmp_path, name: str, *, answer: bool) -> tuple[dict, dict]:
         result = simulate_history(database=database, settings=settings, now=NOW, seed=20261122, days=10,
                                   answer_escalations=answer)
         with database.session(readonly=True) as s:
-            dashboard = build_dashboard(session=s, now=NOW, filters=Filters.default(NOW, days=20), settings=settings)
+            dashboard = build_dashboard(session=s, now=NOW, filters=Filters.default(NOW, days=20),
+                                        settings=settings).to_json()
     finally:
         database.dispose()
     return dashboard["queue"]["attention"], result

@@ -61,7 +61,7 @@ def test_weekly_digest_reports_catch_rate_alarms_expiries_and_grown_buckets(data
     with database.session() as s:
         board = build_dashboard(session=s, now=now, filters=Filters(start=now.date() - timedelta(days=7),
                                                                      end=now.date() - timedelta(days=1)),
-                                settings=settings)["scoreboard"]
+                                settings=settings).to_json()["scoreboard"]
     alarmed = [r["reviewer"] for r in board if r["drift"]["alarm"]]  # §5, as the dashboard reads it
     assert lines[2] == "CUSUM drift alarms: " + (", ".join(alarmed) if alarmed else "none")
     assert lines[3] == "Approvals expired: 2 of 2 (2 never opened)"

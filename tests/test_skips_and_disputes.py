@@ -89,7 +89,8 @@ def test_the_skipper_no_longer_looks_better(session, settings, now, backend):
                    data=DecisionCreate(verdict=Verdict.APPROVE, active_ms=9000), now=t + timedelta(seconds=9),
                    settings=settings)
     session.flush()
-    board = build_dashboard(session=session, now=now, filters=Filters(start.date(), now.date()), settings=settings)
+    board = build_dashboard(session=session, now=now, filters=Filters(start.date(), now.date()),
+                            settings=settings).to_json()
     rows = {r["reviewer"]: r for r in board["scoreboard"]}
     h, s = rows["honest"], rows["skipper"]
     assert s["catch"]["rate"] > h["catch"]["rate"]  # decided-only: skipping pays
@@ -116,11 +117,12 @@ def test_expired_unseen_canaries_count_as_not_caught(session, settings, now):
         _plant(session, rita, now=t, long=False)  # never claimed
     expire_unseen(session=session, now=t + timedelta(days=8))
     row = build_reviewer_page(session=session, name="rita", now=now, filters=Filters(t.date(), now.date()),
-                              settings=settings)["reviewer"]
+                              settings=settings).to_json()["reviewer"]
     assert row["catch"]["rate"] == 1.0
     assert row["skips"]["canaries_expired_unseen"] == 4 and row["skips"]["canaries_skipped_expired"] == 0
     assert row["skips"]["inclusive_catch"]["k"] == 12 and row["skips"]["inclusive_catch"]["n"] == 16
-    board = build_dashboard(session=session, now=now, filters=Filters(t.date(), now.date()), settings=settings)
+    board = build_dashboard(session=session, now=now, filters=Filters(t.date(), now.date()),
+                            settings=settings).to_json()
     assert board["expired_by_kind"]["output"]["k"] == 4 and board["expired_by_kind"]["output"]["n"] == 16
 
 
@@ -147,7 +149,7 @@ def test_upheld_dispute_voids_the_template_for_everyone_and_retires_it(session, 
     other = _revealed(session, settings, ann, t + timedelta(minutes=2), entry="lib-ok")
     filters = Filters(t.date(), now.date())
     before = {r["reviewer"]: r for r in build_dashboard(session=session, now=now, filters=filters,
-                                                        settings=settings)["scoreboard"]}
+                                                        settings=settings).to_json()["scoreboard"]}
     assert before["ann"]["canaries"] == 2 and before["bo"]["canaries"] == 1
 
     with pytest.raises(ValidationFailed):
@@ -169,7 +171,7 @@ def test_upheld_dispute_voids_the_template_for_everyone_and_retires_it(session, 
         disputes.resolve_dispute(session=session, dispute_public_id=d2.public_id, lead=lead, uphold=True,
                                  note="changed my mind", now=now)
     after = {r["reviewer"]: r for r in build_dashboard(session=session, now=now, filters=filters,
-                                                       settings=settings)["scoreboard"]}
+                                                       settings=settings).to_json()["scoreboard"]}
     assert after["ann"]["canaries"] == 1 and after["bo"]["canaries"] == 0  # voided for everyone
     assert session.get(RetiredTemplate, "library:lib-bad") is not None
     assert disputes.retired_keys(session=session) == {"library:lib-bad"}

@@ -34,10 +34,10 @@ def export_command(what, fmt, start, end, team, category, output) -> None:
     try:
         with database.session_scope(readonly=True) as session:
             if what == "metrics":
-                data = build_dashboard(session=session, now=now, filters=filters, settings=settings_from_context())
+                board = build_dashboard(session=session, now=now, filters=filters, settings=settings_from_context())
                 chunks = (
-                    [json.dumps(data, default=str, indent=1), "\n"] if fmt == "json"
-                    else to_csv(metric_rows(data), METRIC_COLUMNS)
+                    [json.dumps(board.to_json(), default=str, indent=1), "\n"] if fmt == "json"
+                    else to_csv(metric_rows(board), METRIC_COLUMNS)
                 )
             else:
                 rows = decision_rows(session=session, filters=filters)

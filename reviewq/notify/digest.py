@@ -33,8 +33,8 @@ def grown_buckets(this_week: list[dict], last_week: list[dict]) -> list[tuple[st
 
 def digest_lines(*, session: Session, settings: Settings, now: datetime) -> tuple[str, list[str]]:
     week, previous = _week(now, 0), _week(now, 1)
-    d = build_dashboard(session=session, now=now, filters=week, settings=settings)
-    before = build_dashboard(session=session, now=now, filters=previous, settings=settings)
+    d = build_dashboard(session=session, now=now, filters=week, settings=settings).to_json()
+    before = build_dashboard(session=session, now=now, filters=previous, settings=settings).to_json()
     catch = d["team"]["catch"]
     if catch["status"] == "no_rate":
         catch_line = f"Team catch rate: not enough canaries yet ({catch['k']} of {catch['n']} caught)"

@@ -11,7 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from reviewq.domain.vigilance import NO_RATE
 from reviewq.models import Decision, Injection, Item, User
+from reviewq.stats.dashboard_model import Dashboard
 from reviewq.stats.filters import Filters
 
 METRIC_COLUMNS = (
@@ -29,39 +31,40 @@ DECISION_COLUMNS = (
 )
 
 
-def metric_rows(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+def metric_rows(dashboard: Dashboard) -> list[dict[str, Any]]:
     """One flat row per reviewer, the scoreboard's numbers (rates only where §3 allows them)."""
     rows = []
-    for r in dashboard["scoreboard"]:
-        shown = r["catch"]["status"] != "no_rate"
-        sdt = r["sdt"] or {}
+    for r in dashboard.scoreboard:
+        shown = r.catch.status != NO_RATE
+        sdt = r.sdt or {}
         rows.append({
-            "reviewer": r["reviewer"], "role": r["role"], "canaries": r["canaries"], "caught": r["caught"],
-            "diagnosed": r["diagnosed"],
-            "catch_rate": r["catch"]["rate"] if shown else None,
-            "catch_low": r["catch"]["low"] if shown else None,
-            "catch_high": r["catch"]["high"] if shown else None,
-            "catch_status": r["catch"]["status"], "p_below_target": r["p_below_target"],
-            "controls": r["controls"], "false_alarms": r["false_alarms"],
-            "false_alarm_rate": r["false_alarm"]["rate"] if r["false_alarm"]["status"] != "no_rate" else None,
+            "reviewer": r.reviewer, "role": r.role, "canaries": r.canaries, "caught": r.caught,
+            "diagnosed": r.diagnosed,
+            "catch_rate": r.catch.rate if shown else None,
+            "catch_low": r.catch.low if shown else None,
+            "catch_high": r.catch.high if shown else None,
+            "catch_status": r.catch.status, "p_below_target": r.p_below_target,
+            "controls": r.controls, "false_alarms": r.false_alarms,
+            "false_alarm_rate": r.false_alarm.rate if r.false_alarm.status != NO_RATE else None,
             "d_prime": sdt.get("d_prime"), "c": sdt.get("c"), "ln_beta": sdt.get("ln_beta"),
-            "a_prime": sdt.get("a_prime"), "decisions": r["decisions"], "median_active_s": r["median_active_s"],
-            "under_2s_share": r["under_2s_share"], "sessions": r["sessions"],
-            "median_session_min": r["median_session_min"], "last_active": r["last_active"],
+            "a_prime": sdt.get("a_prime"), "decisions": r.decisions, "median_active_s": r.median_active_s,
+            "under_2s_share": r.under_2s_share, "sessions": r.sessions,
+            "median_session_min": r.median_session_min,
+            "last_active": r.last_active.isoformat() if r.last_active else None,
             "d_low": sdt.get("d_low"), "d_high": sdt.get("d_high"), "c_low": sdt.get("c_low"),
             "c_high": sdt.get("c_high"),
             # VIGILANCE.md §3/§5: the two questions, separately
-            "below_target_alert": r["below_target"]["alert"], "drift_status": r["drift"]["status"],
-            "drift_alarm": r["drift"]["alarm"], "drift_baseline_catch": r["drift"]["baseline_catch"],
-            "drift_in_control_run_length": r["drift"]["in_control_run_length"],
+            "below_target_alert": r.below_target["alert"], "drift_status": r.drift["status"],
+            "drift_alarm": r.drift["alarm"], "drift_baseline_catch": r.drift["baseline_catch"],
+            "drift_in_control_run_length": r.drift["in_control_run_length"],
             # §7 skips, expiries, difficulty, reliability
-            "skip_rate_real": r["skips"]["real"]["rate"], "skip_rate_planted": r["skips"]["planted"]["rate"],
-            "canaries_skipped_expired": r["skips"]["canaries_skipped_expired"],
-            "canaries_expired_unseen": r["skips"]["canaries_expired_unseen"],
-            "skip_aware_catch_rate": r["skips"]["inclusive_catch"]["rate"],
-            "adjusted_catch_rate": (r["adjusted_catch"] or {}).get("rate"),
-            "reliability": r["reliability"]["value"], "canaries_until_reliable": r["reliability"]["more_for_target"],
-            "active_fallback": r["active_fallback"],
+            "skip_rate_real": r.skips["real"]["rate"], "skip_rate_planted": r.skips["planted"]["rate"],
+            "canaries_skipped_expired": r.skips["canaries_skipped_expired"],
+            "canaries_expired_unseen": r.skips["canaries_expired_unseen"],
+            "skip_aware_catch_rate": r.skips["inclusive_catch"]["rate"],
+            "adjusted_catch_rate": (r.adjusted_catch or {}).get("rate"),
+            "reliability": r.reliability["value"], "canaries_until_reliable": r.reliability["more_for_target"],
+            "active_fallback": r.active_fallback,
         })
     return rows
 

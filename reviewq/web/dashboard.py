@@ -36,7 +36,7 @@ def _data_block(data: dict) -> str:
 def index():
     now = utcnow()
     data = build_dashboard(session=db_session(readonly=True), now=now, filters=_filters(), settings=get_settings(),
-                           curve_reviewer=(request.args.get("curve") or "").strip() or None)
+                           curve_reviewer=(request.args.get("curve") or "").strip() or None).to_json()
     if request.args.get("format") == "json":
         return jsonify(data)
     return render_template("dashboard.html", d=data, data_json=_data_block(data))
@@ -48,7 +48,7 @@ def reviewer(name: str):
     now = utcnow()
     data = build_reviewer_page(
         session=db_session(readonly=True), name=name, now=now, filters=_filters(), settings=get_settings()
-    )
+    ).to_json()
     if request.args.get("format") == "json":
         return jsonify(data)
     return render_template("dashboard_reviewer.html", d=data, data_json=_data_block(data))
@@ -71,11 +71,11 @@ def export_metrics(fmt: str):
     if fmt not in ("csv", "json"):
         return error_response(404, "not_found", "metrics come as .csv or .json")
     filters = _filters()
-    data = build_dashboard(session=db_session(readonly=True), now=utcnow(), filters=filters, settings=get_settings())
+    board = build_dashboard(session=db_session(readonly=True), now=utcnow(), filters=filters, settings=get_settings())
     name = f"reviewq-metrics_{_stamp(filters)}.{fmt}"
     if fmt == "json":
-        return _download(json.dumps(data, default=str, indent=1), "application/json", name)
-    return _download("".join(to_csv(metric_rows(data), METRIC_COLUMNS)), "text/csv", name)
+        return _download(json.dumps(board.to_json(), default=str, indent=1), "application/json", name)
+    return _download("".join(to_csv(metric_rows(board), METRIC_COLUMNS)), "text/csv", name)
 
 
 @bp.get("/export/decisions.<fmt>")
