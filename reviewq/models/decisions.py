@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import sqlalchemy as sa
+from pydantic import ConfigDict, Strict, ValidationInfo, field_validator
 from sqlmodel import Field, SQLModel
 
 from reviewq.models.common import UTCDateTime, str_enum
@@ -38,12 +40,43 @@ class ActiveTimeSource(str, Enum):
 
 
 class DecisionCreate(SQLModel):
+    """A verdict as a reviewer (the queue page) or a judge (the review API) sends it."""
+
+    # `reason` is checked even when left out: a reject without one is refused.
+    model_config = ConfigDict(validate_default=True)
+
     verdict: Verdict
-    # A ReasonBucket value or one of the team's own ([reasons] extra); the web layer checks which.
+    # A ReasonBucket value or one of the team's own ([reasons] extra): validated against
+    # context={"reasons": [...]} when given (the web layer passes the configured list).
     reason: str | None = Field(default=None, max_length=32)
     note: str = Field(default="", max_length=2000)
     # Active milliseconds counted by the browser (visible tab, recent input); None if unknown.
-    active_ms: int | None = Field(default=None, ge=0)
+    active_ms: Annotated[int, Strict()] | None = Field(default=None, ge=0)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_explains_a_reject(cls, reason: str | None, info: ValidationInfo) -> str | None:
+        verdict = info.data.get("verdict")
+        if verdict is None:  # the verdict itself was refused
+            return reason
+        if verdict == Verdict.APPROVE:
+            return None  # a reason bucket explains a reject only
+        if not reason:
+            raise ValueError("a reject needs a reason bucket (1-8)")
+        known = (info.context or {}).get("reasons")
+        if known is not None and reason not in known:
+            raise ValueError("unknown reason bucket")
+        return reason
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _no_note(cls, note: object) -> object:
+        return "" if note is None else note
+
+    @field_validator("note")
+    @classmethod
+    def _trimmed(cls, note: str) -> str:
+        return note.strip()
 
 
 class DecisionPublic(SQLModel):

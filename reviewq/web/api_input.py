@@ -116,10 +116,10 @@ def json_object() -> dict:
     return value
 
 
-def validate(model: type[M], data: Any, *, prefix: str = "") -> M:
-    """`model` from `data`, or a 422 naming the first field at fault."""
+def validate(model: type[M], data: Any, *, prefix: str = "", context: dict[str, Any] | None = None) -> M:
+    """`model` from `data` (its validators see `context`), or a 422 naming the first field at fault."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = field_path(tuple(first["loc"]), prefix) or prefix or None
@@ -128,4 +128,6 @@ def validate(model: type[M], data: Any, *, prefix: str = "") -> M:
             message = "this field is required"
         elif first["type"] == "extra_forbidden":
             message = "unknown field"
+        elif first["type"] == "value_error":  # a model's own rule: its words, without pydantic's prefix
+            message = str(first["ctx"]["error"])
         raise ApiError(422, "invalid_field", f"{field}: {message}" if field else message, field=field) from None

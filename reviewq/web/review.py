@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
-from pydantic import ValidationError
 
 from reviewq.domain import projection
 from reviewq.domain import queue as queue_domain
@@ -22,8 +21,8 @@ from reviewq.domain.notifications import note_opened
 from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
 from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.domain.skips import skip_item
-from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, Verdict, utcnow
-from reviewq.web.api_input import json_body
+from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, utcnow
+from reviewq.web.api_input import json_body, validate
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
@@ -42,7 +41,6 @@ REASON_LABELS = {
     ReasonBucket.POLICY_VIOLATION: "Policy violation",
     ReasonBucket.OTHER: "Other",
 }
-MAX_NOTE = 2000
 
 
 @bp.get("/queue")
@@ -210,31 +208,7 @@ def _decision_from(body: object) -> DecisionCreate:
     """Validate the decide body; every refusal names the field at fault (422), never a 500."""
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "send a JSON object", field="body")
-    verdict = body.get("verdict")
-    if verdict not in (Verdict.APPROVE.value, Verdict.REJECT.value):
-        raise ApiError(422, "invalid_field", 'verdict must be "approve" or "reject"', field="verdict")
-    reason = body.get("reason")
-    if verdict == Verdict.APPROVE.value:
-        reason = None  # a reason bucket explains a reject only
-    elif reason is None or reason == "":
-        raise ApiError(422, "invalid_field", "a reject needs a reason bucket (1-8)", field="reason")
-    elif not isinstance(reason, str) or reason not in known_reasons(get_settings()):
-        raise ApiError(422, "invalid_field", "unknown reason bucket", field="reason")
-    note = body.get("note") or ""
-    if not isinstance(note, str):
-        raise ApiError(422, "invalid_field", "note must be text", field="note")
-    if len(note) > MAX_NOTE:
-        raise ApiError(422, "invalid_field", f"a note is at most {MAX_NOTE} characters", field="note")
-    active_ms = body.get("active_ms")
-    if active_ms is not None and (isinstance(active_ms, bool) or not isinstance(active_ms, int) or active_ms < 0):
-        raise ApiError(422, "invalid_field", "active_ms must be a whole number >= 0", field="active_ms")
-    try:
-        return DecisionCreate.model_validate(
-            {"verdict": verdict, "reason": reason, "note": note.strip(), "active_ms": active_ms}
-        )
-    except ValidationError as exc:  # pragma: no cover - every field is checked above
-        field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "body"
-        raise ApiError(422, "invalid_field", exc.errors()[0]["msg"], field=field) from None
+    return validate(DecisionCreate, body, context={"reasons": known_reasons(get_settings())})
 
 
 # The judges' API (api_review.py) serves and validates exactly as this page does.
