@@ -18,11 +18,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from reviewq.config import SecuritySettings
 from reviewq.domain import rate_counters
 from reviewq.domain.audit import record_event
 
 MINUTE = timedelta(minutes=1)
 PAIR, SOURCE, ACCOUNT = "login:pair:", "login:source:", "login:account:"
+# Each failure is an audit event: actor "ip:<address>", object_id the attempted name.
+LOGIN_FAILED, LOGIN_LOCKED = "user.login_failed", "user.login_locked"
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,15 @@ class LoginLimits:
     per_source: int = 20
     lock_failures: int = 50
     lock_window: timedelta = timedelta(minutes=60)
+
+    @classmethod
+    def from_settings(cls, security: SecuritySettings) -> LoginLimits:
+        return cls(
+            per_pair=security.max_failed_logins_per_minute,
+            per_source=security.max_failed_logins_per_source_per_minute,
+            lock_failures=security.account_lock_failures,
+            lock_window=timedelta(minutes=security.account_lock_minutes),
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,15 @@ def attempt_failed(*, session: Session, name: str, now: datetime, limits: LoginL
         rate_counters.restart(session=session, key=key, now=now)  # locked a whole window from now
         return failures.count == limits.lock_failures
     return False
+
+
+def login_failed(*, session: Session, name: str, source: str, now: datetime, limits: LoginLimits) -> None:
+    """A wrong password: audited (and the lock, if this failure set it), and counted against the account."""
+    record_event(session=session, actor=f"ip:{source}"[:100], action=LOGIN_FAILED, object_type="user",
+                 object_id=_name(name), now=now)
+    if attempt_failed(session=session, name=name, now=now, limits=limits):
+        record_event(session=session, actor="system", action=LOGIN_LOCKED, object_type="user",
+                     object_id=_name(name), now=now, details={"failures": limits.lock_failures})
 
 
 def attempt_succeeded(*, session: Session, name: str, source: str) -> None:

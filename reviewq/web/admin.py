@@ -1,6 +1,6 @@
 """The lead/admin pages: an index of admin tools, and user management.
 
-Other blueprints add /admin/webhooks and /admin/injections; the index links to whichever exist.
+Other blueprints serve /admin/webhooks, /admin/injections and the rest the index links to.
 """
 
 from __future__ import annotations
@@ -14,28 +14,28 @@ from reviewq.domain.audit import user_actor
 from reviewq.domain.errors import DomainError
 from reviewq.domain.users import create_user, get_user_by_name, set_password
 from reviewq.models import Role, UserCreate, utcnow
-from reviewq.web.auth import LEADS, endpoint_for_path, login_limits, role_required
+from reviewq.web.auth import LEADS, login_limits, role_required
 from reviewq.web.database import commit, db_session
 
 bp = Blueprint("admin", __name__)
 
 ADMIN_PAGES = [
-    ("/dashboard", "Dashboard", "Catch rates, false alarms, time on task and the vigilance decay curve."),
-    ("/admin/users", "Users", "Create accounts, change roles, deactivate people who left."),
-    ("/admin/injections", "Canary injections", "What was planted for whom this week, and how it went."),
-    ("/admin/webhooks", "Webhooks", "Callback deliveries to agents: pending, retried, failed."),
-    ("/admin/canaries/audit", "Canary stealth audit",
+    ("dashboard.index", "Dashboard", "Catch rates, false alarms, time on task and the vigilance decay curve."),
+    ("admin.users", "Users", "Create accounts, change roles, deactivate people who left."),
+    ("admin_canaries.injections", "Canary injections", "What was planted for whom this week, and how it went."),
+    ("admin_webhooks.delivery_log", "Webhooks", "Callback deliveries to agents: pending, retried, failed."),
+    ("admin_canaries.audit", "Canary stealth audit",
      "Can planted items be told from real ones? AUC by source and template, the tells, and canary rates."),
-    ("/admin/notifications", "Notifications", "Messages to reviewers and leads (email, Slack, webhook, log): "
-                                              "announcements, escalations, updates, retries."),
-    ("/oncall", "On call", "Who is available right now to answer escalated approvals."),
+    ("notify_views.delivery_log", "Notifications", "Messages to reviewers and leads (email, Slack, webhook, log): "
+                                                   "announcements, escalations, updates, retries."),
+    ("notify_views.oncall", "On call", "Who is available right now to answer escalated approvals."),
 ]
 
 
 @bp.get("/admin")
 @role_required(*LEADS)
 def index():
-    pages = [(path, title, blurb, endpoint_for_path(path) is not None) for path, title, blurb in ADMIN_PAGES]
+    pages = [(url_for(endpoint), title, blurb) for endpoint, title, blurb in ADMIN_PAGES]
     return render_template("admin_index.html", pages=pages)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
@@ -121,44 +120,26 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def endpoint_for_path(path: str) -> str | None:
-    """The endpoint serving `path` in this app, if some blueprint registered it."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule == path:
-            return rule.endpoint
-    return None
-
-
-def url_if_routed(path: str) -> str | None:
-    endpoint = endpoint_for_path(path)
-    return url_for(endpoint) if endpoint else None
-
-
 def home_for(user: LoginUser) -> str:
-    """Leads and admins land on the dashboard (or the admin index until it exists); reviewers on the queue."""
-    if user.role in LEADS:
-        for path in ("/dashboard", "/admin"):
-            if target := url_if_routed(path):
-                return target
-    return url_if_routed("/queue") or url_for("auth.login")
+    """Leads and admins land on the dashboard; reviewers on the queue."""
+    return url_for("dashboard.index" if user.role in LEADS else "review.queue")
+
+
+EVERYONE_NAV = [("Queue", "review.queue"), ("My work", "review.me"), ("Disputes", "disputes.mine"),
+                ("On call", "notify_views.oncall")]
+LEAD_NAV = [("Dashboard", "dashboard.index"), ("Review disputes", "disputes.review"), ("Items", "items.browse"),
+            ("Agreement", "agreement.page"), ("Failures", "failures.page"), ("Admin", "admin.index")]
 
 
 def nav_links(user) -> list[tuple[str, str]]:
-    """(label, url) for the top bar: only pages this user's role may open and this app serves."""
+    """(label, url) for the top bar: only pages this user's role may open."""
     if not getattr(user, "is_authenticated", False):
         return []
-    wanted = [("Queue", "/queue"), ("My work", "/me"), ("Disputes", "/disputes"), ("On call", "/oncall")]
-    if user.role in LEADS:
-        wanted += [("Dashboard", "/dashboard"), ("Review disputes", "/disputes/review"), ("Items", "/items"),
-                   ("Agreement", "/agreement"), ("Failures", "/failures"), ("Admin", "/admin")]
-    return [(label, url) for label, path in wanted if (url := url_if_routed(path))]
+    wanted = EVERYONE_NAV + (LEAD_NAV if user.role in LEADS else [])
+    return [(label, url_for(endpoint)) for label, endpoint in wanted]
 
 
-# --- login throttling -------------------------------------------------------------------------
-# Counted in the database (reviewq.domain.login_throttle), so every worker process shares the
-# count and it survives a restart. Each failure is also an audit event: actor "ip:<address>",
-# object_id the attempted name.
-LOGIN_FAILED = "user.login_failed"
+# --- login throttling: counted in the database (reviewq.domain.login_throttle) ------------------
 
 
 def _source() -> str:
@@ -168,13 +149,7 @@ def _source() -> str:
 
 
 def login_limits() -> LoginLimits:
-    sec = get_settings().security
-    return LoginLimits(
-        per_pair=sec.max_failed_logins_per_minute,
-        per_source=sec.max_failed_logins_per_source_per_minute,
-        lock_failures=sec.account_lock_failures,
-        lock_window=timedelta(minutes=sec.account_lock_minutes),
-    )
+    return LoginLimits.from_settings(get_settings().security)
 
 
 REFUSALS = {
@@ -202,12 +177,7 @@ def login():
         return page, 429, {"Retry-After": str(refusal.retry_after_s)}
     user = authenticate(session=session, name=name, password=password)
     if user is None:
-        record_event(session=session, actor=f"ip:{_source()}"[:100], action=LOGIN_FAILED, object_type="user",
-                     object_id=name[:64], now=now)
-        locked = throttle.attempt_failed(session=session, name=name, now=now, limits=limits)
-        if locked:
-            record_event(session=session, actor="system", action="user.login_locked", object_type="user",
-                         object_id=name[:64], now=now, details={"failures": limits.lock_failures})
+        throttle.login_failed(session=session, name=name, source=_source(), now=now, limits=limits)
         commit()
         flash("Wrong name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), name=name), 401
