@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -86,11 +85,3 @@ def _library_error(exc: Exception) -> str | None:
         first = str(exc.orig or exc).strip().splitlines()[0]
         return f"database error: {first}"
     return None
-
-
-def echo_err(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def stdin_is_tty() -> bool:
-    return sys.stdin.isatty()

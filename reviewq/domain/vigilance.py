@@ -306,7 +306,7 @@ def fisher_one_sided(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, p)
 
 
-ENOUGH, NOT_ENOUGH = "enough", "not_enough_data"
+NOT_ENOUGH = "not_enough_data"
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,6 @@ def new_public_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(12)}"
 
 
-def ts_column(*, nullable: bool = True, index: bool = False) -> sa.Column:
-    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
-
-
 def str_enum(enum_cls, length: int = 32) -> sa.Enum:
     """A str Enum stored as its value in a VARCHAR (no native type to migrate), read back as the Enum."""
     return sa.Enum(
