@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reviewq.domain import vigilance as v
+from reviewq.domain import vigilance_drift as vdr
 from reviewq.domain.vigilance import MinuteCounts
 
 counts = st.integers(min_value=0, max_value=400).flatmap(
@@ -49,13 +50,13 @@ def test_sample_sizes_for_ten_points():
 
 def test_cusum_weights_and_alarm():
     """Weights are +1.10 per miss and -0.25 per catch; 4 straight misses cross 3.5 (§5)."""
-    w_miss, w_catch = v.cusum_weights(0.10, 0.30)
+    w_miss, w_catch = vdr.cusum_weights(0.10, 0.30)
     assert f"{w_miss:.2f}" == "1.10" and f"{w_catch:.2f}" == "-0.25"
-    state = v.bernoulli_cusum([False] * 10 + [True] * 4)
+    state = vdr.bernoulli_cusum([False] * 10 + [True] * 4)
     assert state.path[9] == 0.0  # never below zero
     assert state.alarm and state.first_alarm_at == 13
     assert state.value == pytest.approx(4 * w_miss)
-    quiet = v.bernoulli_cusum([True, False, False, False] * 10)  # 25% misses: drifts, but slowly
+    quiet = vdr.bernoulli_cusum([True, False, False, False] * 10)  # 25% misses: drifts, but slowly
     assert quiet.n == 40
 
 
@@ -153,12 +154,12 @@ def test_signal_detection_bounds_and_monotonicity(canary, good):
 @given(st.lists(st.booleans(), max_size=200))
 def test_cusum_never_negative_and_misses_only_raise_it(seq):
     """S_t >= 0 always, and turning a catch into a miss never lowers the final S (§5)."""
-    s = v.bernoulli_cusum(seq)
+    s = vdr.bernoulli_cusum(seq)
     assert all(x >= 0 for x in s.path)
     if False in seq:
         i = seq.index(False)
         worse = seq[:i] + [True] + seq[i + 1:]
-        assert v.bernoulli_cusum(worse).value >= s.value - 1e-12
+        assert vdr.bernoulli_cusum(worse).value >= s.value - 1e-12
 
 
 @given(counts, counts)

@@ -99,7 +99,12 @@ def canaries_for_half_width(p: float, half_width: float = 0.10, z: float = Z95) 
     return math.ceil(z * z * p * (1 - p) / (half_width * half_width))
 
 
-def per_group_sample_size(p1: float, p2: float, *, alpha: float = 0.05, power: float = 0.80) -> int:
+# §4's tests: significant below 5%, and a verdict of "no drop" only with 80% power to see DETECTABLE.
+SIGNIFICANCE = 0.05
+POWER_NEEDED = 0.80
+
+
+def per_group_sample_size(p1: float, p2: float, *, alpha: float = SIGNIFICANCE, power: float = POWER_NEEDED) -> int:
     """Per-group n for a one-sided two-proportion test (VIGILANCE.md §4: .90 vs .70 needs ~49)."""
     za, zb = z_of(1 - alpha), z_of(power)
     pbar = (p1 + p2) / 2
@@ -306,7 +311,7 @@ def fisher_one_sided(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, p)
 
 
-NOT_ENOUGH = "not_enough_data"
+DECREMENT, NO_DECREMENT, NOT_ENOUGH = "decrement", "no_decrement", "not_enough_data"  # §4 verdicts
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,7 @@ class EarlyVsLate:
     early: Interval
     late: Interval
     p_value: float | None  # one-sided Fisher: early catch rate > late
-    verdict: str  # "decrement", "no_decrement", or NOT_ENOUGH
+    verdict: str  # DECREMENT, NO_DECREMENT or NOT_ENOUGH
 
     def headline(self) -> str:
         def pct(iv: Interval) -> str:
@@ -325,7 +330,7 @@ class EarlyVsLate:
 
 
 def early_vs_late(
-    slices: Iterable[MinuteCounts], *, split_minutes: float = 20, alpha: float = 0.05
+    slices: Iterable[MinuteCounts], *, split_minutes: float = 20, alpha: float = SIGNIFICANCE
 ) -> EarlyVsLate:
     """First 20 min against after, one-sided Fisher; no verdict while power is too low (§4)."""
     k1 = n1 = k2 = n2 = 0
@@ -338,45 +343,8 @@ def early_vs_late(
     if p is None or min(n1, n2) < MIN_PER_GROUP:
         verdict = NOT_ENOUGH  # §4: power is low; say so rather than give a verdict
     else:
-        verdict = "decrement" if p < alpha else "no_decrement"
+        verdict = DECREMENT if p < alpha else NO_DECREMENT
     return EarlyVsLate(split_minutes, wilson(k1, n1), wilson(k2, n2), p, verdict)
-
-
-# --- §5 drift over weeks -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CusumState:
-    value: float
-    alarm: bool
-    first_alarm_at: int | None  # index of the canary that first crossed h
-    path: tuple[float, ...]
-    n: int
-
-
-def cusum_weights(p0: float, p1: float) -> tuple[float, float]:
-    """(weight of a miss, weight of a catch) (VIGILANCE.md §5: +1.10 and -0.25 by default)."""
-    return math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
-
-
-def bernoulli_cusum(
-    missed: Iterable[bool], *, p0: float = 0.10, p1: float = 0.30, h: float = 3.5
-) -> CusumState:
-    """S_t = max(0, S_(t-1) + W) over canaries in decision order; alarm at S_t >= h (§5).
-
-    The alarm state is the current one: after an alarm the statistic keeps running, and the
-    alarm clears once S falls back under h (a lead can see when it first fired).
-    """
-    w_miss, w_catch = cusum_weights(p0, p1)
-    s = 0.0
-    path: list[float] = []
-    first = None
-    for i, miss in enumerate(missed):
-        s = max(0.0, s + (w_miss if miss else w_catch))
-        path.append(s)
-        if first is None and s >= h:
-            first = i
-    return CusumState(value=s, alarm=s >= h, first_alarm_at=first, path=tuple(path), n=len(path))
 
 
 # --- §2, §3 precision of d' and c: intervals and the same display thresholds as rates ---------

@@ -14,15 +14,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from reviewq.domain.vigilance import DETECTABLE, Z95, MinuteCounts, wilson
+from reviewq.domain.vigilance import (
+    DECREMENT,
+    DETECTABLE,
+    NO_DECREMENT,
+    NOT_ENOUGH,
+    POWER_NEEDED,
+    SIGNIFICANCE,
+    Z95,
+    MinuteCounts,
+    wilson,
+)
 
 _NORMAL = NormalDist()
-ALPHA = 0.05
 # The reference decrement of §4 (.90 vs .70) as an odds ratio: what the test must be able to see.
 REFERENCE_OR = (DETECTABLE[0] / (1 - DETECTABLE[0])) / (DETECTABLE[1] / (1 - DETECTABLE[1]))
-POWER_NEEDED = 0.80
-
-DECREMENT, NO_DECREMENT, NOT_ENOUGH = "decrement", "no_decrement", "not_enough_data"
 
 
 def format_p(p: float | None) -> str:
@@ -39,7 +45,7 @@ def verdict_for(p_value: float | None, power: float | None, *, direction_ok: boo
     significant and underpowered is "not enough data"; otherwise "no evidence of a drop" (§4)."""
     if p_value is None:
         return NOT_ENOUGH
-    if p_value < ALPHA:  # significant either way: a drop, or (an improvement) evidence against one
+    if p_value < SIGNIFICANCE:  # significant either way: a drop, or (an improvement) evidence against one
         return DECREMENT if direction_ok else NO_DECREMENT
     if power is None or power < POWER_NEEDED:
         return NOT_ENOUGH
@@ -77,7 +83,7 @@ class MantelHaenszel:
     p_two_sided: float | None  # CMH chi-square (1 df), no continuity correction
     p_decrement: float | None  # one-sided, early better than late
     p_wald: float | None  # ln OR / its RGB SE: the test that agrees with the interval shown
-    power: float | None  # to detect REFERENCE_OR at ALPHA (one-sided), from the observed SE
+    power: float | None  # to detect REFERENCE_OR at SIGNIFICANCE (one-sided), from the observed SE
     strata_used: int
     early: tuple[int, int]  # (caught, n) over informative strata
     late: tuple[int, int]
@@ -133,7 +139,7 @@ def mantel_haenszel(strata: Iterable[Stratum]) -> MantelHaenszel:
         var = pr / (2 * r_sum**2) + ps_qr / (2 * r_sum * s_sum) + qs / (2 * s_sum**2)  # RGB (1986)
         se = math.sqrt(var)
         low, high = math.exp(math.log(odds) - Z95 * se), math.exp(math.log(odds) + Z95 * se)
-        power = _NORMAL.cdf(math.log(REFERENCE_OR) / se - _NORMAL.inv_cdf(1 - ALPHA / 2))
+        power = _NORMAL.cdf(math.log(REFERENCE_OR) / se - _NORMAL.inv_cdf(1 - SIGNIFICANCE / 2))
         p_wald = min(1.0, 2 * (1 - _NORMAL.cdf(abs(math.log(odds)) / se)))
     return MantelHaenszel(odds, low, high, p_two, p_one, p_wald, power, used, (ek, en), (lk, ln))
 
@@ -218,7 +224,7 @@ def stratified_slope(
         return StratifiedSlope(None, None, None, None, n_total, False)
     se = 1 / math.sqrt(info_b)
     p_two = min(1.0, 2 * (1 - _NORMAL.cdf(abs(b / se))))
-    power = _NORMAL.cdf(abs(REFERENCE_SLOPE) / se - _NORMAL.inv_cdf(1 - ALPHA / 2))
+    power = _NORMAL.cdf(abs(REFERENCE_SLOPE) / se - _NORMAL.inv_cdf(1 - SIGNIFICANCE / 2))
     return StratifiedSlope(b, se, p_two, power, n_total, True)
 
 

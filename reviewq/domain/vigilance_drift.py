@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reviewq.domain.vigilance import betainc, prob_rate_below
@@ -57,8 +57,38 @@ def baseline_p0(misses: int, n: int, quantile: float = 0.6) -> float:
 
 
 def cusum_weights(p0: float, p1: float) -> tuple[float, float]:
-    """(weight of a miss, weight of a catch) of the Bernoulli CUSUM (§5)."""
+    """(weight of a miss, weight of a catch) of the Bernoulli CUSUM (§5: +1.10 and -0.25 at .10/.30)."""
     return math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
+
+
+@dataclass(frozen=True)
+class CusumState:
+    value: float
+    alarm: bool
+    first_alarm_at: int | None  # index of the canary that first crossed h
+    path: tuple[float, ...]
+    n: int
+
+
+def bernoulli_cusum(
+    missed: Iterable[bool], *, p0: float = 0.10, p1: float = 0.30, h: float = 3.5
+) -> CusumState:
+    """The fixed-p0 CUSUM of §5 ("is this reviewer below 90%?"): S_t = max(0, S_(t-1) + W) over
+    canaries in decision order; alarm at S_t >= h. `own_baseline_cusum` below is the drift signal.
+
+    The alarm state is the current one: after an alarm the statistic keeps running, and the
+    alarm clears once S falls back under h (a lead can see when it first fired).
+    """
+    w_miss, w_catch = cusum_weights(p0, p1)
+    s = 0.0
+    path: list[float] = []
+    first = None
+    for i, miss in enumerate(missed):
+        s = max(0.0, s + (w_miss if miss else w_catch))
+        path.append(s)
+        if first is None and s >= h:
+            first = i
+    return CusumState(value=s, alarm=s >= h, first_alarm_at=first, path=tuple(path), n=len(path))
 
 
 @dataclass(frozen=True)
