@@ -89,6 +89,16 @@ def test_bad_config_gives_one_clear_line_naming_the_key(tmp_path, toml, env, mes
     assert "\n" not in str(err.value)
 
 
+def test_replace_checks_each_key_as_loading_does():
+    """Settings.replace validates the changed section: a bad value is the same one-line error."""
+    s = load_settings(env={})
+    with pytest.raises(ConfigError, match=r"^server.port must be at least 1, got 0$"):
+        s.replace(server={"port": 0})
+    with pytest.raises(ConfigError, match="notify.default_channel names channel 'nowhere'"):
+        s.replace(notify={"default_channel": "nowhere"})
+    assert s.replace(server={"port": 9000}).server.port == 9000 and s.server.port == 8000
+
+
 def test_missing_file_is_a_clear_error(tmp_path):
     """A config path that does not exist is named in the error."""
     with pytest.raises(ConfigError, match="config file not found: .*nope.toml"):
