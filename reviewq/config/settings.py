@@ -7,23 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reviewq.config.sections import (
-    ApiSettings,
-    ApprovalSettings,
-    CanarySettings,
-    DatabaseSettings,
-    McpSettings,
-    NotifySettings,
-    OverlapSettings,
-    QueueSettings,
-    ReasonSettings,
-    SamplingSettings,
-    Section,
-    SecuritySettings,
-    ServerSettings,
-    VigilanceSettings,
-    WebhookSettings,
-)
+from reviewq.config import sections
 from reviewq.notify.settings import check_notify
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -36,20 +20,20 @@ class ConfigError(Exception):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    queue: QueueSettings = Field(default_factory=QueueSettings)
-    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
-    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
-    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
-    canaries: CanarySettings = Field(default_factory=CanarySettings)
-    vigilance: VigilanceSettings = Field(default_factory=VigilanceSettings)
-    security: SecuritySettings = Field(default_factory=SecuritySettings)
-    mcp: McpSettings = Field(default_factory=McpSettings)
-    notify: NotifySettings = Field(default_factory=NotifySettings)
-    overlap: OverlapSettings = Field(default_factory=OverlapSettings)
-    reasons: ReasonSettings = Field(default_factory=ReasonSettings)
+    server: sections.ServerSettings = Field(default_factory=sections.ServerSettings)
+    database: sections.DatabaseSettings = Field(default_factory=sections.DatabaseSettings)
+    queue: sections.QueueSettings = Field(default_factory=sections.QueueSettings)
+    sampling: sections.SamplingSettings = Field(default_factory=sections.SamplingSettings)
+    approvals: sections.ApprovalSettings = Field(default_factory=sections.ApprovalSettings)
+    api: sections.ApiSettings = Field(default_factory=sections.ApiSettings)
+    webhooks: sections.WebhookSettings = Field(default_factory=sections.WebhookSettings)
+    canaries: sections.CanarySettings = Field(default_factory=sections.CanarySettings)
+    vigilance: sections.VigilanceSettings = Field(default_factory=sections.VigilanceSettings)
+    security: sections.SecuritySettings = Field(default_factory=sections.SecuritySettings)
+    mcp: sections.McpSettings = Field(default_factory=sections.McpSettings)
+    notify: sections.NotifySettings = Field(default_factory=sections.NotifySettings)
+    overlap: sections.OverlapSettings = Field(default_factory=sections.OverlapSettings)
+    reasons: sections.ReasonSettings = Field(default_factory=sections.ReasonSettings)
     # Where relative paths (the canary library) are resolved from: the config file's folder.
     base_dir: Path = PROJECT_ROOT
 
@@ -62,16 +46,16 @@ class Settings(BaseModel):
         path = Path(self.canaries.library)
         return path if path.is_absolute() else self.base_dir / path
 
-    def replace(self, **sections: dict) -> Settings:
+    def replace(self, **changes: dict) -> Settings:
         """A copy with some keys changed, e.g. `replace(database={"url": ...})`."""
-        changes = {
+        rebuilt = {
             name: build_section(name, {**getattr(self, name).model_dump(), **values})
-            for name, values in sections.items()
+            for name, values in changes.items()
         }
-        return checked(self.model_copy(update=changes))
+        return checked(self.model_copy(update=rebuilt))
 
 
-SECTIONS: dict[str, type[Section]] = {
+SECTIONS: dict[str, type[sections.Section]] = {
     name: info.annotation for name, info in Settings.model_fields.items() if name != "base_dir"
 }
 
@@ -82,7 +66,7 @@ def checked(settings: Settings) -> Settings:
     return settings
 
 
-def build_section(name: str, values: dict, *, origins: dict[str, str] | None = None) -> Section:
+def build_section(name: str, values: dict, *, origins: dict[str, str] | None = None) -> sections.Section:
     """Section `name` from `values`; `origins` names the environment variable a key came from."""
     try:
         return SECTIONS[name].model_validate(values)
