@@ -9,7 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next, decide, enqueue, set_status
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
+from reviewq.domain.transitions import set_status
 from reviewq.models import (
     Decision,
     DecisionCreate,

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, Item, OverlapReview, ReasonBucket, Role, Verdict
 from reviewq.stats import agreement as ag
 from reviewq.web.review_view import item_view

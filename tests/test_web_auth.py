@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next
+from reviewq.domain.claims import claim_next
 from reviewq.models import AuditEvent, Item, ItemStatus, Role, User, utcnow
 from reviewq.web import auth
 from tests.factories import PASSWORD, add_outputs, make_user

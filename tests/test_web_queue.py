@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import decide as decide_domain
 from reviewq.domain.effects import DecisionEffects
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import Decision, Item, ItemStatus, ReviewSession, Role, User, utcnow
 from reviewq.web.review_view import REVIEWER_ITEM_FIELDS
 from tests.factories import add_outputs, approval_item, make_user, output_item
@@ -160,13 +160,13 @@ def test_reveal_from_the_domain_is_passed_through(rita, database, monkeypatch):
     (pid,) = _add(database, output_item())
     client.post("/queue/next", headers=h)
     reveal = {"kind": "canary", "outcome": "caught", "bucket": "off_topic", "explanation": "It drifted."}
-    real = queue_domain.decide
+    real = decide_domain.decide
 
     def fake_decide(**kwargs):
         result = real(**kwargs)
         return dataclasses.replace(result, effects=DecisionEffects(reveal))
 
-    monkeypatch.setattr(queue_domain, "decide", fake_decide)
+    monkeypatch.setattr(decide_domain, "decide", fake_decide)
     r = client.post(f"/queue/items/{pid}/decide", headers=h, json={"verdict": "reject", "reason": "off_topic"})
     assert r.json["reveal"] == reveal and r.json["next"] is None
 

@@ -14,7 +14,7 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import expire_open, on_approval_settled
 from reviewq.domain.audit import agent_actor, record_event
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from reviewq.domain.queue import enqueue, get_item
+from reviewq.domain.items import enqueue, get_item
 from reviewq.domain.webhooks import allowed_target
 from reviewq.models import (
     OPEN_STATUSES,

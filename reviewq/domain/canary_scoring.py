@@ -86,7 +86,7 @@ def score_decision(
     # An approval under the two-person rule goes back to the queue after the first approve; a
     # planted one is assigned to this reviewer alone and must not linger there.
     if item.status == ItemStatus.QUEUED:
-        from reviewq.domain.queue import set_status  # queue imports effects, which imports us
+        from reviewq.domain.transitions import set_status
 
         set_status(session=session, item=item, status=ItemStatus.EXPIRED, now=now)
     # A drill (onboarding, or a lead's drill boost) reveals at once whatever the configured mode.

@@ -75,7 +75,7 @@ def expire_unseen(*, session: Session, now: datetime) -> int:
     They count neither as caught nor as missed (outcome EXPIRED). Items a reviewer holds right
     now are left to be decided. (A planted item is leased when made; it waits only if skipped.)
     """
-    from reviewq.domain.queue import set_status  # queue -> effects -> canary_scoring; keep it lazy
+    from reviewq.domain.transitions import set_status
 
     rows = session.exec(
         select(Injection, Item)

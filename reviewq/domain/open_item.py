@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.claims import release_all
 from reviewq.domain.errors import Conflict, NotFound
+from reviewq.domain.items import get_item
 from reviewq.domain.notifications import note_opened, settled_state
-from reviewq.domain.queue import get_item, release_all
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import OPEN_STATUSES, Decision, Item, ItemKind, ItemStatus
 

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import InvalidTransition, ValidationFailed
-from reviewq.domain.queue import get_item
+from reviewq.domain.items import get_item
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import Decision, Item, ItemKind, ItemStatus, Outcome, Overturn, Verdict
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, jsonify, request
 
-from reviewq.domain import projection
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import claims, projection
+from reviewq.domain import decide as decide_domain
 from reviewq.domain.audit import record_event
 from reviewq.models import Scope, User, utcnow
 from reviewq.web.api_auth import authenticate
@@ -51,7 +51,7 @@ def next_item():
     judge, settings, now = _judge(), get_settings(), utcnow()
     session = db_session()
     lease = settings.queue.lease_seconds
-    item = queue_domain.resume_held(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease)
+    item = claims.resume_held(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease)
     if item is None:
         # The same claim as a person's queue page: with the judge's canary probability, a projected copy.
         item = projection.claim(session=session, reviewer_id=judge.id, now=now, settings=settings, rng=_CLAIM_RNG)
@@ -65,7 +65,7 @@ def decide(public_id: str):
     """Record the judge's verdict ({"verdict", "reason"?, "note"?}) on the item it holds."""
     judge, settings, now = _judge(), get_settings(), utcnow()
     data = decision_from(request.get_json(silent=True))
-    result = queue_domain.decide(session=db_session(), public_id=public_id, reviewer=judge, data=data, now=now,
+    result = decide_domain.decide(session=db_session(), public_id=public_id, reviewer=judge, data=data, now=now,
                                  settings=settings)
     body = {"decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
             "reveal": result.effects.reveal}
@@ -78,7 +78,7 @@ def skip(public_id: str):
     """Give the item back to the queue (the judge cannot tell)."""
     judge, now = _judge(), utcnow()
     session = db_session()
-    released = queue_domain.release(session=session, public_id=public_id, reviewer_id=judge.id, now=now)
+    released = claims.release(session=session, public_id=public_id, reviewer_id=judge.id, now=now)
     if released:
         record_event(session=session, actor=f"agent:{judge.name}", action="item.skipped", object_type="item",
                      object_id=public_id, now=now)

@@ -222,7 +222,7 @@ def login():
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        from reviewq.domain.queue import release_all
+        from reviewq.domain.claims import release_all
 
         session = db_session()
         user = session.get(User, current_user.id)

@@ -13,8 +13,8 @@ from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 from pydantic import ValidationError
 
-from reviewq.domain import projection
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import claims, projection
+from reviewq.domain import decide as decide_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
@@ -65,7 +65,7 @@ def queue():
 def next_item():
     """The item this reviewer holds (after a reload), else a fresh claim; null when nothing is due."""
     session, settings, now = db_session(), get_settings(), utcnow()
-    item = queue_domain.resume_held(session=session, reviewer_id=current_user.id, now=now,
+    item = claims.resume_held(session=session, reviewer_id=current_user.id, now=now,
                                     lease_seconds=settings.queue.lease_seconds)
     if item is None:
         item = _claim(now)
@@ -94,7 +94,7 @@ def decide(public_id: str):
     session, settings, now = db_session(), get_settings(), utcnow()
     data = _decision_from(json_body())
     try:
-        result = queue_domain.decide(
+        result = decide_domain.decide(
             session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
             settings=settings,
         )
@@ -117,7 +117,7 @@ def decide(public_id: str):
 def heartbeat(public_id: str):
     """Keep the lease while the page is in use; 409 lease_lost once someone else has the item."""
     settings = get_settings()
-    queue_domain.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
+    claims.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
                              now=utcnow(), lease_seconds=settings.queue.lease_seconds)
     commit()
     return jsonify({"ok": True, "lease_seconds": settings.queue.lease_seconds})

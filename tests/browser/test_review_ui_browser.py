@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     Decision,
     Injection,
