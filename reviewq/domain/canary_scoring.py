@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.reviewer import ReviewerRef
+from reviewq.domain.transitions import set_status
 from reviewq.models import (
     Decision,
     Injection,
@@ -86,8 +87,6 @@ def score_decision(
     # An approval under the two-person rule goes back to the queue after the first approve; a
     # planted one is assigned to this reviewer alone and must not linger there.
     if item.status == ItemStatus.QUEUED:
-        from reviewq.domain.transitions import set_status
-
         set_status(session=session, item=item, status=ItemStatus.EXPIRED, now=now)
     # A drill (onboarding, or a lead's drill boost) reveals at once whatever the configured mode.
     if settings.canaries.reveal == "immediate" or injection.drill:
