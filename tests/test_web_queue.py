@@ -187,6 +187,28 @@ def test_two_person_rule_shows_progress(rita, database, client, app):
     assert view["id"] == pid and view["approvals"] == {"required": 2, "given": 1}
 
 
+def test_the_page_shows_the_stored_requirement_after_the_rule_is_switched_off(settings, database, now):
+    """An irreversible approval stored as needing 2 still shows 2 (and settles only at 2) once
+    [queue] two_person_rule is turned off: the page reads the item, not today's config."""
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(queue={"two_person_rule": False}))
+    try:
+        with database.session_scope() as s:
+            make_user(s, "rita", now=now)
+        data = approval_item(now=utcnow(), required_approvals=2)
+        data.payload = {**data.payload, "irreversible": True}
+        (pid,) = _add(database, data)
+        client = app.test_client()
+        login(client, "rita")
+        item = client.post("/queue/next", headers=json_headers(client)).json["item"]
+        assert item["id"] == pid and item["approvals"] == {"required": 2, "given": 0}
+        r = client.post(f"/queue/items/{pid}/decide", headers=json_headers(client), json={"verdict": "approve"})
+        assert r.json["decision"]["settled"] is False
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
 def test_heartbeat_renews_and_reports_a_lost_lease(rita, database):
     """A heartbeat extends the holder's lease; once the item is taken by someone else it answers 409."""
     client, h, uid = rita

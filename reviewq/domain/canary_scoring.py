@@ -44,7 +44,7 @@ def injection_for_item(*, session: Session, item_id: int) -> Injection | None:
     return session.scalars(_INJECTION_BY_ITEM, {"item_id": item_id}).first()
 
 
-def outcome_for(kind: InjectionKind, verdict: Verdict) -> InjectionOutcome:
+def injection_outcome(kind: InjectionKind, verdict: Verdict) -> InjectionOutcome:
     """Signal-detection cell of one verdict (VIGILANCE.md §2): hit, miss, false alarm, correct."""
     if kind == InjectionKind.CANARY:
         return InjectionOutcome.CAUGHT if verdict == Verdict.REJECT else InjectionOutcome.MISSED
@@ -71,7 +71,7 @@ def score_decision(
         return None
     if injection.outcome != InjectionOutcome.PENDING:
         return None
-    injection.outcome = outcome_for(injection.kind, decision.verdict)
+    injection.outcome = injection_outcome(injection.kind, decision.verdict)
     injection.diagnosed = (
         injection.outcome == InjectionOutcome.CAUGHT
         and decision.reason is not None

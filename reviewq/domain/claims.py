@@ -7,7 +7,6 @@ only one transaction can win (SQLite serialises writers with BEGIN IMMEDIATE on 
 
 from __future__ import annotations
 
-import functools
 import random
 from datetime import datetime, timedelta
 
@@ -16,8 +15,12 @@ from sqlmodel import Session, select
 
 from reviewq.domain.errors import LeaseLost
 from reviewq.domain.items import RETURNS_ITEMS
+from reviewq.domain.transitions import entering, guard, per_table
 from reviewq.models import Decision, Item, ItemKind, ItemStatus
 from reviewq.models.common import UTCDateTime
+
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_UNTIL = sa.bindparam("until", type_=UTCDateTime())
 
 
 def _not_decided_by():
@@ -36,7 +39,7 @@ def _candidate_queries():
     reviewer_id = sa.bindparam("reviewer_id")
     due = sa.or_(Item.not_before.is_(None), Item.not_before <= now)
     mine_or_anyone = sa.or_(Item.assigned_to.is_(None), Item.assigned_to == reviewer_id)
-    queued = Item.status == ItemStatus.QUEUED
+    queued = guard(ItemStatus.LEASED, ItemStatus.QUEUED)  # claimable: queued, if the table lets it be leased
     approvals = (
         select(Item.id)
         .where(
@@ -62,10 +65,7 @@ def _candidate_queries():
     return approvals, assigned, oldest
 
 
-# UPDATE … RETURNING Item: the returned row refreshes an Item already in the session. Set on the
-
-
-@functools.cache
+@per_table
 def _claim_statement(postgres: bool, assigned_first: bool):
     """A claim in one statement: `UPDATE … WHERE id = COALESCE(tier 1, tier 2, tier 3) RETURNING`.
 
@@ -85,13 +85,12 @@ def _claim_statement(postgres: bool, assigned_first: bool):
         firsts.append(query.correlate(None).scalar_subquery())
     return (
         sa.update(Item)
-        .where(Item.id == sa.func.coalesce(*firsts), Item.status == ItemStatus.QUEUED)
+        .where(Item.id == sa.func.coalesce(*firsts), guard(ItemStatus.LEASED, ItemStatus.QUEUED))
         .values(
-            status=ItemStatus.LEASED,
+            **entering(ItemStatus.LEASED, _NOW),
             lease_holder=sa.bindparam("reviewer_id"),
-            leased_at=sa.bindparam("now", type_=UTCDateTime()),
-            lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
-            updated_at=sa.bindparam("now", type_=UTCDateTime()),
+            leased_at=_NOW,
+            lease_expires_at=_UNTIL,
         )
         .returning(Item)
         .execution_options(**RETURNS_ITEMS)
@@ -123,43 +122,53 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_FIRST_HELD = (
-    select(Item.id)
-    .where(Item.status == ItemStatus.LEASED, Item.lease_holder == sa.bindparam("reviewer_id"),
-           Item.lease_expires_at > sa.bindparam("now", type_=UTCDateTime()))
-    .order_by(Item.leased_at, Item.id)
-    .limit(1)
-    .correlate(None)
-    .scalar_subquery()
-)
-_RESUME_HELD = (
-    sa.update(Item)
-    .where(Item.id == _FIRST_HELD)
-    .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
-            updated_at=sa.bindparam("now", type_=UTCDateTime()))
-    .returning(Item)
-    .execution_options(**RETURNS_ITEMS)
-)
+# A renewal keeps the item leased: the table's LEASED -> LEASED (renewed, or taken over).
+_RENEWED = {"lease_expires_at": _UNTIL, "updated_at": _NOW}
+
+
+@per_table
+def _resume_held():
+    first_held = (
+        select(Item.id)
+        .where(guard(ItemStatus.LEASED, ItemStatus.LEASED), Item.lease_holder == sa.bindparam("reviewer_id"),
+               Item.lease_expires_at > _NOW)
+        .order_by(Item.leased_at, Item.id)
+        .limit(1)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    return (
+        sa.update(Item)
+        .where(Item.id == first_held)
+        .values(**_RENEWED)
+        .returning(Item)
+        .execution_options(**RETURNS_ITEMS)
+    )
 
 
 def resume_held(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
     """The item this reviewer still holds a live lease on, with the lease renewed (a page reload)."""
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
-    return session.scalars(_RESUME_HELD, params).first()
+    return session.scalars(_resume_held(), params).first()
 
 
-HELD_BY = sa.and_(
-    Item.public_id == sa.bindparam("held_public_id"),
-    Item.status == ItemStatus.LEASED,
-    Item.lease_holder == sa.bindparam("reviewer_id"),
-)
-_RENEW = (
-    sa.update(Item)
-    .where(HELD_BY)
-    .values(lease_expires_at=sa.bindparam("until", type_=UTCDateTime()),
-            updated_at=sa.bindparam("now", type_=UTCDateTime()))
-    .execution_options(synchronize_session=False)
-)
+def held_by(target: ItemStatus):
+    """The item `held_public_id` is leased to `reviewer_id`, and the table lets it move to `target`."""
+    return sa.and_(
+        Item.public_id == sa.bindparam("held_public_id"),
+        guard(target, ItemStatus.LEASED),
+        Item.lease_holder == sa.bindparam("reviewer_id"),
+    )
+
+
+@per_table
+def _renew():
+    return (
+        sa.update(Item)
+        .where(held_by(ItemStatus.LEASED))
+        .values(**_RENEWED)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def renew_lease(
@@ -168,53 +177,33 @@ def renew_lease(
     """Heartbeat: extend the lease this reviewer holds. Raises LeaseLost if they no longer do."""
     until = now + timedelta(seconds=lease_seconds)
     changed = session.execute(
-        _RENEW, {"held_public_id": public_id, "reviewer_id": reviewer_id, "until": until, "now": now}
+        _renew(), {"held_public_id": public_id, "reviewer_id": reviewer_id, "until": until, "now": now}
     ).rowcount
     if changed != 1:
         raise LeaseLost("this item is no longer yours; take the next one", field="id")
     return until
 
 
-def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime) -> bool:
-    """Give a leased item back to the queue (skip, logout). False if it was not held."""
-    changed = session.execute(
+def _give_back(session: Session, *where, now: datetime) -> int:
+    """Return leased items matching `where` to the queue."""
+    return session.execute(
         sa.update(Item)
-        .where(
-            Item.public_id == public_id,
-            Item.status == ItemStatus.LEASED,
-            Item.lease_holder == reviewer_id,
-        )
-        .values(**unleased(now))
+        .where(guard(ItemStatus.QUEUED, ItemStatus.LEASED), *where)
+        .values(**entering(ItemStatus.QUEUED, now))
         .execution_options(synchronize_session=False)
     ).rowcount
-    return changed == 1
+
+
+def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime) -> bool:
+    """Give a leased item back to the queue (skip, logout). False if it was not held."""
+    return _give_back(session, Item.public_id == public_id, Item.lease_holder == reviewer_id, now=now) == 1
 
 
 def release_all(*, session: Session, reviewer_id: int, now: datetime) -> int:
     """Give back every item this reviewer holds (logout)."""
-    return session.execute(
-        sa.update(Item)
-        .where(Item.status == ItemStatus.LEASED, Item.lease_holder == reviewer_id)
-        .values(**unleased(now))
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    return _give_back(session, Item.lease_holder == reviewer_id, now=now)
 
 
 def sweep_expired_leases(*, session: Session, now: datetime) -> int:
     """Return items whose lease ran out to the queue. Decided items are never touched."""
-    return session.execute(
-        sa.update(Item)
-        .where(Item.status == ItemStatus.LEASED, Item.lease_expires_at < now)
-        .values(**unleased(now))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
-
-def unleased(now: datetime) -> dict:
-    return {
-        "status": ItemStatus.QUEUED,
-        "lease_holder": None,
-        "leased_at": None,
-        "lease_expires_at": None,
-        "updated_at": now,
-    }
+    return _give_back(session, Item.lease_expires_at < now, now=now)

@@ -12,12 +12,14 @@ from sqlmodel import Session
 from reviewq.config import Settings
 from reviewq.domain.approval_binding import shown_tool_digest
 from reviewq.domain.approval_settlement import refuse_late_verdict
-from reviewq.domain.claims import HELD_BY, unleased
+from reviewq.domain.claims import held_by
 from reviewq.domain.effects import DecisionEffects, after_decision
-from reviewq.domain.errors import InvalidTransition, LeaseLost, ValidationFailed
+from reviewq.domain.errors import InvalidTransition, LeaseLost
 from reviewq.domain.items import RETURNS_ITEMS, get_item, set_loaded
+from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef, approvals_given
 from reviewq.domain.session_clock import clock_decision
+from reviewq.domain.transitions import check, entering, guard, per_table
 from reviewq.models import (
     Decision,
     DecisionCreate,
@@ -41,56 +43,53 @@ class DecideResult:
     review_session: ReviewSession  # the reviewer's session, this decision included
 
 
-# The decided item leaves the reviewer's hands only if they still hold it; built once, because
-# a decision is the hot path (`reviewq bench`) and building the statement cost more than running it.
-_ITEMS = Item.__table__
-_STILL_HELD = sa.and_(
-    _ITEMS.c.id == sa.bindparam("item_id"),
-    _ITEMS.c.status == ItemStatus.LEASED,
-    _ITEMS.c.lease_holder == sa.bindparam("reviewer_id"),
-)
-_SETTLE = sa.update(_ITEMS).where(_STILL_HELD).values(
-    status=ItemStatus.DECIDED,
-    outcome=sa.bindparam("new_outcome", type_=_ITEMS.c.outcome.type),
-    decided_at=sa.bindparam("now", type_=UTCDateTime()),
-    lease_holder=None,
-    lease_expires_at=None,
-    updated_at=sa.bindparam("now", type_=UTCDateTime()),
-)
-_REQUEUE = sa.update(_ITEMS).where(_STILL_HELD).values(
-    status=ItemStatus.QUEUED,
-    lease_holder=None,
-    leased_at=None,
-    lease_expires_at=None,
-    updated_at=sa.bindparam("now", type_=UTCDateTime()),
-)
-
-
-def _settle_held_statement(verdict: Verdict):
-    """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
-    outcome_type = _ITEMS.c.outcome.type
+def outcome_for(verdict: Verdict, kind: ItemKind) -> Outcome:
+    """A final verdict's outcome: approve, or reject for an output and deny for an approval."""
     if verdict == Verdict.APPROVE:
-        outcome = sa.literal(Outcome.APPROVE, type_=outcome_type)
-        final = Item.required_approvals <= 1
-    else:
-        outcome = sa.case(
-            (Item.kind == ItemKind.APPROVAL, sa.literal(Outcome.DENY, type_=outcome_type)),
-            else_=sa.literal(Outcome.REJECT, type_=outcome_type),
-        )
-        final = sa.true()
-    in_time = sa.or_(Item.deadline.is_(None), Item.deadline > sa.bindparam("now", type_=UTCDateTime()))
+        return Outcome.APPROVE
+    return Outcome.DENY if kind == ItemKind.APPROVAL else Outcome.REJECT
+
+
+# Prebuilt (per state of the transition table), because a decision is the hot path (`reviewq
+# bench`) and building the statement cost more than running it.
+_ITEMS = Item.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+
+
+def _outcome_sql(verdict: Verdict):
+    """outcome_for(verdict, items.kind), in SQL."""
+    by_kind = {kind: sa.literal(outcome_for(verdict, kind), type_=_ITEMS.c.outcome.type) for kind in ItemKind}
+    if len({outcome_for(verdict, kind) for kind in ItemKind}) == 1:
+        return next(iter(by_kind.values()))
+    return sa.case(*((Item.kind == kind, outcome) for kind, outcome in by_kind.items()))
+
+
+@per_table
+def _settle_held(verdict: Verdict):
+    """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
+    final = Item.required_approvals <= 1 if verdict == Verdict.APPROVE else sa.true()
+    in_time = sa.or_(Item.deadline.is_(None), Item.deadline > _NOW)
     return (
         sa.update(Item)
-        .where(HELD_BY, final, in_time)
-        .values(status=ItemStatus.DECIDED, outcome=outcome,
-                decided_at=sa.bindparam("now", type_=UTCDateTime()), lease_holder=None, lease_expires_at=None,
-                updated_at=sa.bindparam("now", type_=UTCDateTime()))
+        .where(held_by(ItemStatus.DECIDED), final, in_time)
+        .values(**entering(ItemStatus.DECIDED, _NOW), outcome=_outcome_sql(verdict), decided_at=_NOW)
         .returning(Item)
         .execution_options(**RETURNS_ITEMS)
     )
 
 
-_SETTLE_HELD = {verdict: _settle_held_statement(verdict) for verdict in Verdict}
+@per_table
+def _move_held(status: ItemStatus):
+    """Move the item `item_id` to `status` if this reviewer still holds it (the outcome is a parameter)."""
+    still_held = sa.and_(
+        _ITEMS.c.id == sa.bindparam("item_id"),
+        guard(status, ItemStatus.LEASED, column=_ITEMS.c.status),
+        _ITEMS.c.lease_holder == sa.bindparam("reviewer_id"),
+    )
+    values = entering(status, _NOW)
+    if status == ItemStatus.DECIDED:
+        values.update(outcome=sa.bindparam("new_outcome", type_=_ITEMS.c.outcome.type), decided_at=_NOW)
+    return sa.update(_ITEMS).where(still_held).values(**values)
 
 
 def decide(
@@ -103,11 +102,10 @@ def decide(
     settings: Settings,
 ) -> DecideResult:
     """Record a reviewer's verdict on the item they hold, and settle the item if it is final."""
-    if data.verdict == Verdict.REJECT and data.reason is None:
-        raise ValidationFailed("a reject needs a reason bucket", field="reason")
+    reason_for(data.verdict, data.reason)  # a reject needs a reason bucket
     # The common case settles in one statement; the rest (errors, the first of two approvals) below.
     item = session.scalars(
-        _SETTLE_HELD[data.verdict], {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now},
+        _settle_held(data.verdict), {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now},
     ).first()
     if item is not None:
         settled, shown_at = True, item.leased_at or now
@@ -146,29 +144,17 @@ def _settle_or_requeue(
         approvals_so_far = approvals_given(session=session, item_id=item.id)
     settled = verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
     shown_at = item.leased_at or now
-    values = _settled(item, verdict, now) if settled else unleased(now)
+    status = ItemStatus.DECIDED if settled else ItemStatus.QUEUED
+    check(item.status, status)
+    values = entering(status, now)
     params = {"item_id": item.id, "reviewer_id": reviewer.id, "now": now}
     if settled:
+        values.update(outcome=outcome_for(verdict, item.kind), decided_at=now)
         params["new_outcome"] = values["outcome"]
-    if session.execute(_SETTLE if settled else _REQUEUE, params).rowcount != 1:
+    if session.execute(_move_held(status), params).rowcount != 1:
         raise LeaseLost("this item was decided or taken by someone else", field="id")
     set_loaded(item, **values)
     return item, settled, shown_at
-
-
-def _settled(item: Item, verdict: Verdict, now: datetime) -> dict:
-    if verdict == Verdict.APPROVE:
-        outcome = Outcome.APPROVE
-    else:
-        outcome = Outcome.DENY if item.kind == ItemKind.APPROVAL else Outcome.REJECT
-    return {
-        "status": ItemStatus.DECIDED,
-        "outcome": outcome,
-        "decided_at": now,
-        "lease_holder": None,
-        "lease_expires_at": None,
-        "updated_at": now,
-    }
 
 
 _DECISIONS = Decision.__table__
