@@ -23,7 +23,7 @@ from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
 from reviewq.web.approval_wait import AgentRef, approval_state, settles_in
-from reviewq.web.clock import app_now
+from reviewq.web.clock import app_clock, app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
@@ -137,11 +137,12 @@ def get_approval(public_id: str):
     settings = get_settings()
     # Only what agent_item reads: a waiter may be one of thousands, so it keeps no ORM object.
     agent = AgentRef(id=caller.token.id, agent=caller.agent)
+    clock = app_clock()  # check() may run on the event loop, outside the app context
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.
         return approval_state(database=database, settings=settings, token=agent, public_id=public_id,
-                              now=app_now())
+                              now=clock())
 
     loop = event_loop() if wait > 0 else None
     if loop is None:

@@ -29,5 +29,10 @@ def app_now() -> datetime:
     return current_app.extensions[CLOCK]()
 
 
+def app_clock() -> Callable[[], datetime]:
+    """The clock itself, for work that outlives the request's app context (a deferred long-poll)."""
+    return current_app.extensions[CLOCK]
+
+
 def claim_rng() -> random.Random:
     return current_app.extensions[CLAIM_RNG]
