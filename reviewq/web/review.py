@@ -66,7 +66,7 @@ def next_item():
     """The item this reviewer holds (after a reload), else a fresh claim; null when nothing is due."""
     session, settings, now = db_session(), get_settings(), app_now()
     item = claims.resume_held(session=session, reviewer_id=current_user.id, now=now,
-                                    lease_seconds=settings.queue.lease_seconds)
+                              lease_seconds=settings.queue.lease_seconds)
     if item is None:
         item = _claim(now)
     body = {"item": _view(item), **_session_and_clock(now), "queue": _queue_counts(now)}
@@ -118,7 +118,7 @@ def heartbeat(public_id: str):
     """Keep the lease while the page is in use; 409 lease_lost once someone else has the item."""
     settings = get_settings()
     claims.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
-                             now=app_now(), lease_seconds=settings.queue.lease_seconds)
+                       now=app_now(), lease_seconds=settings.queue.lease_seconds)
     commit()
     return jsonify({"ok": True, "lease_seconds": settings.queue.lease_seconds})
 
