@@ -62,7 +62,7 @@ def decide(public_id: str):
     judge, settings, now = _judge(), get_settings(), app_now()
     data = decision_from(request.get_json(silent=True))
     result = decide_domain.decide(session=db_session(), public_id=public_id, reviewer=judge, data=data, now=now,
-                                 settings=settings)
+                                  settings=settings)
     body = {"decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
             "reveal": result.effects.reveal}
     commit()
