@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from faker import Faker
 from sqlmodel import Session
 
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.domain.users import create_user
 from reviewq.models import ItemCreate, ItemKind, Role, User, UserCreate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import Injection, InjectionKind, InjectionOutcome, InjectionSource, Role
 from tests.factories import make_user, output_item
 from tests.support.web import login

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from reviewq.domain.approvals import expire_due
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import Approval, Item, ItemStatus, Verdict, WebhookDelivery
 from tests.factories import approval_item
 from tests.support.api import add_reviewer, bearer, decide_next, issue_token

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from reviewq.domain.claims import claim_next
 from reviewq.domain.errors import DeadlinePassed
-from reviewq.domain.queue import claim_next
 from reviewq.models import AuditEvent, Decision, Item, ItemStatus, Outcome, Verdict, WebhookDelivery, utcnow
 from tests.support.api import add_reviewer, ask, bearer, decide_in, hook_settings, issue_token
 from tests.support.web import json_headers, login

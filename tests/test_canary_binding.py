@@ -14,7 +14,7 @@ from reviewq.canaries.library import Entry, Library, load_library
 from reviewq.cli import cli
 from reviewq.domain import projection
 from reviewq.domain.canary_rate import boost_rate
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import Injection, InjectionSource, ItemCreate, ItemKind, utcnow
 from tests.factories import make_user
 

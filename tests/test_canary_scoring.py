@@ -7,7 +7,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from reviewq.domain.canary_scoring import due_reveals
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     AuditEvent,
     DecisionCreate,

@@ -127,6 +127,6 @@ def test_importing_writes_nothing(tmp_path):
     import subprocess
     import sys
 
-    code = "import reviewq.cli, reviewq.web, reviewq.models, reviewq.domain.queue, reviewq.server"
+    code = "import reviewq.cli, reviewq.web, reviewq.models, reviewq.domain.decide, reviewq.server"
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
     assert list(tmp_path.iterdir()) == []

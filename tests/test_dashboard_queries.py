@@ -9,7 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next, decide, enqueue, set_status
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
+from reviewq.domain.rollups import bucket_of
+from reviewq.domain.transitions import set_status
 from reviewq.models import (
     Decision,
     DecisionCreate,
@@ -23,7 +27,6 @@ from reviewq.models import (
 )
 from reviewq.models.rollups import ACTIVE_EDGES_S, DecisionRollup
 from reviewq.stats import Filters, build_dashboard, build_reviewer_page
-from reviewq.stats.rollup import bucket_of
 from tests.factories import approval_item, make_user
 from tests.support.dashboard_seed import BUCKETS, review_one
 

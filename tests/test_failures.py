@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, InjectionKind, Role, Verdict
 from tests.conftest import make_test_settings
 from tests.factories import make_user, output_item

@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.domain.overlap import adjudicate
 from reviewq.domain.overturn import overturn_item
-from reviewq.domain.queue import claim_next, decide, enqueue
 from reviewq.domain.reasons import BUILT_IN
 from reviewq.models import DecisionCreate, InjectionKind, Item, OverlapReview, ReasonBucket, Role, Verdict
 from tests.conftest import make_test_settings

@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from reviewq.domain import projection
 from reviewq.domain.canary_rate import boost_rate
+from reviewq.domain.claims import release
 from reviewq.domain.injection import expire_unseen, week_start_for
-from reviewq.domain.queue import enqueue, release
+from reviewq.domain.items import enqueue
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import create_token
 from reviewq.models import Injection, InjectionOutcome, ItemStatus

@@ -11,7 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from reviewq.config import Settings
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     AuditEvent,
     DecisionCreate,

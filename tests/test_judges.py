@@ -10,8 +10,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
 from reviewq.domain.judges import NO_PASSWORD
-from reviewq.domain.queue import claim_next, decide
 from reviewq.domain.users import authenticate as authenticate_user
 from reviewq.models import (
     ApiToken,
@@ -192,7 +193,8 @@ def test_judge_verdict_on_submit_is_stored_apart_and_compared_with_people(client
     bad = client.post("/api/v1/items", json={"trace_id": "j-x", "category": "billing", "input": "q", "output": "a",
                                              "judge": {"verdict": "unsure"}}, headers=bearer(agent))
     assert bad.status_code == 422 and bad.json["error"]["field"].startswith("judge")
-    from reviewq.domain.queue import claim_next, decide
+    from reviewq.domain.claims import claim_next
+    from reviewq.domain.decide import decide
     from reviewq.models import DecisionCreate, ReasonBucket, Verdict
 
     rita = add_reviewer(database, "rita", now=now)

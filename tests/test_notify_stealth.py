@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from reviewq.domain.approvals import expire_due
 from reviewq.domain.canary_rate import Rate
+from reviewq.domain.claims import claim_next
 from reviewq.domain.projection import Planted, write
-from reviewq.domain.queue import claim_next
 from reviewq.models import InjectionKind, InjectionSource, Item
 from tests.support.api import add_reviewer, issue_token
 from tests.support.notify import ask_approval, notify_settings, on_call, rows, run_scan

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next
+from reviewq.domain.claims import claim_next
 from reviewq.models import ApprovalWatch, Role, Verdict, utcnow
 from reviewq.notify.sender import deliver_notifications
 from tests.support.api import add_reviewer, decide_next, issue_token

@@ -108,7 +108,8 @@ def test_sixteen_reviewers_and_the_outbox_share_the_database_quietly(database, s
     """16 reviewers deciding approvals while the scheduler delivers their webhooks: no lock errors, none lost."""
     import logging
 
-    from reviewq.domain.queue import claim_next, decide
+    from reviewq.domain.claims import claim_next
+    from reviewq.domain.decide import decide
     from reviewq.models import DecisionCreate, User
 
     settings = hook_settings(settings, receiver.allowed, outbox_interval_s=1)

@@ -22,7 +22,8 @@ DECIDE_THEN_DIE = textwrap.dedent("""
     import os, signal, sys
     from reviewq.config import load_settings
     from reviewq.db import Database
-    from reviewq.domain.queue import claim_next, decide
+    from reviewq.domain.claims import claim_next
+    from reviewq.domain.decide import decide
     from reviewq.models import DecisionCreate, User, Verdict, utcnow
 
     settings = load_settings()

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, Item, OverlapReview, ReasonBucket, Role, Verdict
 from reviewq.stats import agreement as ag
 from reviewq.web.review_view import item_view
@@ -79,9 +81,9 @@ def test_every_overlap_output_gets_a_blind_second_reviewer(database, settings, n
         assert len(rows) == 30
         copy = s.get(Item, rows[0].copy_item_id)
         original = s.get(Item, rows[0].item_id)
-        view = item_view(copy, approvals_given=0, settings=settings)
+        view = item_view(copy, approvals_required=copy.required_approvals, approvals_given=0)
         assert view["payload"] == original.payload and view["created_at"] == item_view(
-            original, approvals_given=0, settings=settings)["created_at"]
+            original, approvals_required=original.required_approvals, approvals_given=0)["created_at"]
         assert set(view) == {"id", "kind", "agent", "category", "payload", "created_at", "deadline", "approvals"}
         assert not any(f"{name}-note" in str(view) for name in ACCURACY)  # nothing of the first decision
         searches = s.execute(sa.select(sa.func.count()).select_from(Item).where(Item.category == "search")).scalar()

@@ -11,8 +11,10 @@ from sqlmodel import select
 from reviewq.canaries.library import load_library
 from reviewq.domain import projection, reservoir
 from reviewq.domain.canary_rate import boost_rate, current_rate
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
 from reviewq.domain.injection import plan_week
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.items import enqueue
 from reviewq.domain.sampling import submit_outputs
 from reviewq.models import (
     CanaryBudget,

@@ -7,16 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from reviewq.domain.claims import claim_next, release, renew_lease, sweep_expired_leases
+from reviewq.domain.decide import decide
 from reviewq.domain.errors import InvalidTransition, LeaseLost, ValidationFailed
-from reviewq.domain.queue import (
-    claim_next,
-    decide,
-    enqueue,
-    release,
-    renew_lease,
-    set_status,
-    sweep_expired_leases,
-)
+from reviewq.domain.items import enqueue
+from reviewq.domain.transitions import set_status
 from reviewq.models import (
     AuditEvent,
     Decision,

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next, decide
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
 from reviewq.models import Decision, DecisionCreate, Item, ItemKind, ItemStatus, Verdict
 from reviewq.models.common import new_public_id
 from tests.factories import make_user

@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import CanaryBudget, DecisionCreate, Verdict, utcnow
 from tests.factories import make_user, output_item
 from tests.support.scheduler_process import DEADLINE_S, SchedulerProcess

@@ -13,9 +13,11 @@ from sqlmodel import select
 
 from reviewq.canaries.mutators import NotApplicable as NotApplicableError
 from reviewq.domain import disputes
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from reviewq.domain.injection import expire_unseen
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.items import enqueue
 from reviewq.domain.skips import skip_item
 from reviewq.models import (
     AuditEvent,

@@ -15,7 +15,9 @@ from reviewq.canaries.library import load_library, render_entry
 from reviewq.canaries.render import make_faker
 from reviewq.domain import projection
 from reviewq.domain.canary_rate import boost_rate
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, Injection, ItemCreate, ItemKind, Verdict, utcnow
 from tests.factories import make_user
 from tests.support.web import json_headers, login

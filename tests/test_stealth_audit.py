@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, Injection, InjectionKind, InjectionSource, Verdict
 from reviewq.stats.reviewer_view import ViewRow, reviewer_view_rows
 from reviewq.stats.stealth_audit import auc_score, audit_rows, out_of_fold_scores

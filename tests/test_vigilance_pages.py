@@ -145,7 +145,8 @@ def test_d_prime_has_an_interval_and_the_rate_thresholds(client, database, setti
 def test_server_timed_decisions_are_counted_and_not_pinned_at_minute_zero(client, database, settings, now, reported):
     """A browser reporting 0 (or nothing) gets server time: minutes into session move on, and the
     dashboard says how many decisions and canaries were timed that way (§4)."""
-    from reviewq.domain.queue import claim_next, decide
+    from reviewq.domain.claims import claim_next
+    from reviewq.domain.decide import decide
     from reviewq.models import DecisionCreate
     from tests.support.dashboard_seed import plant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from reviewq.domain.queue import claim_next
+from reviewq.domain.claims import claim_next
 from reviewq.domain.user_admin import may_manage
 from reviewq.models import AuditEvent, Item, ItemStatus, Role, User, utcnow
 from tests.factories import add_outputs, make_user

@@ -10,9 +10,9 @@ from flask import url_for
 from sqlmodel import select
 
 from reviewq.domain import login_throttle
-from reviewq.domain.queue import claim_next
+from reviewq.domain.claims import claim_next
 from reviewq.models import AuditEvent, Item, ItemStatus, Role, User, utcnow
-from reviewq.web import auth
+from reviewq.web.clock import CLOCK
 from tests.factories import PASSWORD, add_outputs, make_user
 from tests.support.web import csrf_token, login
 
@@ -225,14 +225,14 @@ def test_a_reviewer_cannot_clear_login_locks(client, users):
     assert r.status_code == 403
 
 
-def test_throttle_lifts_after_a_minute(client, users, monkeypatch):
+def test_throttle_lifts_after_a_minute(app, client, users):
     """Failures older than a minute no longer count."""
     start = utcnow()
-    monkeypatch.setattr(auth, "utcnow", lambda: start)
+    app.extensions[CLOCK] = lambda: start  # the app's clock (web/clock.py)
     for _ in range(5):
         login(client, "rita", "wrong")
     assert login(client, "rita").status_code == 429
-    monkeypatch.setattr(auth, "utcnow", lambda: start + timedelta(seconds=61))
+    app.extensions[CLOCK] = lambda: start + timedelta(seconds=61)
     assert login(client, "rita").status_code == 302
 
 

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import decide as decide_domain
 from reviewq.domain.effects import DecisionEffects
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import Decision, Item, ItemStatus, ReviewSession, Role, User, utcnow
 from reviewq.web.review_view import REVIEWER_ITEM_FIELDS
 from tests.factories import add_outputs, approval_item, make_user, output_item
@@ -160,13 +160,13 @@ def test_reveal_from_the_domain_is_passed_through(rita, database, monkeypatch):
     (pid,) = _add(database, output_item())
     client.post("/queue/next", headers=h)
     reveal = {"kind": "canary", "outcome": "caught", "bucket": "off_topic", "explanation": "It drifted."}
-    real = queue_domain.decide
+    real = decide_domain.decide
 
     def fake_decide(**kwargs):
         result = real(**kwargs)
         return dataclasses.replace(result, effects=DecisionEffects(reveal))
 
-    monkeypatch.setattr(queue_domain, "decide", fake_decide)
+    monkeypatch.setattr(decide_domain, "decide", fake_decide)
     r = client.post(f"/queue/items/{pid}/decide", headers=h, json={"verdict": "reject", "reason": "off_topic"})
     assert r.json["reveal"] == reveal and r.json["next"] is None
 
@@ -185,6 +185,28 @@ def test_two_person_rule_shows_progress(rita, database, client, app):
     login(sam, "sam")
     view = sam.post("/queue/next", headers=json_headers(sam)).json["item"]
     assert view["id"] == pid and view["approvals"] == {"required": 2, "given": 1}
+
+
+def test_the_page_shows_the_stored_requirement_after_the_rule_is_switched_off(settings, database, now):
+    """An irreversible approval stored as needing 2 still shows 2 (and settles only at 2) once
+    [queue] two_person_rule is turned off: the page reads the item, not today's config."""
+    from reviewq.web import create_app
+
+    app = create_app(settings.replace(queue={"two_person_rule": False}))
+    try:
+        with database.session_scope() as s:
+            make_user(s, "rita", now=now)
+        data = approval_item(now=utcnow(), required_approvals=2)
+        data.payload = {**data.payload, "irreversible": True}
+        (pid,) = _add(database, data)
+        client = app.test_client()
+        login(client, "rita")
+        item = client.post("/queue/next", headers=json_headers(client)).json["item"]
+        assert item["id"] == pid and item["approvals"] == {"required": 2, "given": 0}
+        r = client.post(f"/queue/items/{pid}/decide", headers=json_headers(client), json={"verdict": "approve"})
+        assert r.json["decision"]["settled"] is False
+    finally:
+        app.extensions["reviewq.db"].dispose()
 
 
 def test_heartbeat_renews_and_reports_a_lost_lease(rita, database):

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from reviewq.db import Database
+from reviewq.domain.rollups import RUBBER_STAMP_MS, bucket_of
 from reviewq.domain.users import create_user
 from reviewq.models import (
     Decision,
@@ -32,7 +33,6 @@ from reviewq.models import (
     new_public_id,
 )
 from reviewq.models.rollups import ACTIVE_COLUMNS, ACTIVE_EDGES_S, DecisionRollup
-from reviewq.stats.rollup import RUBBER_STAMP_MS, bucket_of
 
 CHUNK = 5000
 CATEGORIES = ("customer_support", "billing", "search", "scheduling")

@@ -21,10 +21,10 @@ from reviewq.config import Settings
 from reviewq.demo.profiles import ReviewerProfile, dwell_sample
 from reviewq.domain.approvals import expire_due
 from reviewq.domain.availability import set_availability
+from reviewq.domain.decide import decide
 from reviewq.domain.errors import DeadlinePassed, DomainError
 from reviewq.domain.notifications import scan
 from reviewq.domain.open_item import open_item
-from reviewq.domain.queue import decide
 from reviewq.models import ApprovalWatch, Availability, DecisionCreate, Item, ReasonBucket, User, Verdict
 
 # Production scans every [notify] scan_interval_s. The demo scans when something is due instead:

@@ -25,10 +25,11 @@ from reviewq.demo.traffic import AGENT_WEIGHTS, AGENTS, agent_output, approval_r
 from reviewq.domain import projection
 from reviewq.domain.approvals import expire_due, request_approval
 from reviewq.domain.canary_scoring import injection_for_item
+from reviewq.domain.claims import sweep_expired_leases
+from reviewq.domain.decide import decide
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.injection import expire_unseen, plan_week, week_start_for
 from reviewq.domain.notifications import scan
-from reviewq.domain.queue import decide, sweep_expired_leases
 from reviewq.domain.sampling import is_sampled, rate_for, submit_outputs
 from reviewq.domain.tokens import create_token
 from reviewq.domain.users import create_user

@@ -18,6 +18,7 @@ from reviewq.domain.approval_binding import decision_records, valid_until
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
 from reviewq.domain.errors import DeadlinePassed, InvalidTransition
 from reviewq.domain.reviewer import approvals_given
+from reviewq.domain.transitions import entering, guard
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
 from reviewq.models import (
@@ -112,9 +113,8 @@ def expire_open(*, session: Session, item: Item, now: datetime, settings: Settin
     outcome = timeout_outcome(str((item.payload or {}).get("intent", item.category)), settings)
     won = session.execute(
         sa.update(Item)
-        .where(Item.id == item.id, Item.status.in_(OPEN_STATUSES))
-        .values(status=ItemStatus.EXPIRED, outcome=outcome, decided_at=now, updated_at=now,
-                lease_holder=None, lease_expires_at=None)
+        .where(Item.id == item.id, guard(ItemStatus.EXPIRED, *OPEN_STATUSES))
+        .values(**entering(ItemStatus.EXPIRED, now), outcome=outcome, decided_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:

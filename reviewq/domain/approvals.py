@@ -14,7 +14,8 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import expire_open, on_approval_settled
 from reviewq.domain.audit import agent_actor, record_event
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from reviewq.domain.queue import enqueue, get_item
+from reviewq.domain.items import enqueue, get_item
+from reviewq.domain.transitions import entering, guard
 from reviewq.domain.webhooks import allowed_target
 from reviewq.models import (
     OPEN_STATUSES,
@@ -133,9 +134,8 @@ def cancel_approval(*, session: Session, token: ApiToken, public_id: str, now: d
         return item
     won = session.execute(
         sa.update(Item)
-        .where(Item.id == item.id, Item.status.in_(OPEN_STATUSES))
-        .values(status=ItemStatus.CANCELLED, outcome=None, decided_at=now, updated_at=now,
-                lease_holder=None, lease_expires_at=None)
+        .where(Item.id == item.id, guard(ItemStatus.CANCELLED, *OPEN_STATUSES))
+        .values(**entering(ItemStatus.CANCELLED, now), outcome=None, decided_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     session.refresh(item)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.domain.errors import ValidationFailed
 from reviewq.models import CanaryBudget, CanaryRateBoost, Decision, Injection, InjectionKind, ReviewSession
 
 DEFAULT_EXPECTED_CLAIMS = 150  # a reviewer with no history yet: a plausible week of claims
@@ -153,8 +154,6 @@ def boost_rate(
     created_by: str, now: datetime,
 ) -> CanaryRateBoost:
     """A lead raises one reviewer's canary probability per claim for `hours`."""
-    from reviewq.domain.errors import ValidationFailed
-
     if not 0 < probability <= 0.5:
         raise ValidationFailed("probability must be above 0 and at most 0.5", field="probability")
     if not 0 < hours <= 24 * 14:

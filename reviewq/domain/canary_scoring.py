@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.reviewer import ReviewerRef
+from reviewq.domain.transitions import set_status
 from reviewq.models import (
     Decision,
     Injection,
@@ -43,7 +44,7 @@ def injection_for_item(*, session: Session, item_id: int) -> Injection | None:
     return session.scalars(_INJECTION_BY_ITEM, {"item_id": item_id}).first()
 
 
-def outcome_for(kind: InjectionKind, verdict: Verdict) -> InjectionOutcome:
+def injection_outcome(kind: InjectionKind, verdict: Verdict) -> InjectionOutcome:
     """Signal-detection cell of one verdict (VIGILANCE.md §2): hit, miss, false alarm, correct."""
     if kind == InjectionKind.CANARY:
         return InjectionOutcome.CAUGHT if verdict == Verdict.REJECT else InjectionOutcome.MISSED
@@ -70,7 +71,7 @@ def score_decision(
         return None
     if injection.outcome != InjectionOutcome.PENDING:
         return None
-    injection.outcome = outcome_for(injection.kind, decision.verdict)
+    injection.outcome = injection_outcome(injection.kind, decision.verdict)
     injection.diagnosed = (
         injection.outcome == InjectionOutcome.CAUGHT
         and decision.reason is not None
@@ -86,8 +87,6 @@ def score_decision(
     # An approval under the two-person rule goes back to the queue after the first approve; a
     # planted one is assigned to this reviewer alone and must not linger there.
     if item.status == ItemStatus.QUEUED:
-        from reviewq.domain.queue import set_status  # queue imports effects, which imports us
-
         set_status(session=session, item=item, status=ItemStatus.EXPIRED, now=now)
     # A drill (onboarding, or a lead's drill boost) reveals at once whatever the configured mode.
     if settings.canaries.reveal == "immediate" or injection.drill:

@@ -19,8 +19,8 @@ from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_scoring import score_decision
 from reviewq.domain.overlap import route_overlap
 from reviewq.domain.reviewer import ReviewerRef
+from reviewq.domain.rollups import record_decision as record_rollup
 from reviewq.models import Decision, Item, ItemKind
-from reviewq.stats.rollup import record_decision as record_rollup
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from reviewq.config import Settings
 from reviewq.domain.audit import SYSTEM_ACTOR, record_event
 from reviewq.domain.canary_rate import budget_for, jittered, week_start_for
+from reviewq.domain.transitions import set_status
 from reviewq.models import CanaryBudget, Decision, Injection, InjectionOutcome, Item, ItemStatus, Role, User
 
 __all__ = ["ACTIVE_DAYS", "active_reviewers", "expire_unseen", "plan_week", "week_start_for"]
@@ -75,8 +76,6 @@ def expire_unseen(*, session: Session, now: datetime) -> int:
     They count neither as caught nor as missed (outcome EXPIRED). Items a reviewer holds right
     now are left to be decided. (A planted item is leased when made; it waits only if skipped.)
     """
-    from reviewq.domain.queue import set_status  # queue -> effects -> canary_scoring; keep it lazy
-
     rows = session.exec(
         select(Injection, Item)
         .join(Item, Item.id == Injection.item_id)

@@ -15,10 +15,12 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain.audit import record_event, user_actor
+from reviewq.domain.claims import release_all
 from reviewq.domain.errors import Conflict, NotFound
+from reviewq.domain.items import get_item
 from reviewq.domain.notifications import note_opened, settled_state
-from reviewq.domain.queue import get_item, release_all
 from reviewq.domain.reviewer import ReviewerRef
+from reviewq.domain.transitions import entering, guard
 from reviewq.models import OPEN_STATUSES, Decision, Item, ItemKind, ItemStatus
 
 
@@ -59,10 +61,10 @@ def open_item(*, session: Session, public_id: str, reviewer: ReviewerRef, now: d
     release_all(session=session, reviewer_id=reviewer.id, now=now)
     won = session.execute(
         sa.update(Item)
-        .where(Item.id == item.id, sa.or_(Item.status == ItemStatus.QUEUED,
-                                          sa.and_(Item.status == ItemStatus.LEASED, Item.lease_expires_at <= now)))
-        .values(status=ItemStatus.LEASED, lease_holder=reviewer.id, leased_at=now, lease_expires_at=until,
-                updated_at=now)
+        .where(Item.id == item.id,
+               sa.or_(guard(ItemStatus.LEASED, ItemStatus.QUEUED),
+                      sa.and_(guard(ItemStatus.LEASED, ItemStatus.LEASED), Item.lease_expires_at <= now)))
+        .values(**entering(ItemStatus.LEASED, now), lease_holder=reviewer.id, leased_at=now, lease_expires_at=until)
         .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:

@@ -20,8 +20,9 @@ from sqlmodel import Session
 
 from reviewq.config import OverlapSettings
 from reviewq.domain.audit import record_event, user_actor
-from reviewq.domain.errors import InvalidTransition, NotFound, ValidationFailed
+from reviewq.domain.errors import InvalidTransition, NotFound
 from reviewq.domain.judges import automated_ids
+from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import (
     Decision,
@@ -111,10 +112,9 @@ def adjudicate(*, session: Session, original_public_id: str, lead: ReviewerRef, 
     if ItemStatus(copy_status) != ItemStatus.DECIDED:
         raise InvalidTransition("the second reviewer has not decided yet", field="id")
     verdict = Verdict(verdict)
-    if verdict == Verdict.REJECT and reason not in known_reasons:
-        raise ValidationFailed("a reject needs a known reason bucket", field="reason")
+    reason = reason_for(verdict, reason, known_reasons)
     row.adjudicated_verdict = verdict
-    row.adjudicated_reason = reason if verdict == Verdict.REJECT else None
+    row.adjudicated_reason = reason
     row.adjudicated_by = lead.id
     row.adjudicated_at = now
     row.adjudication_note = (note or "").strip()[:2000]

@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import InvalidTransition, ValidationFailed
-from reviewq.domain.queue import get_item
+from reviewq.domain.items import get_item
+from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import Decision, Item, ItemKind, ItemStatus, Outcome, Overturn, Verdict
 
@@ -55,13 +56,7 @@ def overturn_item(
     if len(note) > MAX_NOTE:
         raise ValidationFailed(f"a note is at most {MAX_NOTE} characters", field="note")
     verdict = Verdict(verdict)
-    if verdict == Verdict.REJECT:
-        if not reason:
-            raise ValidationFailed("a reject needs a reason bucket", field="reason")
-        if reason not in known_reasons:
-            raise ValidationFailed("unknown reason bucket", field="reason")
-    else:
-        reason = None
+    reason = reason_for(verdict, reason, known_reasons)
     item = get_item(session=session, public_id=public_id)
     if item.status != ItemStatus.DECIDED:
         raise InvalidTransition(f"only a decided item can be overturned; this one is {ItemStatus(item.status).value}",

@@ -36,8 +36,8 @@ from reviewq.config import Settings
 from reviewq.domain import projection_sources as sources
 from reviewq.domain.canary_rate import Rate, current_rate
 from reviewq.domain.canary_scoring import may_be_planted
+from reviewq.domain.claims import claim_next, release
 from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
-from reviewq.domain.queue import claim_next, release
 from reviewq.models import (
     Injection,
     InjectionKind,

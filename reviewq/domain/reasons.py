@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from reviewq.config import Settings
-from reviewq.models import ReasonBucket
+from reviewq.domain.errors import ValidationFailed
+from reviewq.models import ReasonBucket, Verdict
 
 BUILT_IN = tuple(r.value for r in ReasonBucket)
 
@@ -15,3 +16,14 @@ def known_reasons(settings: Settings) -> tuple[str, ...]:
 
 def reason_label(bucket: str | None) -> str:
     return "" if not bucket else bucket.replace("_", " ").capitalize()
+
+
+def reason_for(verdict: Verdict | str, reason: str | None, known: tuple[str, ...] | None = None) -> str | None:
+    """A reject needs a reason bucket (one of `known`, when given); an approve carries none."""
+    if Verdict(verdict) != Verdict.REJECT:
+        return None
+    if not reason:
+        raise ValidationFailed("a reject needs a reason bucket", field="reason")
+    if known is not None and reason not in known:
+        raise ValidationFailed("unknown reason bucket", field="reason")
+    return reason

@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import claims
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.reviewer import ReviewerRef
 from reviewq.models import Item, ItemStatus, Skip
@@ -26,7 +26,7 @@ def skip_item(*, session: Session, public_id: str, reviewer: ReviewerRef, now: d
     if item is None or item.status != ItemStatus.LEASED or item.lease_holder != reviewer.id:
         return False
     held_ms = max(0, int((now - item.leased_at).total_seconds() * 1000)) if item.leased_at else 0
-    if not queue_domain.release(session=session, public_id=public_id, reviewer_id=reviewer.id, now=now):
+    if not claims.release(session=session, public_id=public_id, reviewer_id=reviewer.id, now=now):
         return False
     loaded = session.identity_map.get(session.identity_key(Item, item.id))
     if loaded is not None:  # release() changed the row in SQL: a loaded copy would still say LEASED

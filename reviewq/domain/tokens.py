@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from reviewq.domain import rate_counters
 from reviewq.domain.audit import record_event
 from reviewq.domain.errors import NotFound, ValidationFailed
+from reviewq.domain.judges import judge_account
 from reviewq.models import ALL_SCOPES, ApiToken
 from reviewq.models.common import UTCDateTime
 
@@ -68,8 +69,6 @@ def create_token(
         created_at=now,
     )
     if "review" in token.scope_set:  # an automated judge: its decisions need a reviewer account
-        from reviewq.domain.judges import judge_account
-
         token.reviewer_id = judge_account(session=session, agent=agent, now=now, actor=actor).id
     session.add(token)
     session.flush()

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from reviewq.domain.audit import record_event
+from reviewq.domain.claims import release_all
 from reviewq.domain.errors import Conflict, NotFound
-from reviewq.domain.queue import release_all
 from reviewq.domain.users import end_sessions
 from reviewq.models import Role, User
 

@@ -34,7 +34,7 @@ TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
     ItemStatus.LEASED: frozenset(
         {
             ItemStatus.QUEUED,
-            ItemStatus.LEASED,  # taken over after the lease ran out
+            ItemStatus.LEASED,  # the lease renewed, or taken over after it ran out
             ItemStatus.DECIDED,
             ItemStatus.EXPIRED,
             ItemStatus.CANCELLED,

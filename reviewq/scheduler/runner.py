@@ -10,7 +10,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from reviewq.config import Settings
 from reviewq.db import Database
 from reviewq.domain import rate_counters
-from reviewq.domain.queue import sweep_expired_leases
+from reviewq.domain.claims import sweep_expired_leases
 from reviewq.models import utcnow
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from reviewq.domain.errors import NotFound
+from reviewq.domain.items import get_item
 from reviewq.domain.overturn import current_label
-from reviewq.domain.queue import get_item
 from reviewq.models import (
     ApiToken,
     Approval,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+from datetime import datetime
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from reviewq.config import Settings, check_secret_key, load_settings, secure_cookies
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None,
+               claim_rng: random.Random | None = None) -> Flask:
+    """`clock` and `claim_rng` default to the wall clock and the system's randomness (web/clock.py)."""
     settings = settings or load_settings()
     check_secret_key(settings)
     app = Flask(__name__)
@@ -33,7 +39,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["reviewq.settings"] = settings
 
     from reviewq.web import auth, database, errors, health, security
+    from reviewq.web import clock as app_clock
 
+    app_clock.init_app(app, clock=clock, claim_rng=claim_rng)
     database.init_app(app, settings)
     errors.init_app(app)
     security.init_app(app, settings)

@@ -13,8 +13,9 @@ from reviewq.domain import user_admin
 from reviewq.domain.audit import user_actor
 from reviewq.domain.errors import DomainError
 from reviewq.domain.users import create_user, get_user_by_name, set_password
-from reviewq.models import Role, UserCreate, utcnow
+from reviewq.models import Role, UserCreate
 from reviewq.web.auth import LEADS, login_limits, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session
 
 bp = Blueprint("admin", __name__)
@@ -48,7 +49,7 @@ def users():
 def _users_page(status: int = 200, form: dict | None = None):
     session = db_session()
     limits = login_limits()
-    locks = throttle.locked_accounts(session=session, now=utcnow(), limits=limits)
+    locks = throttle.locked_accounts(session=session, now=app_now(), limits=limits)
     page = render_template(
         "admin_users.html",
         users=user_admin.list_users(session=session),
@@ -81,7 +82,7 @@ def create():
         flash("A password needs at least 8 characters.", "error")
         return _users_page(422, form)
     try:
-        user = create_user(session=db_session(), data=data, now=utcnow(), actor=user_actor(current_user.name))
+        user = create_user(session=db_session(), data=data, now=app_now(), actor=user_actor(current_user.name))
     except DomainError as exc:
         flash(exc.message, "error")
         return _users_page(422 if exc.code == "invalid_field" else 409, form)
@@ -103,7 +104,7 @@ def change_role(user_id: int):
         abort(403, "Only an admin may change admin accounts or grant the admin role.")
     try:
         changed = user_admin.set_role(session=session, user=user, role=role, actor_id=current_user.id,
-                                      actor=user_actor(current_user.name), now=utcnow())
+                                      actor=user_actor(current_user.name), now=app_now())
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.users"), 303)
@@ -122,7 +123,7 @@ def reset_password(user_id: int):
     if not user_admin.may_manage(current_user.role, Role(user.role)):
         abort(403, "Only an admin may change admin accounts.")
     try:
-        set_password(session=session, user=user, password=request.form.get("password", ""), now=utcnow(),
+        set_password(session=session, user=user, password=request.form.get("password", ""), now=app_now(),
                      actor=user_actor(current_user.name))
     except DomainError as exc:
         flash(f"Password for {user.name} not changed: {exc.message}.", "error")
@@ -151,7 +152,7 @@ def _set_active(user_id: int, active: bool):
         abort(403, "Only an admin may change admin accounts.")
     try:
         changed = user_admin.set_active(session=session, user=user, active=active, actor_id=current_user.id,
-                                        actor=user_actor(current_user.name), now=utcnow())
+                                        actor=user_actor(current_user.name), now=app_now())
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.users"), 303)
@@ -171,7 +172,7 @@ def unlock():
     target = get_user_by_name(session=session, name=name) if name else None
     if target is not None and not user_admin.may_manage(current_user.role, Role(target.role)):
         abort(403, "Only an admin may unlock admin accounts.")
-    if throttle.clear_lock(session=session, name=name, now=utcnow(), actor=user_actor(current_user.name)):
+    if throttle.clear_lock(session=session, name=name, now=app_now(), actor=user_actor(current_user.name)):
         commit()
         flash(f"{name} can log in again.", "ok")
     else:

@@ -18,9 +18,10 @@ from reviewq.domain.canary_rate import boost_rate
 from reviewq.domain.errors import ValidationFailed
 from reviewq.domain.injection_log import LogFilter, injection_log, log_counts, log_weeks
 from reviewq.domain.projection import library_for
-from reviewq.models import CanaryRateBoost, InjectionKind, InjectionOutcome, Role, User, utcnow
+from reviewq.models import CanaryRateBoost, InjectionKind, InjectionOutcome, Role, User
 from reviewq.stats.stealth_audit import FLAG_AUC, TARGET_AUC, run_audit
 from reviewq.web.auth import LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_settings
 
 bp = Blueprint("admin_canaries", __name__)
@@ -81,7 +82,7 @@ def injections():
 @role_required(*LEADS)
 def audit():
     """The stealth audit over the last weeks, the library's fit to live traffic, and the rate boosts."""
-    session, now = db_session(readonly=True), utcnow()
+    session, now = db_session(readonly=True), app_now()
     try:
         weeks = min(26, max(1, int(request.args.get("weeks", 4))))
     except ValueError:
@@ -103,7 +104,7 @@ def audit():
 @role_required(*LEADS)
 def boost():
     """Raise one reviewer's canary probability for some hours (optionally as a drill, revealed at once)."""
-    session, now = db_session(), utcnow()
+    session, now = db_session(), app_now()
     name = (request.form.get("reviewer") or "").strip()
     user = session.exec(select(User).where(User.name == name)).first()
     try:

@@ -11,10 +11,11 @@ from flask_login import current_user
 from reviewq.domain.errors import DomainError, ValidationFailed
 from reviewq.domain.overlap import adjudicate
 from reviewq.domain.reasons import known_reasons, reason_label
-from reviewq.models import Verdict, utcnow
+from reviewq.models import Verdict
 from reviewq.stats.agreement_queries import build_agreement
 from reviewq.stats.filters import Filters
 from reviewq.web.auth import LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import wants_json
 
@@ -28,7 +29,7 @@ BOOTSTRAP_SEED = 8
 @role_required(*LEADS)
 def page():
     settings = get_settings()
-    filters = Filters.from_args(request.args, now=utcnow())
+    filters = Filters.from_args(request.args, now=app_now())
     data = build_agreement(session=db_session(readonly=True), filters=filters, settings=settings,
                            rng=random.Random(BOOTSTRAP_SEED), reasons=known_reasons(settings))
     if request.args.get("format") == "json":
@@ -48,7 +49,7 @@ def settle(public_id: str):
             raise ValidationFailed('verdict must be "approve" or "reject"', field="verdict")
         row = adjudicate(session=db_session(), original_public_id=public_id, lead=current_user,
                          verdict=Verdict(verdict), reason=body.get("reason") or None, note=str(body.get("note") or ""),
-                         known_reasons=known_reasons(get_settings()), now=utcnow())
+                         known_reasons=known_reasons(get_settings()), now=app_now())
         commit()
     except DomainError as exc:
         if wants_json():

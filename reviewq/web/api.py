@@ -17,12 +17,13 @@ from reviewq.domain.judges import record_judge_verdicts
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
-from reviewq.models import Scope, utcnow
+from reviewq.models import Scope
 from reviewq.models.approvals import ApprovalConsume, ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate, OutputResult
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate
 from reviewq.web.approval_wait import AgentRef, approval_state, settles_in
+from reviewq.web.clock import app_clock, app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
@@ -54,7 +55,7 @@ def submit_items():
         outputs = [validate(OutputCreate, body)]
     settings = get_settings()
     results = submit_outputs(
-        session=db_session(), token=caller.token, outputs=outputs, sampling=settings.sampling, now=utcnow(),
+        session=db_session(), token=caller.token, outputs=outputs, sampling=settings.sampling, now=app_now(),
         canaries=settings.canaries, rng=_RESERVOIR_RNG,
     )
     record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
@@ -97,7 +98,7 @@ def create_approval():
     data = validate(ApprovalCreate, json_object())
     session = db_session()
     done = request_approval(
-        session=session, token=caller.token, data=data, idempotency_key=key, settings=get_settings(), now=utcnow()
+        session=session, token=caller.token, data=data, idempotency_key=key, settings=get_settings(), now=app_now()
     )
     body = approval_public(session=session, item=done.item).model_dump(mode="json")
     commit()
@@ -136,11 +137,12 @@ def get_approval(public_id: str):
     settings = get_settings()
     # Only what agent_item reads: a waiter may be one of thousands, so it keeps no ORM object.
     agent = AgentRef(id=caller.token.id, agent=caller.agent)
+    clock = app_clock()  # check() may run on the event loop, outside the app context
 
     def check():
         # A fresh short read each time: nothing is held open while the request waits.
         return approval_state(database=database, settings=settings, token=agent, public_id=public_id,
-                              now=utcnow())
+                              now=clock())
 
     loop = event_loop() if wait > 0 else None
     if loop is None:
@@ -170,7 +172,7 @@ def get_approval(public_id: str):
 def cancel(public_id: str):
     caller = authenticate(Scope.APPROVALS_WRITE)
     session = db_session()
-    item = cancel_approval(session=session, token=caller.token, public_id=public_id, now=utcnow())
+    item = cancel_approval(session=session, token=caller.token, public_id=public_id, now=app_now())
     body = approval_public(session=session, item=item).model_dump(mode="json")
     commit()
     return jsonify(body)
@@ -183,7 +185,7 @@ def consume(public_id: str):
     data = validate(ApprovalConsume, json_object())
     session = db_session()
     item = consume_approval(session=session, token=caller.token, public_id=public_id,
-                            tool_digest=data.tool_digest, now=utcnow())
+                            tool_digest=data.tool_digest, now=app_now())
     body = approval_public(session=session, item=item).model_dump(mode="json")
     commit()
     return jsonify(body)
@@ -203,7 +205,7 @@ def openapi():
     document = openapi_document(limits.max_timeout_s, limits.max_wait_s)
     kind, _, plaintext = request.headers.get("Authorization", "").partition(" ")
     if kind.lower() == "bearer" and plaintext.strip():
-        token = verify_token(session=db_session(readonly=True), plaintext=plaintext.strip(), now=utcnow())
+        token = verify_token(session=db_session(readonly=True), plaintext=plaintext.strip(), now=app_now())
         if token is not None:
             document = for_agent(document, token.agent)
     return jsonify(document)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from flask import g, request
 
 from reviewq.domain.tokens import record_use, verify_token
-from reviewq.models import ApiToken, Scope, utcnow
+from reviewq.models import ApiToken, Scope
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 
@@ -32,7 +33,7 @@ def authenticate(*scopes: Scope) -> Caller:
     kind, _, plaintext = header.partition(" ")
     if kind.lower() != "bearer" or not plaintext.strip():
         raise _unauthorized("send Authorization: Bearer <token>")
-    now = utcnow()
+    now = app_now()
     # The request's own session: reads (GET) stay in a deferred SQLite transaction, writes share
     # the transaction the view commits, so authentication costs one indexed lookup.
     readonly = request.method == "GET"

@@ -7,16 +7,16 @@ same reveal after deciding. Its decisions are recorded under its reviewer accoun
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, jsonify, request
 
-from reviewq.domain import projection
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import claims, projection
+from reviewq.domain import decide as decide_domain
 from reviewq.domain.audit import record_event
-from reviewq.models import Scope, User, utcnow
+from reviewq.models import Scope, User
 from reviewq.web.api_auth import authenticate
+from reviewq.web.clock import app_now, claim_rng
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.review import decision_from, reviewer_item_view
@@ -25,10 +25,6 @@ from reviewq.web.security import csrf
 
 bp = Blueprint("api_review", __name__, url_prefix="/api/v1/review")
 csrf.exempt(bp)
-
-# Projection draws and the interleave of planted items, as on the queue page; a judge cannot observe it.
-_CLAIM_RNG = random.SystemRandom()
-
 
 @dataclass(frozen=True)
 class Judge:
@@ -48,13 +44,13 @@ def _judge() -> Judge:
 @bp.post("/next")
 def next_item():
     """The item this judge holds, else a fresh claim; {"item": null} when nothing is due."""
-    judge, settings, now = _judge(), get_settings(), utcnow()
+    judge, settings, now = _judge(), get_settings(), app_now()
     session = db_session()
     lease = settings.queue.lease_seconds
-    item = queue_domain.resume_held(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease)
+    item = claims.resume_held(session=session, reviewer_id=judge.id, now=now, lease_seconds=lease)
     if item is None:
         # The same claim as a person's queue page: with the judge's canary probability, a projected copy.
-        item = projection.claim(session=session, reviewer_id=judge.id, now=now, settings=settings, rng=_CLAIM_RNG)
+        item = projection.claim(session=session, reviewer_id=judge.id, now=now, settings=settings, rng=claim_rng())
     body = {"item": reviewer_item_view(item), "lease_seconds": lease}
     commit()
     return jsonify(body)
@@ -63,10 +59,10 @@ def next_item():
 @bp.post("/<public_id>/decide")
 def decide(public_id: str):
     """Record the judge's verdict ({"verdict", "reason"?, "note"?}) on the item it holds."""
-    judge, settings, now = _judge(), get_settings(), utcnow()
+    judge, settings, now = _judge(), get_settings(), app_now()
     data = decision_from(request.get_json(silent=True))
-    result = queue_domain.decide(session=db_session(), public_id=public_id, reviewer=judge, data=data, now=now,
-                                 settings=settings)
+    result = decide_domain.decide(session=db_session(), public_id=public_id, reviewer=judge, data=data, now=now,
+                                  settings=settings)
     body = {"decision": decision_view(result.decision, public_id=public_id, settled=result.settled),
             "reveal": result.effects.reveal}
     commit()
@@ -76,9 +72,9 @@ def decide(public_id: str):
 @bp.post("/<public_id>/skip")
 def skip(public_id: str):
     """Give the item back to the queue (the judge cannot tell)."""
-    judge, now = _judge(), utcnow()
+    judge, now = _judge(), app_now()
     session = db_session()
-    released = queue_domain.release(session=session, public_id=public_id, reviewer_id=judge.id, now=now)
+    released = claims.release(session=session, public_id=public_id, reviewer_id=judge.id, now=now)
     if released:
         record_event(session=session, actor=f"agent:{judge.name}", action="item.skipped", object_type="item",
                      object_id=public_id, now=now)

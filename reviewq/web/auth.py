@@ -16,7 +16,8 @@ from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import DomainError
 from reviewq.domain.login_throttle import LoginLimits
 from reviewq.domain.users import authenticate, change_own_password, end_sessions
-from reviewq.models import Role, User, utcnow
+from reviewq.models import Role, User
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import error_response, wants_json
 
@@ -167,7 +168,7 @@ def login():
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
     session = db_session()
-    now = utcnow()
+    now = app_now()
     limits = login_limits()
     refusal = throttle.reserve_attempt(session=session, name=name, source=_source(), now=now, limits=limits)
     commit()  # the attempt counts for everyone else before the slow password check
@@ -192,15 +193,15 @@ def login():
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        from reviewq.domain.queue import release_all
+        from reviewq.domain.claims import release_all
 
         session = db_session()
         user = session.get(User, current_user.id)
         if user is not None:
             end_sessions(session=session, user=user)  # every browser of this user, not just this one
-        release_all(session=session, reviewer_id=current_user.id, now=utcnow())
+        release_all(session=session, reviewer_id=current_user.id, now=app_now())
         record_event(session=session, actor=user_actor(current_user.name), action="user.logout",
-                     object_type="user", object_id=current_user.id, now=utcnow())
+                     object_type="user", object_id=current_user.id, now=app_now())
         commit()
         logout_user()
     flask_session.pop(SESSION_VERSION_KEY, None)
@@ -221,7 +222,7 @@ def change_password():
         return render_template("password.html"), 422
     try:
         change_own_password(session=session, user=user, current=request.form.get("current_password", ""),
-                            new=new, now=utcnow())
+                            new=new, now=app_now())
     except DomainError as exc:
         flash(exc.message[:1].upper() + exc.message[1:] + ".", "error")
         return render_template("password.html"), 422

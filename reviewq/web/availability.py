@@ -19,9 +19,9 @@ from reviewq.models import (
     Item,
     Notification,
     NotificationDelivery,
-    utcnow,
 )
 from reviewq.web.auth import ANY_ROLE, LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
 
@@ -50,7 +50,7 @@ def open_json(public_id: str):
     """Lease this approval to me out of queue order; 404/409 JSON saying why when it cannot be."""
     from reviewq.web.review import _session_and_clock, _view
 
-    session, now = db_session(), utcnow()
+    session, now = db_session(), app_now()
     item = open_item(session=session, public_id=public_id, reviewer=current_user._get_current_object(), now=now,
                      settings=get_settings())
     body = {"item": _view(item), **_session_and_clock(now)}
@@ -61,7 +61,7 @@ def open_json(public_id: str):
 @bp.get("/oncall")
 @role_required(*ANY_ROLE)
 def oncall():
-    session, now = db_session(), utcnow()
+    session, now = db_session(), app_now()
     mine = my_availability(session=session, user_id=current_user.id)
     board = None
     if current_user.role in LEADS:
@@ -80,7 +80,7 @@ def set_oncall():
             raise ApiError(422, "invalid_field", 'status must be "available" or "away"', field="status") from None
         flash('Pick "available" or "away".', "error")
         return redirect(url_for("notify_views.oncall"), 303)
-    changed = set_availability(session=db_session(), user_id=current_user.id, status=status, now=utcnow())
+    changed = set_availability(session=db_session(), user_id=current_user.id, status=status, now=app_now())
     commit()
     if changed:
         flash("You are on call: escalations may come your way." if status == Availability.AVAILABLE

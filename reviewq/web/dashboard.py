@@ -10,10 +10,10 @@ from datetime import date
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request, stream_with_context
 
-from reviewq.models import utcnow
 from reviewq.stats import Filters, build_dashboard, build_reviewer_page
 from reviewq.stats.export import DECISION_COLUMNS, METRIC_COLUMNS, decision_rows, metric_rows, to_csv, to_jsonl
 from reviewq.web.auth import LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import db_session, get_database, get_settings
 from reviewq.web.errors import error_response
 
@@ -21,7 +21,7 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 
 def _filters() -> Filters:
-    return Filters.from_args(request.args, now=utcnow())
+    return Filters.from_args(request.args, now=app_now())
 
 
 def _data_block(data: dict) -> str:
@@ -34,7 +34,7 @@ def _data_block(data: dict) -> str:
 @bp.get("")
 @role_required(*LEADS)
 def index():
-    now = utcnow()
+    now = app_now()
     data = build_dashboard(session=db_session(readonly=True), now=now, filters=_filters(), settings=get_settings(),
                            curve_reviewer=(request.args.get("curve") or "").strip() or None).to_json()
     if request.args.get("format") == "json":
@@ -45,7 +45,7 @@ def index():
 @bp.get("/reviewers/<name>")
 @role_required(*LEADS)
 def reviewer(name: str):
-    now = utcnow()
+    now = app_now()
     data = build_reviewer_page(
         session=db_session(readonly=True), name=name, now=now, filters=_filters(), settings=get_settings()
     ).to_json()
@@ -71,7 +71,7 @@ def export_metrics(fmt: str):
     if fmt not in ("csv", "json"):
         return error_response(404, "not_found", "metrics come as .csv or .json")
     filters = _filters()
-    board = build_dashboard(session=db_session(readonly=True), now=utcnow(), filters=filters, settings=get_settings())
+    board = build_dashboard(session=db_session(readonly=True), now=app_now(), filters=filters, settings=get_settings())
     name = f"reviewq-metrics_{_stamp(filters)}.{fmt}"
     if fmt == "json":
         return _download(json.dumps(board.to_json(), default=str, indent=1), "application/json", name)

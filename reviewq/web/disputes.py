@@ -11,8 +11,9 @@ from flask_login import current_user
 
 from reviewq.domain import disputes as domain
 from reviewq.domain.errors import DomainError, ValidationFailed
-from reviewq.models import InjectionKind, InjectionOutcome, utcnow
+from reviewq.models import InjectionKind, InjectionOutcome
 from reviewq.web.auth import ANY_ROLE, LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session
 from reviewq.web.errors import domain_status, error_response, wants_json
 
@@ -38,7 +39,7 @@ def _fail(exc: DomainError, page: str):
 @role_required(*ANY_ROLE)
 def mine():
     """This reviewer's revealed planted items of the last 60 days, each disputable once."""
-    now = utcnow()
+    now = app_now()
     rows = domain.disputable(session=db_session(readonly=True), reviewer_id=current_user.id, now=now)
     items = [{
         "item": public_id, "category": category, "kind": inj.kind.value, "outcome": inj.outcome.value,
@@ -56,7 +57,7 @@ def mine():
 def open_():
     try:
         dispute = domain.open_dispute(session=db_session(), item_public_id=_field("item"),
-                                      reviewer=current_user._get_current_object(), note=_field("note"), now=utcnow())
+                                      reviewer=current_user._get_current_object(), note=_field("note"), now=app_now())
     except DomainError as exc:
         return _fail(exc, "disputes.mine")
     commit()
@@ -83,7 +84,7 @@ def resolve(public_id: str):
     try:
         result = domain.resolve_dispute(session=db_session(), dispute_public_id=public_id,
                                         lead=current_user._get_current_object(), uphold=decision == "uphold",
-                                        note=_field("resolution_note"), now=utcnow())
+                                        note=_field("resolution_note"), now=app_now())
     except DomainError as exc:
         return _fail(exc, "disputes.review")
     commit()

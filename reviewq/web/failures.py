@@ -6,11 +6,11 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request,
 
 from reviewq.domain.errors import ValidationFailed
 from reviewq.domain.reasons import known_reasons, reason_label
-from reviewq.models import utcnow
 from reviewq.stats.export import to_csv, to_jsonl
 from reviewq.stats.failures import FAILURE_COLUMNS, NOTES_SHOWN, FailureFilters, failure_counts, failure_rows
 from reviewq.stats.filters import Filters
 from reviewq.web.auth import LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import db_session, get_database, get_settings
 from reviewq.web.errors import error_response
 
@@ -20,7 +20,7 @@ DEFAULT_DAYS = 84  # twelve weeks: enough to see a bucket grow
 
 def _filters() -> FailureFilters:
     args = request.args
-    now = utcnow()
+    now = app_now()
     base = Filters.default(now, days=DEFAULT_DAYS)
     merged = {"from": args.get("from") or base.start.isoformat(), "to": args.get("to") or base.end.isoformat(),
               "category": args.get("category")}

@@ -22,11 +22,12 @@ from flask_login import current_user
 from reviewq.domain.errors import DomainError, ValidationFailed
 from reviewq.domain.overturn import overturn_item
 from reviewq.domain.reasons import known_reasons, reason_label
-from reviewq.models import Verdict, utcnow
+from reviewq.models import Verdict
 from reviewq.stats.export import to_csv, to_jsonl
 from reviewq.stats.item_detail import lead_view, own_history, reviewer_view
 from reviewq.stats.item_search import EXPORT_COLUMNS, ItemQuery, export_row, iter_items, search_items
 from reviewq.web.auth import ANY_ROLE, LEADS, role_required
+from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import error_response, wants_json
 
@@ -113,7 +114,7 @@ def overturn(public_id: str):
         row = overturn_item(
             session=db_session(), public_id=public_id, lead=current_user, verdict=Verdict(verdict),
             reason=(body.get("reason") or None), note=str(body.get("note") or ""),
-            known_reasons=known_reasons(get_settings()), now=utcnow(),
+            known_reasons=known_reasons(get_settings()), now=app_now(),
         )
         commit()
     except DomainError as exc:

@@ -6,14 +6,13 @@ because `reviewq bench` drives exactly these paths with concurrent reviewers.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 
-from reviewq.domain import projection
-from reviewq.domain import queue as queue_domain
+from reviewq.domain import claims, projection
+from reviewq.domain import decide as decide_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
@@ -21,12 +20,13 @@ from reviewq.domain.notifications import note_opened
 from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
 from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.domain.skips import skip_item
-from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession, utcnow
+from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewSession
 from reviewq.web.api_input import json_body, validate
 from reviewq.web.auth import ANY_ROLE, role_required
+from reviewq.web.clock import app_now, claim_rng
 from reviewq.web.database import commit, db_session, get_settings
 from reviewq.web.errors import ApiError
-from reviewq.web.review_view import decision_view, iso, item_view, needs_two, session_view
+from reviewq.web.review_view import decision_view, iso, item_view, session_view
 
 bp = Blueprint("review", __name__)
 
@@ -62,9 +62,9 @@ def queue():
 @role_required(*ANY_ROLE, json=True)
 def next_item():
     """The item this reviewer holds (after a reload), else a fresh claim; null when nothing is due."""
-    session, settings, now = db_session(), get_settings(), utcnow()
-    item = queue_domain.resume_held(session=session, reviewer_id=current_user.id, now=now,
-                                    lease_seconds=settings.queue.lease_seconds)
+    session, settings, now = db_session(), get_settings(), app_now()
+    item = claims.resume_held(session=session, reviewer_id=current_user.id, now=now,
+                              lease_seconds=settings.queue.lease_seconds)
     if item is None:
         item = _claim(now)
     body = {"item": _view(item), **_session_and_clock(now), "queue": _queue_counts(now)}
@@ -76,7 +76,7 @@ def next_item():
 @role_required(*ANY_ROLE, json=True)
 def status():
     """What is waiting (shared items, approvals due soon) and the session so far, for the page's header."""
-    now = utcnow()
+    now = app_now()
     return jsonify({"queue": _queue_counts(now), **_session_and_clock(now)})
 
 
@@ -89,10 +89,10 @@ def _queue_counts(now) -> dict[str, int]:
 @role_required(*ANY_ROLE, json=True)
 def decide(public_id: str):
     """Record the verdict, claim the next item in the same transaction, and answer with both."""
-    session, settings, now = db_session(), get_settings(), utcnow()
+    session, settings, now = db_session(), get_settings(), app_now()
     data = _decision_from(json_body())
     try:
-        result = queue_domain.decide(
+        result = decide_domain.decide(
             session=session, public_id=public_id, reviewer=current_user._get_current_object(), data=data, now=now,
             settings=settings,
         )
@@ -115,8 +115,8 @@ def decide(public_id: str):
 def heartbeat(public_id: str):
     """Keep the lease while the page is in use; 409 lease_lost once someone else has the item."""
     settings = get_settings()
-    queue_domain.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
-                             now=utcnow(), lease_seconds=settings.queue.lease_seconds)
+    claims.renew_lease(session=db_session(), public_id=public_id, reviewer_id=current_user.id,
+                       now=app_now(), lease_seconds=settings.queue.lease_seconds)
     commit()
     return jsonify({"ok": True, "lease_seconds": settings.queue.lease_seconds})
 
@@ -129,7 +129,7 @@ def skip(public_id: str):
     The next item is claimed while the skipped one is still held, so a skip never offers the
     same item straight back.
     """
-    session, now = db_session(), utcnow()
+    session, now = db_session(), app_now()
     nxt = _claim(now)
     # Kept per event (VIGILANCE.md §7: skip rates on real and planted items), with its audit event.
     released = skip_item(session=session, public_id=public_id, reviewer=current_user._get_current_object(), now=now)
@@ -142,7 +142,7 @@ def skip(public_id: str):
 @role_required(*ANY_ROLE)
 def me():
     """Decisions today and this week, time on task, and the current session."""
-    session, settings, now = db_session(), get_settings(), utcnow()
+    session, settings, now = db_session(), get_settings(), app_now()
     # [canaries] reveal = "end_of_session": planted items of a finished session are revealed here.
     reveals = due_reveals(session=session, reviewer=current_user._get_current_object(), now=now, settings=settings)
     if reveals:
@@ -171,23 +171,21 @@ def me():
 def _claim(now) -> Item | None:
     """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
     item = projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
-                            rng=_CLAIM_RNG)
+                            rng=claim_rng())
     note_opened(session=db_session(), item=item, reviewer_id=current_user.id, now=now)  # queue health
     return item
-
-
-# Projection draws and the interleave of skipped planted items; a reviewer cannot observe its state.
-_CLAIM_RNG = random.SystemRandom()
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:
     if item is None:
         return None
-    settings = get_settings()
+    # The stored requirement, which settlement uses too (not today's config: the two-person rule may
+    # have been switched off since). Planted approvals store it by the same rule as real ones.
+    required = item.required_approvals
     given = 0
-    if item.kind == ItemKind.APPROVAL and needs_two(item, settings):
+    if item.kind == ItemKind.APPROVAL and required > 1:
         given = reviewer_domain.approvals_given(session=db_session(), item_id=item.id)
-    return item_view(item, approvals_given=given, settings=settings)
+    return item_view(item, approvals_required=required, approvals_given=given)
 
 
 def _session_and_clock(now, latest: ReviewSession | None = None) -> dict[str, Any]:

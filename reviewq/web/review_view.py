@@ -24,20 +24,11 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def needs_two(item: Item, settings: Settings) -> bool:
-    """Whether the page shows "needs 2 approvals": read from the payload and config only."""
-    payload = item.payload if isinstance(item.payload, dict) else {}
-    return (
-        item.kind == ItemKind.APPROVAL
-        and settings.queue.two_person_rule
-        and payload.get("irreversible") is True
-    )
-
-
-def item_view(item: Item, *, approvals_given: int, settings: Settings) -> dict[str, Any]:
+def item_view(item: Item, *, approvals_required: int, approvals_given: int) -> dict[str, Any]:
+    """`approvals_required` is the item's stored `required_approvals` (read by the caller, see _view)."""
     approvals = None
     if item.kind == ItemKind.APPROVAL:
-        approvals = {"required": 2 if needs_two(item, settings) else 1, "given": approvals_given}
+        approvals = {"required": approvals_required, "given": approvals_given}
     return {
         "id": item.public_id,
         "kind": ItemKind(item.kind).value,

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import DecisionCreate, Role, Verdict, utcnow
 from tests.factories import PASSWORD, make_user, output_item
 

@@ -15,7 +15,7 @@ from axe_playwright_python.sync_playwright import Axe
 from faker import Faker
 
 from reviewq.demo.traffic import AGENTS, agent_output, approval_request
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import ItemCreate, ItemKind, Role, utcnow
 from tests.browser.test_dashboard_browser import _seed as seed_dashboard
 from tests.factories import PASSWORD, make_user

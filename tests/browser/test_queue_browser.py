@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     Decision,
     Injection,
@@ -24,6 +24,7 @@ from reviewq.models import (
     Role,
     utcnow,
 )
+from reviewq.web.clock import CLAIM_RNG
 from tests.factories import PASSWORD, approval_item, make_user, output_item
 from tests.support.browser import AssignedFirst
 
@@ -117,11 +118,11 @@ def _shows(page, public_id):
     expect(page.locator(f'#item[data-item-id="{public_id}"]')).to_be_visible()
 
 
-def test_reviewer_walks_the_queue_by_keyboard(browser, live_server, database, backend, monkeypatch):
+def test_reviewer_walks_the_queue_by_keyboard(browser, app, live_server, database, backend):
     """A reviewer approves, rejects with a reason and note, skips, sees the countdown, the
     two-person rule, a canary reveal and inert hostile content, and is refused at a lead page."""
     # The walk expects the strict claim order; production interleaves planted items at random.
-    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", AssignedFirst())
+    app.extensions[CLAIM_RNG] = AssignedFirst()
     ids = _seed(database, utcnow())
     base = live_server.url
     context = browser.new_context(viewport={"width": 1360, "height": 900})

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
-from reviewq.domain.queue import enqueue
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     Decision,
     Injection,
@@ -22,6 +22,7 @@ from reviewq.models import (
     Role,
     utcnow,
 )
+from reviewq.web.clock import CLAIM_RNG
 from tests.browser.test_dashboard_browser import _seed as seed_dashboard
 from tests.browser.test_pages_browser import login, seed_demo_items
 from tests.factories import make_user
@@ -65,11 +66,10 @@ def _seed_queue(database, now):
 
 
 @pytest.mark.parametrize("size", list(WIDTHS))
-def test_reviewer_judges_rejects_by_mouse_and_sees_the_fault_in_place(browser, live_server, database, size,
-                                                                      monkeypatch):
+def test_reviewer_judges_rejects_by_mouse_and_sees_the_fault_in_place(browser, app, live_server, database, size):
     """Input, output and tool results are in view together; a reason clicked then Enter rejects; the reveal
     keeps the item with the contradicting date marked; nothing from it lingers on the next item."""
-    monkeypatch.setattr("reviewq.web.review._CLAIM_RNG", AssignedFirst())  # the planted item first, as seeded
+    app.extensions[CLAIM_RNG] = AssignedFirst()  # the planted item first, as seeded
     now = utcnow()
     canary_id = _seed_queue(database, now)
     width, height = WIDTHS[size]

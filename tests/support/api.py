@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from reviewq.db import Database
 from reviewq.domain.approvals import request_approval
-from reviewq.domain.queue import claim_next, decide
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
 from reviewq.domain.tokens import IssuedToken, create_token
 from reviewq.models import ALL_SCOPES, DecisionCreate, ReasonBucket, Role, User, Verdict
 from reviewq.models.approvals import ApprovalCreate

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session
 
 from reviewq.config import Settings
-from reviewq.domain.queue import claim_next, decide, enqueue
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
 from reviewq.models import (
     DecisionCreate,
     Injection,

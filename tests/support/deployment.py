@@ -22,9 +22,10 @@ from reviewq.db import Database
 from reviewq.domain import projection
 from reviewq.domain.approvals import expire_due, request_approval
 from reviewq.domain.canary_scoring import injection_for_item
+from reviewq.domain.claims import sweep_expired_leases
+from reviewq.domain.decide import decide
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.injection import expire_unseen, plan_week
-from reviewq.domain.queue import decide, sweep_expired_leases
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import create_token
 from reviewq.models import DecisionCreate, InjectionKind, ReasonBucket, Role, User, Verdict

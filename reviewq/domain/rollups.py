@@ -1,4 +1,4 @@
-"""Keeping the dashboard rollups current, inside the decision's own transaction.
+"""Writing the dashboard rollups, inside the decision's own transaction (stats/ only reads them).
 
 Called from reviewq.domain.effects.after_decision. Each decision is one atomic upsert
 (INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n), so concurrent decisions on
