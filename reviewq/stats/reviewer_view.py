@@ -35,6 +35,7 @@ class ViewRow:
     group: str  # CV group: the library entry or source item, so folds never share a template
     slot: tuple[str, str, str]  # agent, category, kind: a template is compared with real items of its slots
     unit: str = ""  # the item's own source: copies of one source stay in one fold even within a template
+    reviewer: int | None = None  # whose stream: the audit compares planted items with the real work around them
 
 
 def _text(value: Any) -> str:
@@ -124,7 +125,7 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         slot = (item.agent, item.category, kind)
         if injection is None:
             ref = f"ref:{item.agent}:{item.trace_id}"
-            out.append(ViewRow(features, False, None, None, ref, slot, ref))
+            out.append(ViewRow(features, False, None, None, ref, slot, ref, decision.reviewer_id))
             continue
         if injection.drill:
             continue  # an onboarding or lead's drill is announced training, not measured (nor audited)
@@ -137,5 +138,5 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
             group = f"planted:{injection.id}"
         template = injection.template or injection.library_entry_id or source
         unit = f"ref:{injection.source_ref}" if injection.source_ref else f"planted:{injection.id}"
-        out.append(ViewRow(features, True, source, template, group, slot, unit))
+        out.append(ViewRow(features, True, source, template, group, slot, unit, decision.reviewer_id))
     return out
