@@ -73,3 +73,15 @@ def test_a_separable_template_is_flagged_and_named_as_the_tell():
     flagged = [p.name for p in audit.by_template if p.flagged]
     assert flagged == ["t7"]
     assert audit.tells[0][0] == "len"
+
+
+def test_a_separable_mutator_is_flagged_with_the_key_a_lead_retires():
+    """Mutators are flagged like library entries, with their retire key; a replay (control) has none."""
+    rows = _rows(3, shifted="t4", memorable=False)
+    rows = [ViewRow(r.features, True, "mutation", r.template, r.group, r.slot, r.unit) if r.template == "t4"
+            else ViewRow(r.features, True, "control", "replay", r.group, r.slot, r.unit) if r.template == "t5"
+            else r for r in rows]
+    parts = {p.name: p for p in audit_rows(rows).by_template}
+    assert parts["t4"].flagged and parts["t4"].key == "mutator:t4"
+    assert parts["t1"].key == "library:t1" and not parts["t1"].flagged
+    assert parts["replay"].key is None

@@ -17,10 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.domain.canary_rate import week_start_for
 from reviewq.models import Decision, Injection, Item, ItemKind
 
 MAX_JSON_KEYS = 12
@@ -35,7 +37,8 @@ class ViewRow:
     group: str  # CV group: the library entry or source item, so folds never share a template
     slot: tuple[str, str, str]  # agent, category, kind: a template is compared with real items of its slots
     unit: str = ""  # the item's own source: copies of one source stay in one fold even within a template
-    reviewer: int | None = None  # whose stream: the audit compares planted items with the real work around them
+    # (reviewer, week): the stream planted items are a uniform draw of, at that week's rate (stealth_audit.py)
+    stream: tuple[int, str] | None = None
 
 
 def _text(value: Any) -> str:
@@ -94,8 +97,10 @@ def timing_features(*, created_at: datetime, deadline: datetime | None, shown_at
     return f
 
 
-def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> list[ViewRow]:
-    """Every item served to a reviewer over the last `weeks`, with its label and CV group."""
+def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4, timezone: str = "UTC") -> list[ViewRow]:
+    """Every item served to a reviewer over the last `weeks`, with its label, CV group and stream
+    (`timezone`: the canary week's, [canaries] timezone)."""
+    zone = ZoneInfo(timezone)
     since = now - timedelta(weeks=weeks)
     first = (
         select(sa.func.min(Decision.id).label("id"))
@@ -123,9 +128,10 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         features |= timing_features(created_at=item.created_at, deadline=item.deadline, shown_at=decision.shown_at,
                                     minutes_into_session=decision.minutes_into_session, same_batch=same_batch)
         slot = (item.agent, item.category, kind)
+        stream = (decision.reviewer_id, week_start_for(decision.shown_at, zone).date().isoformat())
         if injection is None:
             ref = f"ref:{item.agent}:{item.trace_id}"
-            out.append(ViewRow(features, False, None, None, ref, slot, ref, decision.reviewer_id))
+            out.append(ViewRow(features, False, None, None, ref, slot, ref, stream))
             continue
         if injection.drill:
             continue  # an onboarding or lead's drill is announced training, not measured (nor audited)
@@ -138,5 +144,5 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
             group = f"planted:{injection.id}"
         template = injection.template or injection.library_entry_id or source
         unit = f"ref:{injection.source_ref}" if injection.source_ref else f"planted:{injection.id}"
-        out.append(ViewRow(features, True, source, template, group, slot, unit, decision.reviewer_id))
+        out.append(ViewRow(features, True, source, template, group, slot, unit, stream))
     return out

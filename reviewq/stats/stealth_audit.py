@@ -6,15 +6,19 @@ out-of-fold AUC overall, by source and by template, and the strongest single tel
 grouped by library entry or mutation source (StratifiedGroupKFold), so the classifier cannot
 score by memorising a template it saw in training. AUC 0.5 is chance; DESIGN.md "Stealth" asks
 for at most 0.55 overall, and a template above 0.6 (with its 95% interval clear of 0.5) is flagged
-for retirement: a library entry by its id, a mutator (generic, any deployment) by its name.
+so a lead can retire it for this deployment: a library entry, or a mutator (retiring one stops it
+for projection and mutation alike). Controls re-served unchanged ("replay") have no template: if
+they are separable, the confirmed-good pool they come from differs from live traffic.
 
-A planted item is compared with the real work around it: each reviewer's real items count in
-proportion to that reviewer's planted items (their stream's share of the planted class), and the
-streams of users never planted on (leads, admins) are left out. Every reviewer gets a similar
-weekly budget however much they review, so a busy reviewer's stream holds a smaller share of
-planted items than a quiet one's; pooled unweighted, the classifier would learn who reviews (their
-hours, their session lengths) instead of what is planted, which no reviewer can use: in their
-own stream planted items are a uniform draw of their claims.
+A planted item is compared with the real work around it. A stream is one reviewer's claims in
+one canary week: every claim in it carries the same probability (canary_rate.py), so its planted
+items are a uniform draw of its claims. Across streams that probability differs by design: every
+reviewer gets a similar weekly budget however much they review, jittered ±30% each week (TIP), so
+a busy reviewer's week holds a smaller share of planted items than a quiet one's. Pooled
+unweighted, the classifier would learn who reviews and when (their hours, session lengths, the
+week's traffic) instead of what is planted, and no reviewer can use that. So each stream's real
+items count in proportion to its planted items (its share of the planted class), and streams with
+none (a lead's or admin's, never planted on) are left out.
 """
 
 from __future__ import annotations
@@ -43,6 +47,16 @@ class Part:
     n: int
     auc: float | None
     flagged: bool = False
+    key: str | None = None  # what a lead retires: "library:<entry>" or "mutator:<name>"; None for a replay
+
+
+def retire_key(row: ViewRow) -> str | None:
+    """The RetiredTemplate key of what made a planted item (disputes.template_key, from the view)."""
+    if row.source == "library":
+        return f"library:{row.template}"
+    if row.source in ("projection", "mutation"):
+        return f"mutator:{row.template}"
+    return None  # a control re-served unchanged: nothing of its own to retire
 
 
 @dataclass
@@ -73,12 +87,12 @@ def auc_score(labels: list[int], scores: list[float], weights: list[float] | Non
 
 
 def stream_weights(rows: list[ViewRow]) -> list[float]:
-    """Planted rows 1; a reviewer's real rows share their reviewer's part of the planted class,
-    scaled so the real rows' weights still sum to their count (module docstring)."""
-    planted = Counter(r.reviewer for r in rows if r.planted)
-    real = Counter(r.reviewer for r in rows if not r.planted)
+    """Planted rows 1; a stream's real rows share their stream's part of the planted class, scaled
+    so the real rows' weights still sum to their count (module docstring)."""
+    planted = Counter(r.stream for r in rows if r.planted)
+    real = Counter(r.stream for r in rows if not r.planted)
     n_planted, n_real = sum(planted.values()), sum(real.values())
-    return [1.0 if r.planted else n_real * planted[r.reviewer] / (n_planted * real[r.reviewer]) for r in rows]
+    return [1.0 if r.planted else n_real * planted[r.stream] / (n_planted * real[r.stream]) for r in rows]
 
 
 def effective_n(weights: list[float]) -> float:
@@ -94,8 +108,8 @@ def hanley_mcneil(auc: float, n_pos: int, n_neg: int) -> float:
 
 def _sample(rows: list[ViewRow], seed: int) -> list[ViewRow]:
     planted = [r for r in rows if r.planted]
-    streams = {r.reviewer for r in planted}
-    real = [r for r in rows if not r.planted and r.reviewer in streams]  # never planted on: no comparison
+    streams = {r.stream for r in planted}
+    real = [r for r in rows if not r.planted and r.stream in streams]  # no planted item there: no comparison
     if len(real) > MAX_REAL:
         real = random.Random(seed).sample(real, MAX_REAL)
     return planted + real
@@ -158,8 +172,9 @@ def template_part(name: str, rows: list[ViewRow], seed: int = 0, weights: list[f
     real = [(r, w) for r, w in zip(rows, weights, strict=True) if not r.planted and r.slot in slots and w > 0]
     if len(real) > 1000:
         real = random.Random(seed).sample(real, 1000)
+    key = retire_key(mine[0]) if mine else None
     if len(mine) < MIN_TEMPLATE or len(real) < MIN_TEMPLATE:
-        return Part(name, len(mine), None)
+        return Part(name, len(mine), None, key=key)
     both = mine + [r for r, _ in real]
     w = np.array([1.0] * len(mine) + [w for _, w in real])
     x = DictVectorizer(sparse=False).fit_transform([r.features for r in both])
@@ -173,11 +188,9 @@ def template_part(name: str, rows: list[ViewRow], seed: int = 0, weights: list[f
     # Flagged: above 0.6 and beyond chance (the 95% interval clears 0.5): ten items score 0.6 by luck
     # alone, and retiring a template on luck wastes the library.
     sure = auc is not None and auc - hanley_mcneil(auc, len(mine), round(effective_n(list(w[len(mine):])))) > 0.5
-    # Only library entries can be retired. A mutator's AUC is shown but not flagged: it works on any
-    # item, so its items differ from the average only by which items it can break, and the overall
-    # and per-source AUC (folds grouped by source) say whether that is a tell.
-    retirable = all(r.source == "library" for r in mine)
-    return Part(name, len(mine), auc, flagged=sure and retirable and auc > FLAG_AUC)
+    # A mutator is flagged like a library entry: its items differ from real ones by which items it
+    # can break (those with a trace, a JSON key, a number), which reviewers learn from reveals too.
+    return Part(name, len(mine), auc, flagged=sure and auc > FLAG_AUC, key=key)
 
 
 def single_tells(rows: list[ViewRow], top: int = 6, weights: list[float] | None = None) -> list[tuple[str, float]]:
@@ -228,5 +241,5 @@ def audit_rows(rows: list[ViewRow], seed: int = 0) -> Audit:
     return audit
 
 
-def run_audit(*, session: Session, now: datetime, weeks: int = 4, seed: int = 0) -> Audit:
-    return audit_rows(reviewer_view_rows(session=session, now=now, weeks=weeks), seed)
+def run_audit(*, session: Session, now: datetime, weeks: int = 4, seed: int = 0, timezone: str = "UTC") -> Audit:
+    return audit_rows(reviewer_view_rows(session=session, now=now, weeks=weeks, timezone=timezone), seed)
