@@ -6,7 +6,9 @@ its created time with the item served just before (agent batches), the hour it w
 and for approvals the deadline's span and whether the category is the intent. The planted fault
 itself is left out: text features of a mutated copy are read from its source payload
 (`Injection.original_payload`), since a canary *should* be detectable by its fault. Drill items
-(onboarding, a lead's drill) are announced training and left out too.
+(onboarding, a lead's drill) are announced training and left out too, and so are items a reviewer
+opened from a notification's link: only real approvals are announced (planted items never are), so
+such an item is known to be real and was never a claim that could have been planted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.canary_rate import week_start_for
-from reviewq.models import Decision, Injection, Item, ItemKind
+from reviewq.models import AuditEvent, Decision, Injection, Item, ItemKind, User
 
 MAX_JSON_KEYS = 12
 
@@ -116,6 +118,11 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4, timez
               isouter=True)
         .order_by(Decision.reviewer_id, Decision.shown_at, Decision.id)
     ).all()
+    names = dict(session.exec(select(User.id, User.name)).all())
+    from_link = set(session.exec(
+        select(AuditEvent.actor, AuditEvent.object_id)
+        .where(AuditEvent.action == "item.opened_from_link", AuditEvent.at >= since, AuditEvent.at <= now)
+    ).all())
     out: list[ViewRow] = []
     previous: tuple[int, datetime] | None = None
     for decision, item, injection in rows:
@@ -130,6 +137,8 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4, timez
         slot = (item.agent, item.category, kind)
         stream = (decision.reviewer_id, week_start_for(decision.shown_at, zone).date().isoformat())
         if injection is None:
+            if (f"user:{names.get(decision.reviewer_id)}", item.public_id) in from_link:
+                continue  # opened from a notification: known to be real, not a claim
             ref = f"ref:{item.agent}:{item.trace_id}"
             out.append(ViewRow(features, False, None, None, ref, slot, ref, stream))
             continue
