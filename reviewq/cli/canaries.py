@@ -182,7 +182,7 @@ def boost_command(reviewer: str, probability: float, hours: float, drill: bool, 
 
 @canaries_group.command("retire")
 @click.argument("key")
-@click.option("--reason", required=True, help="Why (kept in the audit log).")
+@click.option("--reason", default="", help="Why (kept in the audit log; required to retire).")
 @click.option("--reinstate", is_flag=True, help="Plant it again.")
 def retire_command(key: str, reason: str, reinstate: bool) -> None:
     """Stop planting a library entry ("library:<id>") or a mutator ("mutator:<name>") here, e.g. one the audit flags."""
