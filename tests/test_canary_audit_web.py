@@ -51,3 +51,30 @@ def test_a_lead_raises_a_reviewers_rate_for_a_while(client, database, settings):
         later = current_rate(session=s, reviewer_id=rita.id, now=now + timedelta(hours=3), settings=settings,
                              rng=random.Random(1))
         assert later.canary == 0.0 and not later.drill
+
+
+def test_a_lead_retires_a_flagged_mutator_and_plants_it_again(client, database):
+    """The retire form stops a mutator here (the planter skips it) and names a bad key; reinstating undoes it."""
+    from reviewq.domain.disputes import retired_keys, retired_mutators
+    from reviewq.models import AuditEvent, RetiredTemplate
+
+    now = utcnow()
+    with database.session_scope() as s:
+        make_user(s, "lena", role=Role.LEAD, now=now)
+    login(client, "lena")
+    token = csrf_token(client, "/admin/canaries/audit")
+    bad = client.post("/admin/canaries/retire", data={"csrf_token": token, "key": "mutator:nonsense", "reason": "x"},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "no mutator &#39;nonsense&#39;" in bad or "no mutator 'nonsense'" in bad
+    ok = client.post("/admin/canaries/retire", data={"csrf_token": token, "key": "mutator:refusal",
+                                                      "reason": "stealth audit AUC 0.68"},
+                     follow_redirects=True).get_data(as_text=True)
+    assert "mutator:refusal: retired" in ok and 'id="retired"' in ok
+    with database.session_scope() as s:
+        assert retired_mutators(retired_keys(session=s)) == {"refusal"}
+        assert s.get(RetiredTemplate, "mutator:refusal").reason == "stealth audit AUC 0.68"
+        assert s.exec(select(AuditEvent).where(AuditEvent.action == "canaries.retired")).one().object_id \
+            == "mutator:refusal"
+    client.post("/admin/canaries/retire", data={"csrf_token": token, "key": "mutator:refusal", "reinstate": "1"})
+    with database.session_scope() as s:
+        assert retired_keys(session=s) == set()

@@ -65,8 +65,7 @@ def test_demo_dashboard_recovers_the_profiles(dashboard):
 
 @pytest.mark.slow
 def test_demo_canaries_pass_the_stealth_audit(demo_db):
-    """In the demo too, a classifier over the reviewer view is not shown to beat AUC 0.55 (the 95% interval
-    reaches 0.55). Issue 12 wants the point estimate at or below 0.55; on the merged demo it is ~0.57."""
+    """In the demo too, a classifier over the reviewer view cannot tell planted from real (AUC <= 0.55)."""
     from reviewq.stats.stealth_audit import TARGET_AUC, run_audit
 
     settings = load_settings(env={"REVIEWQ_DATABASE_URL": f"sqlite:///{demo_db}", "REVIEWQ_SERVER_MODE": "demo"})
@@ -77,7 +76,7 @@ def test_demo_canaries_pass_the_stealth_audit(demo_db):
     finally:
         database.dispose()
     assert audit.n_planted >= 200 and audit.auc is not None
-    assert audit.auc - audit.half_width <= TARGET_AUC, (audit.message, audit.tells, audit.by_source)
+    assert audit.auc <= TARGET_AUC, (audit.message, audit.tells, audit.by_source)
     assert {p.name for p in audit.by_source} >= {"projection", "mutation", "control"}
 
 

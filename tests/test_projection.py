@@ -26,6 +26,7 @@ from reviewq.models import (
     Item,
     ItemStatus,
     ReservoirOutput,
+    Role,
     Verdict,
     WebhookDelivery,
     utcnow,
@@ -209,6 +210,30 @@ def test_controls_are_real_items_approved_twice_re_served_unchanged(session, set
     # ann decided the source herself: she is never served it as a control.
     assert projection.claim(session=session, reviewer_id=ann.id, now=now + timedelta(minutes=3),
                             settings=settings, rng=Always()).id == fresh.id
+
+
+def test_controls_spread_over_the_pool_instead_of_re_serving_the_nearest_to_everyone(session, settings, now):
+    """The nearest known-good item goes to the first reviewer; the next reviewer gets another one, least
+    planted first, so a small pool's oldest items do not become every reviewer's controls."""
+    settings = settings.replace(canaries={"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 50,
+                                          "onboarding_drill": False})
+    lena = make_user(session, "lena", Role.LEAD, now=now)
+    dan, eve = (make_user(session, n, now=now) for n in ("dan", "eve"))
+    good = [enqueue(session=session, now=now - timedelta(hours=3 - i),
+                    data=output_item(agent="acme", category="orders", payload={"input": f"q{i}", "output": f"a{i}"}))
+            .item for i in range(3)]
+    for _ in good:  # the lead confirms all three
+        item = claim_next(session=session, reviewer_id=lena.id, now=now, lease_seconds=60)
+        decide(session=session, public_id=item.public_id, reviewer=lena, settings=settings, now=now,
+               data=DecisionCreate(verdict=Verdict.APPROVE))
+    served_to = {}
+    for who in (dan, eve):
+        enqueue(session=session, now=good[0].created_at, data=output_item(agent="acme", category="orders"))
+        copy = projection.claim(session=session, reviewer_id=who.id, now=now + timedelta(minutes=1),
+                                settings=settings, rng=Always())
+        served_to[who.name] = session.exec(select(Injection.source_item_id).where(Injection.item_id == copy.id)).one()
+    assert served_to["dan"] == good[0].id  # the served item's own batch
+    assert served_to["eve"] in {good[1].id, good[2].id}  # not good[0] again: it was planted once already
 
 
 def test_the_reservoir_is_bounded_purged_and_can_be_switched_off(session, settings, now):

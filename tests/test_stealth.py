@@ -18,7 +18,16 @@ from reviewq.domain.canary_rate import boost_rate
 from reviewq.domain.claims import claim_next
 from reviewq.domain.decide import decide
 from reviewq.domain.items import enqueue
-from reviewq.models import DecisionCreate, Injection, ItemCreate, ItemKind, Verdict, utcnow
+from reviewq.models import (
+    CanaryBudget,
+    CanaryRateBoost,
+    DecisionCreate,
+    Injection,
+    ItemCreate,
+    ItemKind,
+    Verdict,
+    utcnow,
+)
 from tests.factories import make_user
 from tests.support.web import json_headers, login
 
@@ -103,6 +112,12 @@ def setup_pair(database, library, entry_id, *, now, control=True):
         copy = projection.claim(session=s, reviewer_id=rita.id, now=utcnow(), settings=settings,  # a full lease
                                 rng=Always(7), library=library)
         assert copy.id != item.id
+        # The claim drew rita's budget for the week from these settings (500 controls), and the budget
+        # outlives them: withdraw it and the boost, so the app's own claims plant nothing more.
+        budget = s.exec(select(CanaryBudget).where(CanaryBudget.reviewer_id == rita.id)).one()
+        budget.canaries = budget.controls = 0
+        for boost in s.exec(select(CanaryRateBoost).where(CanaryRateBoost.reviewer_id == rita.id)).all():
+            s.delete(boost)
         injection = s.exec(select(Injection).where(Injection.item_id == copy.id)).one()
         return item.public_id, injection.explanation
 

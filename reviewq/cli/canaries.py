@@ -117,7 +117,8 @@ def audit_command(weeks: int) -> None:
     database = open_database()
     try:
         with database.session_scope(readonly=True) as session:
-            audit = run_audit(session=session, now=utcnow(), weeks=weeks)
+            audit = run_audit(session=session, now=utcnow(), weeks=weeks,
+                              timezone=settings_from_context().canaries.timezone)
     finally:
         database.dispose()
     click.echo(f"{audit.n_planted} planted and {audit.n_real} real items served in the last {weeks} weeks")
@@ -132,7 +133,9 @@ def audit_command(weeks: int) -> None:
     click.echo(f"by template (flagged above {FLAG_AUC}):")
     for part in audit.by_template:
         auc = f"{part.auc:.3f}" if part.auc is not None else "too few"
-        click.echo(f"  {part.name:44} n={part.n:<5} AUC {auc}{'  FLAGGED: retire it' if part.flagged else ''}")
+        flag = (f"  FLAGGED: reviewq canaries retire {part.key}" if part.key else "  FLAGGED: the confirmed-good "
+                "pool differs from live traffic") if part.flagged else ""
+        click.echo(f"  {part.name:44} n={part.n:<5} AUC {auc}{flag}")
     click.echo("strongest single tells (feature: its own AUC):")
     for name, auc in audit.tells:
         click.echo(f"  {name:40} {auc:.3f}")
@@ -175,3 +178,29 @@ def boost_command(reviewer: str, probability: float, hours: float, drill: bool, 
         database.dispose()
     click.echo(f"{reviewer}: canary probability {probability:.0%} per claim until {until:%Y-%m-%d %H:%M} UTC"
                + (" (drill: revealed at once)" if drill else ""))
+
+
+@canaries_group.command("retire")
+@click.argument("key")
+@click.option("--reason", default="", help="Why (kept in the audit log; required to retire).")
+@click.option("--reinstate", is_flag=True, help="Plant it again.")
+def retire_command(key: str, reason: str, reinstate: bool) -> None:
+    """Stop planting a library entry ("library:<id>") or a mutator ("mutator:<name>") here, e.g. one the audit flags."""
+    from reviewq.domain import retirement
+    from reviewq.domain.audit import SYSTEM_ACTOR
+    from reviewq.domain.errors import DomainError
+    from reviewq.models import utcnow
+
+    database = open_database()
+    try:
+        with database.session_scope() as session:
+            try:
+                if reinstate:
+                    retirement.reinstate(session=session, key=key, actor=SYSTEM_ACTOR, now=utcnow())
+                else:
+                    retirement.retire(session=session, key=key, reason=reason, actor=SYSTEM_ACTOR, now=utcnow())
+            except DomainError as exc:
+                raise CommandFailed(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"{key}: {'planted again' if reinstate else 'retired; it is not planted again here'}")

@@ -5,8 +5,12 @@ In order of preference (DESIGN.md "Canaries"):
   ever served it), else a real item of the slot that another reviewer approved;
 - controls: a real item of the slot approved by two reviewers or by a lead, re-served unchanged;
 - either: a library entry that fits the slot (canaries/binding.py), as a fill-in.
-Sources arriving nearest the served item's creation time come first, so the copy's age and
-batch match the work it stands in for.
+Among the sources nearest the served item's creation time (so the copy's content is as fresh as
+the work it stands in for), the ones planted least often so far, for anyone, come first: without
+that, the few oldest items of a small pool (a lead's first spot-checks) are re-served to every
+reviewer, and planted items take on those few items' quirks instead of the pool's, which is the
+deployment's (the demo's billing controls had 12% longer inputs than real ones from 7 reuses of
+the same items).
 """
 
 from __future__ import annotations
@@ -52,9 +56,23 @@ def _decided_by(reviewer_id: int):
     return select(Decision.id).where(Decision.item_id == Item.id, Decision.reviewer_id == reviewer_id).exists()
 
 
-def _nearest(rows, near: datetime) -> list:
-    """The served item's own batch (same created time) first, then the nearest in time."""
+def _nearest(rows, near: datetime, exclude: set[str]) -> list:
+    """The served item's own batch (same created time) first, then the nearest in time; none this
+    reviewer was already planted from."""
+    rows = [r for r in rows if f"{r.agent}:{r.trace_id}" not in exclude]
     return sorted(rows, key=lambda r: (r.created_at != near, abs((r.created_at - near).total_seconds())))[:NEAREST]
+
+
+def least_used_first(session: Session, found: list[Source]) -> list[Source]:
+    """The same sources, those planted least often so far first (stable: nearest first among equals)."""
+    refs = {s.ref for s in found}
+    if not refs:
+        return found
+    uses = dict(session.exec(
+        select(Injection.source_ref, sa.func.count(Injection.id))
+        .where(Injection.source_ref.in_(refs)).group_by(Injection.source_ref)
+    ).all())
+    return sorted(found, key=lambda s: uses.get(s.ref, 0))
 
 
 def _from_item(item: Item) -> Source:
@@ -69,8 +87,9 @@ def reservoir_sources(*, session: Session, served: Item, settings: Settings, now
     rows = reservoir.candidates(session=session, agent=served.agent, category=served.category,
                                 near=served.created_at, now=now, settings=settings.canaries, exclude_refs=exclude,
                                 limit=NEAREST)
-    return [Source(r.agent, r.category, "output", r.trace_id, r.payload, r.created_at, f"{r.agent}:{r.trace_id}", None)
-            for r in rows]
+    return least_used_first(session, [
+        Source(r.agent, r.category, "output", r.trace_id, r.payload, r.created_at, f"{r.agent}:{r.trace_id}", None)
+        for r in rows])
 
 
 def _slot_items(session: Session, served: Item, reviewer_id: int, now: datetime, days: int):
@@ -89,7 +108,7 @@ def decided_sources(*, session: Session, served: Item, reviewer_id: int, setting
                     exclude: set[str]) -> list[Source]:
     """Approved items of the slot decided by others: this reviewer never saw them and never will."""
     rows = session.exec(_slot_items(session, served, reviewer_id, now, settings.canaries.source_days)).all()
-    return [_from_item(r) for r in _nearest(rows, served.created_at) if f"{r.agent}:{r.trace_id}" not in exclude]
+    return least_used_first(session, [_from_item(r) for r in _nearest(rows, served.created_at, exclude)])
 
 
 def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
@@ -106,7 +125,7 @@ def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings
     rows = session.exec(
         _slot_items(session, served, reviewer_id, now, settings.canaries.source_days).where(Item.id.in_(approvals))
     ).all()
-    return [_from_item(r) for r in _nearest(rows, served.created_at) if f"{r.agent}:{r.trace_id}" not in exclude]
+    return least_used_first(session, [_from_item(r) for r in _nearest(rows, served.created_at, exclude)])
 
 
 def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:

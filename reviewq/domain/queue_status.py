@@ -58,10 +58,11 @@ SCORED = (InjectionOutcome.CAUGHT, InjectionOutcome.MISSED, InjectionOutcome.FAL
 
 
 def planted_totals(*, session: Session, reviewer_id: int) -> dict[str, int]:
-    """How many planted items this reviewer caught, missed, flagged wrongly or approved rightly."""
+    """How many planted items this reviewer caught, missed, flagged wrongly or approved rightly
+    (drills, announced training, left out)."""
     rows = session.execute(
         select(Injection.outcome, sa.func.count(Injection.id))
-        .where(Injection.reviewer_id == reviewer_id, Injection.outcome.in_(SCORED))
+        .where(Injection.reviewer_id == reviewer_id, Injection.outcome.in_(SCORED), Injection.drill.is_(False))
         .group_by(Injection.outcome)
     ).all()
     counts = {o.value: 0 for o in SCORED}

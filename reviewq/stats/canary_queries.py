@@ -25,14 +25,16 @@ SCORED = (
     InjectionOutcome.CORRECT,
 )
 CANARY_DECIDED = (InjectionOutcome.CAUGHT, InjectionOutcome.MISSED)
+# What a figure may count: not voided by an upheld dispute (VIGILANCE.md §7), and not a drill
+# (an onboarding or lead's drill is announced training, each item revealed at once: not a measure).
+MEASURED = sa.and_(Injection.voided_at.is_(None), Injection.drill.is_(False))
 
 
 def _scope(query, filters: Filters, reviewer_id: int | None = None):
     """Decided in the date range, by the team, on the category (joins items only when asked).
 
-    Items voided by an upheld dispute count nowhere (VIGILANCE.md §7)."""
-    query = query.where(Injection.decided_at >= filters.since, Injection.decided_at < filters.until,
-                        Injection.voided_at.is_(None))
+    Items voided by an upheld dispute, and drills, count nowhere (MEASURED)."""
+    query = query.where(Injection.decided_at >= filters.since, Injection.decided_at < filters.until, MEASURED)
     if reviewer_id is not None:
         query = query.where(Injection.reviewer_id == reviewer_id)
     if filters.team:

@@ -28,6 +28,7 @@ METRIC_COLUMNS = (
 DECISION_COLUMNS = (
     "decided_at", "reviewer", "item", "kind", "category", "agent", "verdict", "reason", "note",
     "active_ms", "server_ms", "minutes_into_session", "planted", "planted_outcome", "active_source",
+    "planted_drill",  # a drill item: announced training, left out of every figure
 )
 
 
@@ -102,6 +103,7 @@ def decision_rows(*, session: Session, filters: Filters, batch: int = 1000) -> I
             Decision.decided_at, User.name, Item.public_id, Item.kind, Item.category, Item.agent,
             Decision.verdict, Decision.reason, Decision.note, Decision.active_ms, Decision.server_ms,
             Decision.minutes_into_session, Injection.kind, Injection.outcome, Decision.active_source,
+            Injection.drill,
         )
         .select_from(Decision)
         .join(Item, Item.id == Decision.item_id)

@@ -6,7 +6,9 @@ its created time with the item served just before (agent batches), the hour it w
 and for approvals the deadline's span and whether the category is the intent. The planted fault
 itself is left out: text features of a mutated copy are read from its source payload
 (`Injection.original_payload`), since a canary *should* be detectable by its fault. Drill items
-(onboarding, a lead's drill) are announced training and left out too.
+(onboarding, a lead's drill) are announced training and left out too, and so are items a reviewer
+opened from a notification's link: only real approvals are announced (planted items never are), so
+such an item is known to be real and was never a claim that could have been planted.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from reviewq.models import Decision, Injection, Item, ItemKind
+from reviewq.domain.canary_rate import week_start_for
+from reviewq.models import AuditEvent, Decision, Injection, Item, ItemKind, User
 
 MAX_JSON_KEYS = 12
 
@@ -35,6 +39,8 @@ class ViewRow:
     group: str  # CV group: the library entry or source item, so folds never share a template
     slot: tuple[str, str, str]  # agent, category, kind: a template is compared with real items of its slots
     unit: str = ""  # the item's own source: copies of one source stay in one fold even within a template
+    # (reviewer, week): the stream planted items are a uniform draw of, at that week's rate (stealth_audit.py)
+    stream: tuple[int, str] | None = None
 
 
 def _text(value: Any) -> str:
@@ -93,8 +99,10 @@ def timing_features(*, created_at: datetime, deadline: datetime | None, shown_at
     return f
 
 
-def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> list[ViewRow]:
-    """Every item served to a reviewer over the last `weeks`, with its label and CV group."""
+def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4, timezone: str = "UTC") -> list[ViewRow]:
+    """Every item served to a reviewer over the last `weeks`, with its label, CV group and stream
+    (`timezone`: the canary week's, [canaries] timezone)."""
+    zone = ZoneInfo(timezone)
     since = now - timedelta(weeks=weeks)
     first = (
         select(sa.func.min(Decision.id).label("id"))
@@ -110,6 +118,11 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
               isouter=True)
         .order_by(Decision.reviewer_id, Decision.shown_at, Decision.id)
     ).all()
+    names = dict(session.exec(select(User.id, User.name)).all())
+    from_link = set(session.exec(
+        select(AuditEvent.actor, AuditEvent.object_id)
+        .where(AuditEvent.action == "item.opened_from_link", AuditEvent.at >= since, AuditEvent.at <= now)
+    ).all())
     out: list[ViewRow] = []
     previous: tuple[int, datetime] | None = None
     for decision, item, injection in rows:
@@ -122,9 +135,12 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
         features |= timing_features(created_at=item.created_at, deadline=item.deadline, shown_at=decision.shown_at,
                                     minutes_into_session=decision.minutes_into_session, same_batch=same_batch)
         slot = (item.agent, item.category, kind)
+        stream = (decision.reviewer_id, week_start_for(decision.shown_at, zone).date().isoformat())
         if injection is None:
+            if (f"user:{names.get(decision.reviewer_id)}", item.public_id) in from_link:
+                continue  # opened from a notification: known to be real, not a claim
             ref = f"ref:{item.agent}:{item.trace_id}"
-            out.append(ViewRow(features, False, None, None, ref, slot, ref))
+            out.append(ViewRow(features, False, None, None, ref, slot, ref, stream))
             continue
         if injection.drill:
             continue  # an onboarding or lead's drill is announced training, not measured (nor audited)
@@ -137,5 +153,5 @@ def reviewer_view_rows(*, session: Session, now: datetime, weeks: int = 4) -> li
             group = f"planted:{injection.id}"
         template = injection.template or injection.library_entry_id or source
         unit = f"ref:{injection.source_ref}" if injection.source_ref else f"planted:{injection.id}"
-        out.append(ViewRow(features, True, source, template, group, slot, unit))
+        out.append(ViewRow(features, True, source, template, group, slot, unit, stream))
     return out

@@ -1,7 +1,7 @@
 """Queries behind the within-reviewer decay, drift, skip, difficulty and timing figures (issue 13).
 
 Aggregation happens in SQL; the formulas they feed are pure functions in reviewq.domain.vigilance_*.
-Voided planted items (an upheld dispute, VIGILANCE.md §7) are left out everywhere.
+Voided planted items (an upheld dispute, VIGILANCE.md §7) and drills are left out everywhere (MEASURED).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from reviewq.models import (
     User,
 )
 from reviewq.models.rollups import DecisionRollup
-from reviewq.stats.canary_queries import CANARY_DECIDED, SCORED, _scope
+from reviewq.stats.canary_queries import CANARY_DECIDED, MEASURED, SCORED, _scope
 from reviewq.stats.filters import Filters
 from reviewq.stats.sqlfuncs import count_where, floor_int
 
@@ -96,7 +96,7 @@ def drift_sequences(*, session: Session, filters: Filters, reviewer_id: int | No
     """
     query = sa.select(Injection.reviewer_id, Injection.outcome).where(
         Injection.kind == InjectionKind.CANARY, Injection.outcome.in_(CANARY_DECIDED),
-        Injection.voided_at.is_(None), Injection.decided_at < filters.until,
+        MEASURED, Injection.decided_at < filters.until,
     )
     if filters.category:
         query = query.join(Item, Item.id == Injection.item_id).where(Item.category == filters.category)
@@ -152,12 +152,13 @@ def skip_counts(*, session: Session, filters: Filters, reviewer_id: int | None =
     ).group_by(Skip.reviewer_id)
     for rid, n, planted in session.execute(skips):
         out[rid] = replace(out[rid], real_skips=int(n) - int(planted), planted_skips=int(planted))
-    # Planted items decided, and canaries caught / missed (voided ones included in the decision count).
+    # Planted items decided, and canaries caught / missed (voided ones and drills included in the
+    # decision count, which real decisions are told apart by, not in the catches).
     planted = _team(
         sa.select(
             Injection.reviewer_id, sa.func.count(),
-            count_where(sa.and_(Injection.outcome == InjectionOutcome.CAUGHT, Injection.voided_at.is_(None))),
-            count_where(sa.and_(Injection.outcome == InjectionOutcome.MISSED, Injection.voided_at.is_(None))),
+            count_where(sa.and_(Injection.outcome == InjectionOutcome.CAUGHT, MEASURED)),
+            count_where(sa.and_(Injection.outcome == InjectionOutcome.MISSED, MEASURED)),
         ).where(Injection.decided_at >= filters.since, Injection.decided_at < filters.until,
                 Injection.outcome.in_(SCORED)),
         Injection.reviewer_id, filters, reviewer_id,
@@ -170,8 +171,7 @@ def skip_counts(*, session: Session, filters: Filters, reviewer_id: int | None =
     skipped = sa.select(Skip.id).where(_PLANTED_FOR_SKIPPER).exists()
     expired = _team(
         sa.select(Injection.reviewer_id, count_where(skipped), sa.func.count())
-        .where(Injection.kind == InjectionKind.CANARY, Injection.outcome == InjectionOutcome.EXPIRED,
-               Injection.voided_at.is_(None),
+        .where(Injection.kind == InjectionKind.CANARY, Injection.outcome == InjectionOutcome.EXPIRED, MEASURED,
                Injection.scheduled_for >= filters.since, Injection.scheduled_for < filters.until),
         Injection.reviewer_id, filters, reviewer_id,
     )
@@ -226,7 +226,7 @@ def skipped_canary_templates(
     key = template_key_expr()
     query = _skip_scope(
         sa.select(Skip.reviewer_id, key).select_from(Skip).join(Item, Item.id == Skip.item_id)
-        .join(Injection, _PLANTED_FOR_SKIPPER).where(Injection.kind == InjectionKind.CANARY),
+        .join(Injection, _PLANTED_FOR_SKIPPER).where(Injection.kind == InjectionKind.CANARY, MEASURED),
         filters, reviewer_id,
     )
     out: dict[int, list[str]] = defaultdict(list)
@@ -243,7 +243,7 @@ def expiry_by_kind(*, session: Session, filters: Filters) -> dict[str, tuple[int
     query = _team(
         sa.select(Item.kind, count_where(Injection.outcome == InjectionOutcome.EXPIRED), sa.func.count())
         .select_from(Injection).join(Item, Item.id == Injection.item_id)
-        .where(Injection.kind == InjectionKind.CANARY, Injection.voided_at.is_(None),
+        .where(Injection.kind == InjectionKind.CANARY, MEASURED,
                Injection.outcome.in_((*CANARY_DECIDED, InjectionOutcome.EXPIRED)),
                Injection.scheduled_for >= filters.since, Injection.scheduled_for < filters.until),
         Injection.reviewer_id, filters, None,

@@ -1,7 +1,8 @@
 """Leads' canary pages (reviewers must never see them): the injection log, the stealth audit, rate boosts.
 
 GET /admin/injections (filtered by reviewer, outcome, kind and week, and paginated, so a long-running
-team's log stays usable), GET /admin/canaries/audit, POST /admin/canaries/boost.
+team's log stays usable), GET /admin/canaries/audit, POST /admin/canaries/boost,
+POST /admin/canaries/retire (retire or reinstate a template the audit flags).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from flask_login import current_user
 from sqlmodel import select
 
 from reviewq.canaries.binding import deployment_profile, fit_library
+from reviewq.domain import retirement
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.canary_rate import boost_rate
-from reviewq.domain.errors import ValidationFailed
+from reviewq.domain.errors import DomainError, ValidationFailed
 from reviewq.domain.injection_log import LogFilter, injection_log, log_counts, log_weeks
 from reviewq.domain.projection import library_for
 from reviewq.models import CanaryRateBoost, InjectionKind, InjectionOutcome, Role, User
@@ -87,7 +89,7 @@ def audit():
         weeks = min(26, max(1, int(request.args.get("weeks", 4))))
     except ValueError:
         weeks = 4
-    result = run_audit(session=session, now=now, weeks=weeks)
+    result = run_audit(session=session, now=now, weeks=weeks, timezone=get_settings().canaries.timezone)
     library = library_for(get_settings())
     fits = fit_library(library, deployment_profile(session=session, now=now)) if library else []
     boosts = session.exec(
@@ -97,7 +99,8 @@ def audit():
     reviewers = session.exec(select(User).where(User.role == Role.REVIEWER, User.active.is_(True))
                              .order_by(User.name)).all()
     return render_template("admin_canary_audit.html", audit=result, weeks=weeks, fits=fits, boosts=boosts,
-                           reviewers=reviewers, target=TARGET_AUC, flag=FLAG_AUC, now=now)
+                           reviewers=reviewers, target=TARGET_AUC, flag=FLAG_AUC, now=now,
+                           retired=retirement.retired(session=session))
 
 
 @bp.post("/admin/canaries/boost")
@@ -128,6 +131,28 @@ def boost():
     commit()
     flash(f"{user.name}: canary probability {probability:.0%} per claim for {hours:g} h"
           + (", each revealed at once (drill)." if drill else "."), "ok")
+    return redirect(url_for("admin_canaries.audit"), 303)
+
+
+@bp.post("/admin/canaries/retire")
+@role_required(*LEADS)
+def retire():
+    """Stop planting a library entry or mutator here (the audit flags it), or plant it again."""
+    session, now = db_session(), app_now()
+    key = request.form.get("key", "")
+    actor = user_actor(current_user.name)
+    try:
+        if request.form.get("reinstate"):
+            retirement.reinstate(session=session, key=key, actor=actor, now=now)
+            message = f"{key}: planted again."
+        else:
+            retirement.retire(session=session, key=key, reason=request.form.get("reason", ""), actor=actor, now=now)
+            message = f"{key}: retired; it is not planted again here."
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin_canaries.audit"), 303)
+    commit()
+    flash(message, "ok")
     return redirect(url_for("admin_canaries.audit"), 303)
 
 

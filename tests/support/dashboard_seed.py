@@ -34,14 +34,14 @@ def week_start_of(at: datetime) -> datetime:
 
 
 def plant(session: Session, reviewer: User, kind: InjectionKind, *, now: datetime,
-          bucket: str | None = None, category: str = "customer_support") -> Injection:
+          bucket: str | None = None, category: str = "customer_support", drill: bool = False) -> Injection:
     """An item assigned to the reviewer and its injection row, as the weekly injector makes them."""
     item = enqueue(session=session, data=output_item(assigned_to=reviewer.id, category=category), now=now).item
     injection = Injection(
         item_id=item.id, reviewer_id=reviewer.id, kind=kind, source=InjectionSource.LIBRARY,
         bucket=bucket if kind == InjectionKind.CANARY else None,
         library_entry_id=f"test-{uuid.uuid4().hex}", explanation=f"planted {bucket or 'control'}",
-        week_start=week_start_of(now), scheduled_for=now, created_at=now,
+        week_start=week_start_of(now), scheduled_for=now, created_at=now, drill=drill,
     )
     session.add(injection)
     session.flush()
@@ -50,13 +50,13 @@ def plant(session: Session, reviewer: User, kind: InjectionKind, *, now: datetim
 
 def review_one(session: Session, reviewer: User, *, verdict: Verdict, now: datetime, active_s: float,
                settings: Settings, reason: ReasonBucket | None = None, kind: InjectionKind | None = None,
-               bucket: str | None = None, category: str = "customer_support"):
+               bucket: str | None = None, category: str = "customer_support", drill: bool = False):
     """Put one item (real, or planted if `kind`) in front of the reviewer, claim it at `now`
     and decide it `active_s` seconds later. Returns the decision."""
     if kind is None:
         enqueue(session=session, data=output_item(category=category), now=now)
     else:
-        plant(session, reviewer, kind, now=now, bucket=bucket, category=category)
+        plant(session, reviewer, kind, now=now, bucket=bucket, category=category, drill=drill)
     item = claim_next(session=session, reviewer_id=reviewer.id, now=now, lease_seconds=3600)
     assert item is not None
     if verdict == Verdict.REJECT and reason is None:
