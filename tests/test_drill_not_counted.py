@@ -19,7 +19,7 @@ A, R = Verdict.APPROVE, Verdict.REJECT
 
 
 def _figures(session, now, settings, alice):
-    board = build_dashboard(session=session, now=now, filters=None, settings=settings)
+    board = build_dashboard(session=session, now=now, filters=None, settings=settings).to_json()
     row = next(r for r in board["scoreboard"] if r["reviewer"] == "alice")
     filters = Filters.default(now)
     return {
