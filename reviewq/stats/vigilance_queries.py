@@ -28,7 +28,7 @@ from reviewq.models import (
 from reviewq.models.rollups import DecisionRollup
 from reviewq.stats.canary_queries import CANARY_DECIDED, SCORED, _scope
 from reviewq.stats.filters import Filters
-from reviewq.stats.sqlfuncs import count_where, floor_int
+from reviewq.stats.sqlfuncs import count_where, floor_int, not_indexed
 
 FALLBACK = (ActiveTimeSource.MISSING, ActiveTimeSource.IMPLAUSIBLE)
 LENGTH_SAMPLE = 2000  # decided items whose payload lengths set the team's "long item" threshold
@@ -196,8 +196,10 @@ def _length():
 
 def long_item_threshold(*, session: Session, filters: Filters) -> int | None:
     """The 75th percentile of payload length over recent decided items: "long" starts there."""
+    # Read backwards along (decided_at, id) until LENGTH_SAMPLE decided items are found; the status
+    # index would read every decided item ever and sort them (1.3 s at 1M decisions on SQLite).
     rows = session.execute(
-        sa.select(_length()).where(Item.status == ItemStatus.DECIDED, Item.decided_at >= filters.since,
+        sa.select(_length()).where(not_indexed(Item.status) == ItemStatus.DECIDED, Item.decided_at >= filters.since,
                                    Item.decided_at < filters.until)
         .order_by(Item.decided_at.desc()).limit(LENGTH_SAMPLE)
     ).scalars().all()
