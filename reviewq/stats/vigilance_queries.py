@@ -26,7 +26,7 @@ from reviewq.models import (
     User,
 )
 from reviewq.models.rollups import DecisionRollup
-from reviewq.stats.canary_queries import CANARY_DECIDED, SCORED, _scope
+from reviewq.stats.canary_queries import CANARY_DECIDED, SCORED, _scope, missed_flag, sequences_by_reviewer
 from reviewq.stats.filters import Filters
 from reviewq.stats.sqlfuncs import count_where, floor_int, not_indexed
 
@@ -94,7 +94,7 @@ def drift_sequences(*, session: Session, filters: Filters, reviewer_id: int | No
     Unlike the range's figures, drift looks at the reviewer's whole history: the baseline is
     their own earlier level (§5).
     """
-    query = sa.select(Injection.reviewer_id, Injection.outcome).where(
+    query = sa.select(Injection.reviewer_id, missed_flag()).where(
         Injection.kind == InjectionKind.CANARY, Injection.outcome.in_(CANARY_DECIDED),
         Injection.voided_at.is_(None), Injection.decided_at < filters.until,
     )
@@ -102,10 +102,7 @@ def drift_sequences(*, session: Session, filters: Filters, reviewer_id: int | No
         query = query.join(Item, Item.id == Injection.item_id).where(Item.category == filters.category)
     query = _team(query, Injection.reviewer_id, filters, reviewer_id)
     query = query.order_by(Injection.reviewer_id, Injection.decided_at, Injection.id)
-    out: dict[int, list[bool]] = defaultdict(list)
-    for rid, outcome in session.execute(query):
-        out[rid].append(InjectionOutcome(outcome) == InjectionOutcome.MISSED)
-    return dict(out)
+    return sequences_by_reviewer(session.execute(query))
 
 
 def template_key_expr():
