@@ -20,6 +20,9 @@ from reviewq.models import (
     Injection,
     InjectionKind,
     InjectionOutcome,
+    InjectionSource,
+    Item,
+    ItemKind,
     ItemStatus,
     ReviewSession,
     Role,
@@ -27,7 +30,7 @@ from reviewq.models import (
 )
 from reviewq.models.rollups import ACTIVE_EDGES_S, DecisionRollup
 from reviewq.stats import Filters, build_dashboard, build_reviewer_page
-from tests.factories import approval_item, make_user
+from tests.factories import approval_item, make_user, output_item
 from tests.support.dashboard_seed import BUCKETS, review_one
 
 C, G = InjectionKind.CANARY, InjectionKind.CONTROL
@@ -192,3 +195,43 @@ def test_outcomes_are_scored_by_the_real_pipeline(session, seeded):
     """Every planted item in the seed was scored by decide (no pending injections remain)."""
     assert _count(session, Injection.outcome == InjectionOutcome.PENDING) == 0
     assert _count(session, Injection.decided_at.is_(None)) == 0
+
+
+def test_expired_canaries_split_by_item_kind_equal_direct_counts(session, now, settings, seeded):
+    """Canaries on approvals and on outputs, expired or decided, per kind and per category: the
+    dashboard's split (approvals found through the index, the rest outputs) equals a count of the rows."""
+    alice = seeded["alice"]
+    t = now - timedelta(days=2)
+    ap, out, exp = ItemKind.APPROVAL, ItemKind.OUTPUT, InjectionOutcome.EXPIRED
+    made = [(ap, "billing", exp), (ap, "billing", exp), (ap, "refunds", InjectionOutcome.CAUGHT),
+            (out, "billing", exp), (out, "search", InjectionOutcome.MISSED)]
+    for kind, category, outcome in made:
+        data = approval_item(now=now, category=category) if kind == ap else output_item(category=category)
+        item = enqueue(session=session, data=data, now=t).item
+        session.add(Injection(item_id=item.id, reviewer_id=alice.id, kind=C, source=InjectionSource.LIBRARY,
+                              bucket="hallucinated_fact", explanation="planted", week_start=t, scheduled_for=t,
+                              created_at=t, outcome=outcome))
+    session.flush()
+
+    def direct(filters: Filters) -> dict[str, tuple[int, int]]:
+        query = sa.select(Item.kind, Injection.outcome).join(Item, Item.id == Injection.item_id).where(
+            Injection.kind == C, Injection.voided_at.is_(None),
+            Injection.scheduled_for >= filters.since, Injection.scheduled_for < filters.until,
+            Injection.outcome.in_([InjectionOutcome.CAUGHT, InjectionOutcome.MISSED, exp]))
+        if filters.category:
+            query = query.where(Item.category == filters.category)
+        counts: dict[str, tuple[int, int]] = {}
+        for kind, outcome in session.execute(query):
+            k, n = counts.get(ItemKind(kind).value, (0, 0))
+            counts[ItemKind(kind).value] = (k + (outcome == exp), n + 1)
+        return counts
+
+    def shown(filters: Filters) -> dict[str, tuple[int, int]]:
+        board = build_dashboard(session=session, now=now, filters=filters, settings=settings)["expired_by_kind"]
+        return {kind: (cell["k"], cell["n"]) for kind, cell in board.items()}
+
+    everyone = Filters.default(now)
+    assert shown(everyone) == direct(everyone)
+    assert shown(everyone)["approval"] == (2, 3)
+    billing = Filters(everyone.start, everyone.end, None, "billing")
+    assert shown(billing) == direct(billing) == {"approval": (2, 2), "output": (1, 1)}

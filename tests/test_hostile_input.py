@@ -59,6 +59,25 @@ def test_one_non_finite_number_in_a_batch_names_its_place(client, database, toke
     assert _items_stored(database) == 0
 
 
+def test_a_surrogate_sent_as_raw_utf8_bytes_is_refused_like_an_escaped_one(client, database, token):
+    """json.loads decodes bytes with "surrogatepass", so a lone surrogate can arrive unescaped, as
+    UTF-8 bytes ED A0 80: it is refused naming its field (PostgreSQL cannot store it), like \\ud800."""
+    items = [_output() for _ in range(3)]
+    items[2]["metadata"] = {"note": "PLACEHOLDER"}
+    raw = json.dumps({"items": items}).encode().replace(b"PLACEHOLDER", b"ok \xed\xa0\x80 then")
+    error = _error(_post_raw(client, "/api/v1/items", raw, token), 422, "items[2].metadata.note")
+    assert "surrogate" in error["message"]
+    assert _items_stored(database) == 0
+
+
+def test_finite_numbers_and_look_alike_text_pass(client, database, token):
+    """Exponents, big-looking words and escaped text that only resemble a bad value are stored as sent."""
+    body = _output(output={"score": 1.5e300, "tiny": -2e-300, "hex": "e819 E724 0e999", "text": "\\u0000 kept"})
+    response = _post_raw(client, "/api/v1/items", json.dumps(body), token)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert _items_stored(database) == 1
+
+
 @pytest.mark.parametrize(
     ("where", "field"),
     [("constraints", "constraints.max_amount_usd"), ("args", "tool_call.args.amount_usd")],

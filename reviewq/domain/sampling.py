@@ -57,7 +57,10 @@ def _payload(data: OutputCreate) -> dict:
     if data.context is not None:
         payload["context"] = data.context
     if data.trace is not None:
-        payload["trace"] = [step.model_dump(exclude_none=True) for step in data.trace]
+        # What step.model_dump(exclude_none=True) gives, without a serializer call per step.
+        payload["trace"] = [{"tool": step.tool, "args": step.args} if step.result is None
+                            else {"tool": step.tool, "args": step.args, "result": step.result}
+                            for step in data.trace]
     if data.metadata is not None:
         payload["metadata"] = data.metadata
     return payload

@@ -59,8 +59,10 @@ def approval_attention(*, session: Session, filters: Filters) -> dict:
         sa.select(Item.category, Item.status, Item.created_at, Item.decided_at, ApprovalWatch.first_opened_at,
                   first_shown)
         .outerjoin(ApprovalWatch, ApprovalWatch.item_id == Item.id)
-        .where(Item.kind == ItemKind.APPROVAL, Item.created_at >= filters.since, Item.created_at < filters.until,
-               ~planted)
+        # Every status, listed: the (status, kind, created_at) index then finds the approvals with a
+        # seek per status, where a read of all items created in the range (1M outputs) was 0.5 s.
+        .where(Item.status.in_(list(ItemStatus)), Item.kind == ItemKind.APPROVAL,
+               Item.created_at >= filters.since, Item.created_at < filters.until, ~planted)
         .limit(MAX_ROWS)
     )
     if filters.category:

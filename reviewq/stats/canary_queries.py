@@ -159,15 +159,25 @@ def miss_sequences(*, session: Session, filters: Filters, reviewer_id: int | Non
     (few) canary rows are read, in index order.
     """
     query = _scope(
-        sa.select(Injection.reviewer_id, Injection.outcome).where(
+        sa.select(Injection.reviewer_id, missed_flag()).where(
             Injection.kind == InjectionKind.CANARY, Injection.outcome.in_(CANARY_DECIDED)
         ),
         filters,
         reviewer_id,
     ).order_by(Injection.reviewer_id, Injection.decided_at, Injection.id)
+    return sequences_by_reviewer(session.execute(query))
+
+
+def missed_flag() -> sa.ColumnElement:
+    """1 for a missed canary, else 0: compared in SQL, so no Enum is built per row (10k at 1M)."""
+    return sa.case((Injection.outcome == InjectionOutcome.MISSED, 1), else_=0)
+
+
+def sequences_by_reviewer(rows) -> dict[int, list[bool]]:
+    """(reviewer_id, missed_flag) rows in order -> each reviewer's list of misses."""
     out: dict[int, list[bool]] = defaultdict(list)
-    for rid, outcome in session.execute(query):
-        out[rid].append(InjectionOutcome(outcome) == InjectionOutcome.MISSED)
+    for rid, missed in rows:
+        out[rid].append(missed == 1)
     return dict(out)
 
 
