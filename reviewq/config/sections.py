@@ -96,7 +96,7 @@ class WebhookSettings(Section):
     allowed_hosts: tuple[str, ...] = _strings()
     max_attempts: AtLeastOne = 8
     timeout_s: int = 10
-    outbox_interval_s: int = 2
+    outbox_interval_s: Annotated[float, Field(gt=0)] = 2.0  # seconds between outbox sweeps (commits also kick it)
     concurrency: AtLeastOne = 16
     per_endpoint_concurrency: AtLeastOne = 2
 
