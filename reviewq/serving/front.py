@@ -164,10 +164,10 @@ def pool_threads(settings: Settings) -> tuple[int, int]:
     # A GET holds its read session and its usage counter's write session at once (api_auth):
     # two connections of one engine on PostgreSQL, one of each engine on SQLite.
     per_request = 1 if is_sqlite(settings.database.url) else 2
-    capacity = connections_per_engine(settings) // per_request
+    connections = connections_per_engine(settings)
     threads = settings.server.threads
-    rechecks = max(1, min(8, max(2, threads // 8), capacity // 4))
-    return max(1, min(threads, (capacity - rechecks) // 2)), rechecks
+    rechecks = max(1, min(8, max(2, threads // 8), connections // 4))  # one short read each
+    return max(1, min(threads, (connections - rechecks) // (2 * per_request))), rechecks
 
 
 def _content_length(scope) -> int | None:
