@@ -28,11 +28,19 @@ def _write_lock_for(url: str) -> threading.Lock:
         return _write_locks.setdefault(key, threading.Lock())
 
 
-def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool) -> Engine:
+def connections_per_engine(settings: Settings) -> int:
+    """The most connections one engine of this process opens at once (its pool plus overflow)."""
+    return settings.database.pool_size * 3
+
+
+def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool_size: int) -> Engine:
+    memory = make_url(url).database in (None, "", ":memory:")
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-        poolclass=NullPool if make_url(url).database in (None, "", ":memory:") else None,
+        # Sized as for PostgreSQL (connections_per_engine), so that the server's request threads
+        # (reviewq.serving.front) never wait on the pool: it was 5 + 10 whatever the threads.
+        **({"poolclass": NullPool} if memory else {"pool_size": pool_size, "max_overflow": pool_size * 2}),
     )
 
     @event.listens_for(engine, "connect")
@@ -100,12 +108,13 @@ def make_engine(settings: Settings, *, readonly: bool = False) -> Engine:
     url = settings.database.url
     if is_sqlite(url):
         return _make_sqlite_engine(
-            url, settings.database.sqlite_busy_timeout_ms, immediate=not readonly
+            url, settings.database.sqlite_busy_timeout_ms, immediate=not readonly,
+            pool_size=settings.database.pool_size,
         )
     engine = create_engine(
         url,
         pool_size=settings.database.pool_size,
-        max_overflow=settings.database.pool_size * 2,
+        max_overflow=connections_per_engine(settings) - settings.database.pool_size,
     )
     _ping_when_idle(engine)
     return engine

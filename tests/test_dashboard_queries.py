@@ -227,7 +227,8 @@ def test_expired_canaries_split_by_item_kind_equal_direct_counts(session, now, s
         return counts
 
     def shown(filters: Filters) -> dict[str, tuple[int, int]]:
-        board = build_dashboard(session=session, now=now, filters=filters, settings=settings).to_json()["expired_by_kind"]
+        board = build_dashboard(session=session, now=now, filters=filters, settings=settings).to_json()
+        board = board["expired_by_kind"]
         return {kind: (cell["k"], cell["n"]) for kind, cell in board.items()}
 
     everyone = Filters.default(now)

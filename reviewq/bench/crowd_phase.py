@@ -57,12 +57,16 @@ def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions
         server = [target.proc.pid, *harness.children(target.proc.pid)]
         settled = wait_until_idle(server, timeout=300)
         early = crowd.answered()
+        early_answers = crowd.wait_for(early, timeout=0)
         log(f"crowd: {waiters:,} waiting (opened in {opened_s:.1f} s); reviewers decide {decisions}…")
         rev = http_load.review(target.url, target.reviewer_names, harness.BENCH_PASSWORD, decisions=decisions,
                                warmup_per_reviewer=0)
         decided = set(rev["decided_ids"]) & set(ids)
         answers = crowd.wait_for(early + len(decided), timeout=60)
         woken = [a for a in answers if a.approval_id in decided and a.body.get("status") == "approved"]
+        woken_ids = {a.approval_id for a in woken}
+        unwoken = [(i, next((f"{a.status_code} {a.body.get('status')}" for a in answers if a.approval_id == i),
+                            "no answer")) for i in sorted(decided - woken_ids)]
         latencies = [max(0.0, a.received_at - _timestamp(a.body["decided_at"])) * 1000 for a in woken]
         return {
             "waiters": waiters, "open_s": opened_s, "settled": settled, "early_answers": early,
@@ -71,6 +75,8 @@ def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions
             "next_p50_ms": rev["next_p50_ms"], "decide_p50_ms": rev["decide_p50_ms"],
             "wake_p50_ms": percentile(latencies, 50), "wake_p99_ms": percentile(latencies, 99),
             "errors": crowd.errors[:5], "error_count": len(crowd.errors),
+            "early_samples": [f"{a.approval_id}: {a.status_code} {a.body}"[:300] for a in early_answers[:5]],
+            "unwoken_samples": unwoken[:10], "unwoken_count": len(unwoken),
         }
     finally:
         crowd.close()

@@ -38,6 +38,11 @@ class BenchTarget:
     lead_name: str
     proc: subprocess.Popen
     cleanup: list
+    server_log: Path | None = None  # the server's stderr
+
+    def server_errors(self) -> list[str]:
+        """The first line of each traceback the server logged, and the line before it (its message)."""
+        return logged_errors(self.server_log)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -101,7 +106,12 @@ def prepare(database_url: str) -> tuple[Settings, str, list[str], str]:
 
 
 def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
-                 extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
+                 extra_env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[str, subprocess.Popen]:
+    """The server, its stderr written to `log_path` (default: discarded after a start-up failure).
+
+    Never a pipe nobody reads: a server logging tracebacks under load filled its 64 KB and then
+    blocked in the middle of a request, which looked like waiters lost by the product.
+    """
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
@@ -123,13 +133,16 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
         "REVIEWQ_SAMPLING_RATES": "{}",
         **(extra_env or {}),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    if log_path is None:
+        log_path = Path(tempfile.mkdtemp(prefix="reviewq-bench-log-")) / "server.log"
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("reviewq serve exited: " + proc.stderr.read().decode(errors="replace")[-2000:])
+            raise RuntimeError("reviewq serve exited: " + log_path.read_text(errors="replace")[-2000:])
         try:
             if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return url, proc
@@ -164,10 +177,27 @@ def launch(postgres_url: str | None, extra_env: dict[str, str] | None = None) ->
                 scheduler.kill()
 
         cleanup.append(stop_scheduler)
+    log_dir = tempfile.TemporaryDirectory(prefix="reviewq-bench-log-")
+    cleanup.append(log_dir.cleanup)
+    server_log = Path(log_dir.name) / "server.log"
     url, proc = start_server(database_url, workers=workers, threads=256 if workers == 1 else 128,
-                             extra_env=extra_env)
+                             extra_env=extra_env, log_path=server_log)
     return BenchTarget(url=url, settings=settings, database_url=database_url, token=token,
-                       reviewer_names=reviewers, lead_name=lead, proc=proc, cleanup=cleanup)
+                       reviewer_names=reviewers, lead_name=lead, proc=proc, cleanup=cleanup, server_log=server_log)
+
+
+def logged_errors(path: Path | None) -> list[str]:
+    """For each traceback in a server log, its exception line (the traceback's last line)."""
+    if path is None or not path.exists():
+        return []
+    found, in_traceback = [], False
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and line and not line.startswith((" ", "\t")) and not line.startswith("The above"):
+            found.append(line[:300])
+            in_traceback = False
+    return found
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -92,11 +92,17 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
             crowd["settled"] and crowd["early_answers"] == 0 and crowd["error_count"] == 0)
         report.checks[f"every decided approval's waiter woken ({crowd['decided_approvals']})"] = (
             crowd["decided_approvals"] > 0 and crowd["woken"] == crowd["decided_approvals"])
-        for error in crowd["errors"]:
-            log(f"crowd waiter error: {error}")
+        for error in crowd["errors"] + crowd["early_samples"]:
+            log(f"crowd waiter error or early answer: {error}")
+        for approval_id, answer in crowd["unwoken_samples"]:
+            log(f"crowd: {approval_id} decided, its waiter got {answer}")
 
         rss = harness.peak_rss_mb(target.proc.pid)
         report.add("server peak RSS", rss, "MB", target="< 250", ok=rss < 250)
+        errors = target.server_errors()
+        report.checks[f"server logged no errors ({len(errors)})"] = not errors
+        for error in sorted(set(errors))[:5]:
+            log(f"server error: {error}")
     finally:
         target.stop()
         receiver.stop()

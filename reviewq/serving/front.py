@@ -17,7 +17,8 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from reviewq.config import Settings
+from reviewq.config import Settings, is_sqlite
+from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
 from reviewq.serving.protocol import MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
@@ -42,12 +43,12 @@ class ReviewqFront:
         self.body_timeout = settings.server.body_timeout_s
         # Agents (/api/) and people (pages, the queue's calls, /healthz) get a pool each, so a
         # burst of agent traffic, such as thousands of long-polls arriving at once, queues
-        # behind itself and not ahead of a reviewer's next item.
-        self.agents = ThreadPoolExecutor(settings.server.threads, thread_name_prefix="reviewq-api")
-        self.people = ThreadPoolExecutor(settings.server.threads, thread_name_prefix="reviewq-web")
-        # Long-poll re-reads get their own few threads: a burst of wake-ups queues there.
-        self.rechecks = ThreadPoolExecutor(max(2, min(8, settings.server.threads // 8)),
-                                           thread_name_prefix="reviewq-recheck")
+        # behind itself and not ahead of a reviewer's next item. Long-poll re-reads get their
+        # own few threads: a burst of wake-ups queues there.
+        each, rechecks = pool_threads(settings)
+        self.agents = ThreadPoolExecutor(each, thread_name_prefix="reviewq-api")
+        self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
+        self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -150,6 +151,23 @@ class ReviewqFront:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": placeholder.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def pool_threads(settings: Settings) -> tuple[int, int]:
+    """(threads of each request pool, re-read threads), at most [server] threads each.
+
+    All of them together never need more connections than an engine has, so a request waits in
+    its pool's queue (first come, first served, no time limit), never on the connection pool:
+    with 256 threads a pool and 15 connections, a burst of 10,000 long-polls starved some
+    threads of a connection for 30 s, and their agents got a 500 (issue 11, bench of 10:15).
+    """
+    # A GET holds its read session and its usage counter's write session at once (api_auth):
+    # two connections of one engine on PostgreSQL, one of each engine on SQLite.
+    per_request = 1 if is_sqlite(settings.database.url) else 2
+    connections = connections_per_engine(settings)
+    threads = settings.server.threads
+    rechecks = max(1, min(8, max(2, threads // 8), connections // 4))  # one short read each
+    return max(1, min(threads, (connections - rechecks) // (2 * per_request))), rechecks
 
 
 def _content_length(scope) -> int | None:

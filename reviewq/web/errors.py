@@ -6,6 +6,8 @@ import logging
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from reviewq.domain.errors import (
@@ -118,6 +120,17 @@ def init_app(app: Flask) -> None:
         # Werkzeug's stock text ("The requested URL was not found…") adds nothing to our advice.
         custom = exc.description if exc.description != type(exc).description else None
         return error_page(exc.code or 500, custom)
+
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(OperationalError)
+    def _busy(exc: Exception):
+        """No database connection or write lock in time: a retry helps, so 503, not 500."""
+        if isinstance(exc, OperationalError) and "database is locked" not in str(exc):
+            return _unexpected(exc)
+        log.warning("busy on %s %s: %s", request.method, request.path, str(exc).splitlines()[0][:200])
+        if wants_json():
+            return error_response(503, "busy", "the server is busy; retry shortly", headers={"Retry-After": "1"})
+        return error_page(503, "The server is busy; try again in a moment.")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
