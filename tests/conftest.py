@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
 import reviewq.models  # noqa: F401
 from reviewq.config import Settings, load_settings
 from reviewq.db import Database
-from tests.support.postgres import postgres_url_for_schema, require_postgres
+from tests.support.databases import TABLES_READY
+from tests.support.postgres import require_postgres
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -24,23 +23,53 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory):
+    from tests.support.databases import SqliteTemplate
+
+    return SqliteTemplate(tmp_path_factory.mktemp("template"), make_test_settings)
+
+
+@pytest.fixture(scope="session")
+def _postgres_schemas():
+    from tests.support.databases import PostgresSchemas
+
+    schemas = PostgresSchemas(require_postgres(), make_test_settings)
+    yield schemas
+    schemas.close()
+
+
 @pytest.fixture
-def db_url(backend, tmp_path) -> Iterator[str]:
-    """An empty database of the parametrized backend, dropped afterwards."""
+def db_url(backend, tmp_path, request) -> Iterator[str]:
+    """A database of the parametrized backend of its own: empty, or with every table if the test
+    uses `database` (tests/support/databases.py makes those cheaply); dropped or emptied afterwards."""
+    with_tables = "database" in request.fixturenames
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'reviewq-test.db'}"
+        path = tmp_path / "reviewq-test.db"
+        if not with_tables:
+            yield f"sqlite:///{path}"
+            return
+        url = request.getfixturevalue("_sqlite_template").copy_to(path)
+        TABLES_READY.add(url)
+        yield url
+        TABLES_READY.discard(url)
         return
-    admin_url = require_postgres()
-    schema = f"rqt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    require_postgres()
+    schemas = request.getfixturevalue("_postgres_schemas")
+    if with_tables:
+        url = schemas.lend_with_tables()
+        TABLES_READY.add(url)
+        try:
+            yield url
+        finally:
+            TABLES_READY.discard(url)
+            schemas.give_back()
+        return
+    schema, url = schemas.create()
     try:
-        yield postgres_url_for_schema(admin_url, schema)
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+        schemas.drop(schema)
 
 
 # Claims plant canaries at random (projection); tests that do not study canaries get none, so what a
@@ -64,7 +93,8 @@ def settings(db_url) -> Settings:
 def database(settings) -> Iterator[Database]:
     """Tables made by create_all; the migration tests prove Alembic makes the same schema."""
     database = Database.from_settings(settings)
-    SQLModel.metadata.create_all(database.engine)
+    if settings.database.url not in TABLES_READY:
+        SQLModel.metadata.create_all(database.engine)
     yield database
     database.dispose()
 
@@ -161,3 +191,14 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# The longest files first: `.ci/run` hands whole files to two workers in collection order, and one
+# of these starting last would leave the other worker idle for minutes at the end.
+SLOW_FIRST = ("test_demo.py", "test_canary_deployment.py", "test_bench.py",
+              "test_notify_demo.py", "test_pages_browser.py", "test_cli.py", "test_outbox_concurrency.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))

@@ -17,6 +17,9 @@ from tests.factories import PASSWORD
 from tests.support.api import add_reviewer, envelope, issue_token
 from tests.support.live_server import serve_in_subprocess
 
+# Timed answers from a server under 10,000 waiters: not to share the CPU with another test worker.
+pytestmark = pytest.mark.serial
+
 THREADS = 4
 
 
