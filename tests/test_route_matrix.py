@@ -52,6 +52,7 @@ ROUTE_ACCESS: dict[str, str | frozenset[Role]] = {
     "/admin/injections": LEADS,  # the injection log: never reviewers (issue 5)
     "/admin/canaries/audit": LEADS,  # the stealth audit (issue 12)
     "/admin/canaries/boost": LEADS,
+    "/admin/canaries/retire": LEADS,  # retire or reinstate a flagged template (issue 12)
     # dashboard
     "/dashboard": LEADS,
     "/dashboard/reviewers/<name>": LEADS,
