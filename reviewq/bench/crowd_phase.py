@@ -9,6 +9,7 @@ waiter's answer) for the approvals they decided.
 from __future__ import annotations
 
 import random
+import time
 
 from faker import Faker
 
@@ -24,9 +25,12 @@ from reviewq.models.approvals import ApprovalCreate
 WAIT_S = 300  # the bench server's [approvals] max_wait_s (harness.start_server)
 
 
-# Approvals written per transaction: the server's scheduler writes to the same SQLite file from
-# another process, past any lock of ours, and one 10,000-row transaction outlasted its busy_timeout.
+# Approvals written per transaction, and a pause after each: the server writes to the same SQLite
+# file from another process, past its in-process write lock, so it waits in SQLite's busy handler,
+# which polls up to 100 ms apart. One 10,000-row transaction outlasted its busy_timeout (the
+# scheduler's jobs logged "database is locked"), and back-to-back chunks never left it a gap.
 CREATE_CHUNK = 200
+CHUNK_PAUSE_S = 0.2
 
 
 def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) -> list[str]:
@@ -48,6 +52,7 @@ def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) ->
                     done = request_approval(session=session, token=token, data=ApprovalCreate(**body),
                                             idempotency_key=None, settings=target.settings, now=now)
                     ids.append(done.item.public_id)
+            time.sleep(CHUNK_PAUSE_S)
     finally:
         database.dispose()
     return ids
