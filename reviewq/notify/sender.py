@@ -2,10 +2,10 @@
 
 The notification send job (scheduler/notify_jobs.py) runs `deliver_notifications` whenever a
 delivery commits, beside the webhook outbox but not inside it, so a slow channel never holds
-webhooks back. Claiming pushes a row's
-next attempt past the attempt's timeout (a lease), so a crash mid-send resends it later with the
-same delivery id. An update waits for its message's first post (Slack needs the post's `ts`);
-if that post was given up, the update is posted as a new message instead.
+webhooks back. Claiming pushes a row's next attempt past the attempt's timeout (a lease), so a
+crash mid-send resends it later with the same delivery id. An update waits for its message's
+first post (Slack needs the post's `ts`); if that post was given up, the update is posted as a
+new message instead.
 """
 
 from __future__ import annotations

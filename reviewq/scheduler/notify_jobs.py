@@ -18,11 +18,24 @@ from reviewq.models import utcnow
 log = logging.getLogger(__name__)
 
 
-def scan_job(database: Database, settings: Settings):
-    from reviewq.domain.notifications import scan
+# The scan writes this many approvals' notifications per transaction, up to SCAN_BATCH a run: on
+# SQLite reviewers wait for the write lock while it is held, and 500 announcements at once (a
+# crowd of new approvals) held it for most of a second.
+SCAN_CHUNK = 50
 
-    with database.session_scope() as session:
-        return scan(session=session, settings=settings, now=utcnow())
+
+def scan_job(database: Database, settings: Settings):
+    from reviewq.domain.notifications import SCAN_BATCH, ScanReport, scan
+
+    total = ScanReport()
+    for _ in range(SCAN_BATCH // SCAN_CHUNK):
+        with database.session_scope() as session:
+            report = scan(session=session, settings=settings, now=utcnow(), limit=SCAN_CHUNK)
+        for name in ("announced", "unstaffed", "escalated", "settled"):
+            getattr(total, name).extend(getattr(report, name))
+        if max(len(report.announced), len(report.escalated), len(report.settled)) < SCAN_CHUNK:
+            break  # no part of the scan was cut short: nothing more is due
+    return total
 
 
 def digest_job(database: Database, settings: Settings):
