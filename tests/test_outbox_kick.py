@@ -53,7 +53,8 @@ def test_in_process_scheduler_sends_right_after_the_commit(database, settings, r
         assert ran.wait(10), "no outbox run followed the commit"
         got = receiver.wait_for(1, timeout=10)
         assert len(got) == 1, "the delivery waited for the outbox interval"
-        assert len(runs) == 1 and before <= runs[0] < committed + 5
+        # Kicks may come in twos (the commit, the finished send, PostgreSQL's NOTIFY): each run a kick's.
+        assert runs and all(before <= run < committed + 5 for run in runs)
     finally:
         scheduler.shutdown(wait=True)
 

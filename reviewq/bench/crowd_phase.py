@@ -9,6 +9,7 @@ waiter's answer) for the approvals they decided.
 from __future__ import annotations
 
 import random
+import time
 
 from faker import Faker
 
@@ -24,6 +25,14 @@ from reviewq.models.approvals import ApprovalCreate
 WAIT_S = 300  # the bench server's [approvals] max_wait_s (harness.start_server)
 
 
+# Approvals written per transaction, and a pause after each: the server writes to the same SQLite
+# file from another process, past its in-process write lock, so it waits in SQLite's busy handler,
+# which polls up to 100 ms apart. One 10,000-row transaction outlasted its busy_timeout (the
+# scheduler's jobs logged "database is locked"), and back-to-back chunks never left it a gap.
+CREATE_CHUNK = 200
+CHUNK_PAUSE_S = 0.2
+
+
 def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) -> list[str]:
     """`count` pending approvals of the bench agent, written directly (setting up, not measured)."""
     from reviewq.demo.traffic import approval_request
@@ -31,17 +40,19 @@ def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) ->
     rng, faker = random.Random(seed), Faker()
     faker.seed_instance(seed)
     database = Database.from_settings(target.settings)
-    ids = []
+    ids: list[str] = []
     try:
-        with database.session_scope() as session:
-            now = utcnow()
-            token = verify_token(session=session, plaintext=target.token, now=now)
-            for _ in range(count):
-                body = approval_request(rng=rng, faker=faker, kind="record_change")
-                body.update(trace_id=f"crowd-{rng.getrandbits(64):x}", timeout_s=3600)
-                done = request_approval(session=session, token=token, data=ApprovalCreate(**body),
-                                        idempotency_key=None, settings=target.settings, now=now)
-                ids.append(done.item.public_id)
+        while len(ids) < count:
+            with database.session_scope() as session:
+                now = utcnow()
+                token = verify_token(session=session, plaintext=target.token, now=now)
+                for _ in range(min(CREATE_CHUNK, count - len(ids))):
+                    body = approval_request(rng=rng, faker=faker, kind="record_change")
+                    body.update(trace_id=f"crowd-{rng.getrandbits(64):x}", timeout_s=3600)
+                    done = request_approval(session=session, token=token, data=ApprovalCreate(**body),
+                                            idempotency_key=None, settings=target.settings, now=now)
+                    ids.append(done.item.public_id)
+            time.sleep(CHUNK_PAUSE_S)
     finally:
         database.dispose()
     return ids

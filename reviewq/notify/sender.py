@@ -1,16 +1,18 @@
 """Sending the notification outbox after commit, with retries and backoff like the webhook outbox.
 
-The webhook outbox job calls `deliver_notifications` after its own rows (scheduler/api_jobs.py),
-so a committed notification is sent as soon as the outbox is kicked. Claiming pushes a row's
-next attempt past the attempt's timeout (a lease), so a crash mid-send resends it later with the
-same delivery id. An update waits for its message's first post (Slack needs the post's `ts`);
-if that post was given up, the update is posted as a new message instead.
+The notification send job (scheduler/notify_jobs.py) runs `deliver_notifications` whenever a
+delivery commits, beside the webhook outbox but not inside it, so a slow channel never holds
+webhooks back. Claiming pushes a row's next attempt past the attempt's timeout (a lease), so a
+crash mid-send resends it later with the same delivery id. An update waits for its message's
+first post (Slack needs the post's `ts`); if that post was given up, the update is posted as a
+new message instead.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +27,10 @@ from reviewq.notify.settings import channel_specs
 from reviewq.scheduler.outbox import parse_retry_after, retry_delay
 
 CLAIM_BATCH = 100
+# Results are written in one transaction per this many sends (or per RECORD_EVERY_S of sending):
+# one write transaction per delivery queued 10,000 announcements behind reviewers' writes on SQLite.
+RECORD_BATCH = 50
+RECORD_EVERY_S = 2.0
 WAIT_FOR_POST_S = 5  # an update whose post is still being sent looks again after this
 
 
@@ -51,6 +57,14 @@ def _post_state(session, notification_id: int) -> DeliveryStatus | None:
             NotificationDelivery.action == DeliveryAction.POST,
         ).order_by(NotificationDelivery.id).limit(1)
     ).first()
+
+
+def _any_due(database: Database, now: datetime) -> bool:
+    with database.session_scope(readonly=True) as session:
+        return session.exec(
+            select(NotificationDelivery.id).where(NotificationDelivery.status == DeliveryStatus.PENDING,
+                                                  NotificationDelivery.next_attempt_at <= now).limit(1)
+        ).first() is not None
 
 
 def _claim(database: Database, now: datetime, lease: timedelta, limit: int, report: NotifyReport,
@@ -84,37 +98,46 @@ def _claim(database: Database, now: datetime, lease: timedelta, limit: int, repo
         return claimed
 
 
-def _record(database: Database, claimed: _Claimed, result: SendResult, settings: Settings, now: datetime,
+def _record(database: Database, sent: list[tuple[_Claimed, SendResult]], settings: Settings, now: datetime,
             rng: random.Random, report: NotifyReport) -> None:
+    """The results of several sends, in one transaction."""
+    if not sent:
+        return
     with database.session_scope() as session:
-        row = session.get(NotificationDelivery, claimed.id)
-        if row is None or row.status != DeliveryStatus.PENDING:
-            return
-        row.attempts += 1
-        row.last_attempt_at, row.last_status_code, row.last_error = now, result.status, result.error
-        if result.ok:
-            row.status, row.delivered_at, row.next_attempt_at = DeliveryStatus.DELIVERED, now, None
-            report.delivered += 1
-            if claimed.out.action == DeliveryAction.POST.value and result.remote_ref:
-                session.execute(
-                    sa.update(Notification)
-                    .where(Notification.id == claimed.notification_id, Notification.remote_ref.is_(None))
-                    .values(remote_ref=result.remote_ref[:200])
-                    .execution_options(synchronize_session=False)
-                )
-        elif result.status == 410:
-            row.status, row.next_attempt_at = DeliveryStatus.DISABLED, None
-            report.failed += 1
-        elif row.attempts >= settings.notify.max_attempts:
-            row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
-            report.failed += 1
-        else:
-            delay = retry_delay(row.attempts, rng)
-            if result.status in (429, 503):
-                delay = parse_retry_after(result.retry_after, now) or delay
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            report.retrying += 1
-        session.add(row)
+        for claimed, result in sent:
+            _record_one(session, claimed, result, settings, now, rng, report)
+
+
+def _record_one(session, claimed: _Claimed, result: SendResult, settings: Settings, now: datetime,
+                rng: random.Random, report: NotifyReport) -> None:
+    row = session.get(NotificationDelivery, claimed.id)
+    if row is None or row.status != DeliveryStatus.PENDING:
+        return
+    row.attempts += 1
+    row.last_attempt_at, row.last_status_code, row.last_error = now, result.status, result.error
+    if result.ok:
+        row.status, row.delivered_at, row.next_attempt_at = DeliveryStatus.DELIVERED, now, None
+        report.delivered += 1
+        if claimed.out.action == DeliveryAction.POST.value and result.remote_ref:
+            session.execute(
+                sa.update(Notification)
+                .where(Notification.id == claimed.notification_id, Notification.remote_ref.is_(None))
+                .values(remote_ref=result.remote_ref[:200])
+                .execution_options(synchronize_session=False)
+            )
+    elif result.status == 410:
+        row.status, row.next_attempt_at = DeliveryStatus.DISABLED, None
+        report.failed += 1
+    elif row.attempts >= settings.notify.max_attempts:
+        row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
+        report.failed += 1
+    else:
+        delay = retry_delay(row.attempts, rng)
+        if result.status in (429, 503):
+            delay = parse_retry_after(result.retry_after, now) or delay
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        report.retrying += 1
+    session.add(row)
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -126,15 +149,24 @@ def deliver_notifications(database: Database, settings: Settings, now: datetime,
     """Send every notification delivery due at `now` once."""
     rng = rng or random.Random()
     report = NotifyReport()
+    if not _any_due(database, now):  # most runs (every commit kicks one): no write transaction
+        return report
     channels = build_channels(settings)
     lease = timedelta(seconds=settings.notify.timeout_s + 30)
     # Posts first, so an update due in the same run finds the reference its post just got.
     for action in (DeliveryAction.POST, DeliveryAction.UPDATE):
+        sent: list[tuple[_Claimed, SendResult]] = []
+        since = time.monotonic()
         for claimed in _claim(database, now, lease, limit, report, action):
             channel = channels.get(claimed.channel)
             if channel is None:
                 result = SendResult(False, error=f"channel {claimed.channel!r} is no longer configured")
             else:
                 result = channel.send(claimed.out, timeout=settings.notify.timeout_s)
-            _record(database, claimed, result, settings, now, rng, report)
+            sent.append((claimed, result))
+            # A slow channel's results are written as they come, well inside the claim's lease.
+            if len(sent) >= RECORD_BATCH or time.monotonic() - since >= RECORD_EVERY_S:
+                _record(database, sent, settings, now, rng, report)
+                sent, since = [], time.monotonic()
+        _record(database, sent, settings, now, rng, report)
     return report

@@ -27,12 +27,7 @@ def outbox_job(database: Database, settings: Settings) -> DeliveryReport:
 
 def dispatch_job(dispatcher: OutboxDispatcher) -> int:
     """Start the sends that may start now; finished ones kick this job again."""
-    started = dispatcher.run(utcnow())
-    # Notifications share the outbox (and its kick): reviewq.notify.sender, after the webhooks.
-    from reviewq.scheduler.notify_jobs import deliver_notifications_safely
-
-    deliver_notifications_safely(dispatcher.database, dispatcher.settings)
-    return started
+    return dispatcher.run(utcnow())
 
 
 def add_api_jobs(scheduler: BaseScheduler, settings: Settings, database: Database) -> None:

@@ -1,7 +1,7 @@
-"""Scheduler jobs of notifications: the scan (announce, escalate, close out) and the weekly digest.
+"""Scheduler jobs of notifications: the scan (announce, escalate, close out), sending, the weekly digest.
 
-Sending is not here: the webhook outbox job sends notification deliveries too (api_jobs.py),
-so a committed notification leaves as soon as the outbox is kicked.
+Sending is its own job, kicked like the webhook outbox when a delivery commits: inside the
+webhook dispatch job, a channel taking its 10 s timeout held every webhook back.
 """
 
 from __future__ import annotations
@@ -18,11 +18,24 @@ from reviewq.models import utcnow
 log = logging.getLogger(__name__)
 
 
-def scan_job(database: Database, settings: Settings):
-    from reviewq.domain.notifications import scan
+# The scan writes this many approvals' notifications per transaction, up to SCAN_BATCH a run: on
+# SQLite reviewers wait for the write lock while it is held, and 500 announcements at once (a
+# crowd of new approvals) held it for most of a second.
+SCAN_CHUNK = 50
 
-    with database.session_scope() as session:
-        return scan(session=session, settings=settings, now=utcnow())
+
+def scan_job(database: Database, settings: Settings):
+    from reviewq.domain.notifications import SCAN_BATCH, ScanReport, scan
+
+    total = ScanReport()
+    for _ in range(SCAN_BATCH // SCAN_CHUNK):
+        with database.session_scope() as session:
+            report = scan(session=session, settings=settings, now=utcnow(), limit=SCAN_CHUNK)
+        for name in ("announced", "unstaffed", "escalated", "settled"):
+            getattr(total, name).extend(getattr(report, name))
+        if max(len(report.announced), len(report.escalated), len(report.settled)) < SCAN_CHUNK:
+            break  # no part of the scan was cut short: nothing more is due
+    return total
 
 
 def digest_job(database: Database, settings: Settings):
@@ -33,7 +46,7 @@ def digest_job(database: Database, settings: Settings):
 
 
 def deliver_notifications_safely(database: Database, settings: Settings):
-    """Send due notifications; a failure here must never stop the webhook outbox."""
+    """Send due notifications; a failure is logged and the rows stay due for the next run."""
     from reviewq.notify.sender import deliver_notifications
 
     try:
@@ -43,7 +56,17 @@ def deliver_notifications_safely(database: Database, settings: Settings):
         return None
 
 
+SEND_JOB_ID = "notify_send"
+
+
 def add_notify_jobs(scheduler: BaseScheduler, settings: Settings, database: Database) -> None:
+    from reviewq.scheduler.outbox_kick import OutboxKicker, kick_on_delivery
+
+    # Sent even with notifications turned off, as before: what was queued still leaves.
+    kicker = OutboxKicker(scheduler, SEND_JOB_ID)
+    scheduler.add_job(kicker.wrap(deliver_notifications_safely), "interval", seconds=settings.notify.scan_interval_s,
+                      args=[database, settings], id=SEND_JOB_ID, max_instances=1, coalesce=True)
+    kick_on_delivery(scheduler, kicker, database)
     if not settings.notify.enabled:
         return
     scheduler.add_job(scan_job, "interval", seconds=settings.notify.scan_interval_s, args=[database, settings],
