@@ -170,6 +170,7 @@ def contend(database, settings, receiver, caplog) -> dict:
             "total": total}
 
 
+@pytest.mark.serial  # its short busy timeout is a wall-clock bound: run alone, not beside another worker
 def test_sixteen_reviewers_and_the_outbox_share_the_database_quietly(database, settings, receiver, caplog):
     """16 reviewers deciding approvals while the scheduler delivers their webhooks: no lock errors, none lost."""
     seen = contend(database, settings, receiver, caplog)
