@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from reviewq.canaries.faults import REFUSAL
+from reviewq.canaries.faults import REFUSAL, parse_json_text
 
 # A value worth changing: a token with a digit in it (number, amount, date, id), e.g. 8812345,
 # 45.90, 2026-10-01, INV-000123, A-123456.
@@ -140,12 +140,7 @@ class Bank:
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+    return parse_json_text(value)[0]
 
 
 def _texts(value: Any) -> list[str]:

@@ -9,7 +9,6 @@ prints, for every entry, where it binds or why it does not (DESIGN.md "Canaries"
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 from collections import Counter
@@ -20,6 +19,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from reviewq.canaries.bank import STOPWORDS, WORD, text_of
+from reviewq.canaries.faults import parse_json_text
 from reviewq.canaries.library import Entry, Library, render_entry
 from reviewq.canaries.render import make_faker
 from reviewq.models import Injection, Item, ItemKind
@@ -32,18 +32,11 @@ SLOT_ITEMS = 300  # recent real items read to profile one slot at claim time
 def output_type(output: Any) -> str:
     if isinstance(output, dict | list):
         return "json"
-    if isinstance(output, str) and output.lstrip().startswith(("{", "[")):
-        try:
-            json.loads(output)
-            return "json"
-        except json.JSONDecodeError:
-            return "text"
-    return "text"
+    return "json" if parse_json_text(output)[1] else "text"
 
 
 def json_keys(output: Any) -> tuple[str, ...] | None:
-    if isinstance(output, str) and output_type(output) == "json":
-        output = json.loads(output)
+    output = parse_json_text(output)[0]
     if isinstance(output, list) and output and isinstance(output[0], dict):
         output = output[0]
     return tuple(sorted(output)) if isinstance(output, dict) else None

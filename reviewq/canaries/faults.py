@@ -26,6 +26,16 @@ JSON_TYPES = {
 MISSING = object()
 
 
+def parse_json_text(value: Any) -> tuple[Any, bool]:
+    """An agent output sent as JSON text, decoded: (decoded, True); anything else: (value, False)."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(value), True
+        except json.JSONDecodeError:
+            pass
+    return value, False
+
+
 def resolve(payload: Any, path: str) -> Any:
     """Follow a dotted path ("tool_call.args.amount_usd", "trace.0.tool"); MISSING if absent."""
     value = payload

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reviewq.canaries.bank import Bank
-from reviewq.canaries.faults import as_text, mentions
+from reviewq.canaries.faults import as_text, mentions, parse_json_text
 
 EVIDENCE = ("input", "context", "trace")
 
@@ -47,13 +47,7 @@ def copy_item(item: dict) -> tuple[dict, dict]:
 
 
 def decoded(payload: dict, key: str = "output") -> tuple[Any, bool]:
-    value = payload.get(key)
-    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(value), True
-        except json.JSONDecodeError:
-            pass
-    return value, False
+    return parse_json_text(payload.get(key))
 
 
 def store(payload: dict, value: Any, was_string: bool, key: str = "output") -> None:

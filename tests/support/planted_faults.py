@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from reviewq.canaries.faults import as_text, mentions
+from reviewq.canaries.faults import as_text, mentions, parse_json_text
 from reviewq.canaries.library import Entry
 from reviewq.canaries.render import PLACEHOLDER, WHOLE
 
@@ -94,11 +94,7 @@ def library_fault(entry: Entry, payload: dict, explanation: str) -> dict | None:
 # --- mutation canaries ------------------------------------------------------------------------------
 
 def _leaves(value: Any, path: tuple = ()) -> dict[tuple, Any]:
-    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
+    value = parse_json_text(value)[0]
     if isinstance(value, dict):
         return {k: v for key, sub in value.items() for k, v in _leaves(sub, (*path, str(key))).items()}
     if isinstance(value, list):
@@ -146,7 +142,7 @@ def _hallucinated(source: dict, planted: dict) -> dict | None:
 
 
 def _schema(source: dict) -> dict | None:
-    out = _json(source.get("output"))
+    out = parse_json_text(source.get("output"))[0]
     target = out[0] if isinstance(out, list) and out and isinstance(out[0], dict) else out
     if not isinstance(target, dict):
         return None
@@ -154,13 +150,6 @@ def _schema(source: dict) -> dict | None:
     return {"type": "schema", "required": sorted(target), "types": types}
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def _words(text: str) -> set[str]:
