@@ -73,6 +73,24 @@ def test_fault_missing_from_output_is_caught_with_file_and_entry(tmp_path, capsy
     assert "hallucinated_fact.toml" in err and "hf-support-refund-amount" in err
 
 
+def test_the_per_thread_faker_renders_as_a_new_one_with_the_same_seed():
+    """make_faker reuses one Faker per thread: each entry renders exactly as with a new Faker."""
+    from faker import Faker
+
+    for entry in load_library(LIBRARY).entries:
+        fresh = Faker()
+        fresh.seed_instance(random.Random(5).getrandbits(64))
+        assert render_entry(entry, make_faker(random.Random(5))).payload == render_entry(entry, fresh).payload
+
+
+def test_a_template_cannot_reconfigure_the_shared_faker(tmp_path):
+    """set_formatter would change the Faker every later rendering in the thread uses."""
+    folder = _broken_copy(tmp_path, 'input = "Where is my package? Order {order}."',
+                          'input = "Where is my package? Order {set_formatter:name:x}."')
+    with pytest.raises(LibraryError, match=r"set_formatter.*not allowed"):
+        validate(folder)
+
+
 def test_unknown_placeholder_is_caught(tmp_path):
     """A placeholder that is neither a variable nor a Faker method is reported."""
     folder = _broken_copy(tmp_path, 'input = "Where is my package? Order {order}."',

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from reviewq.db import Database
 from reviewq.domain.items import enqueue
-from reviewq.domain.projection_bank import FRESH_S, bank_for
+from reviewq.domain.projection_bank import FRESH_S, bank_for, slot_for
 from tests.factories import output_item
 
 
@@ -42,3 +42,19 @@ def test_each_database_has_its_own_bank(database, settings, now):
             assert bank_for(session=s, agent="other-bot", now=now, days=14) is not mine  # reservoir is per agent
     finally:
         other.dispose()
+
+
+def test_a_slot_profile_is_reused_within_a_minute_and_rebuilt_after(database, settings, now):
+    """The library fill-in's slot profile (300 items read) is kept like the bank."""
+    _add(database, "ACM-300001", now)
+    key = {"agent": "support-bot", "category": "customer_support", "kind": "output", "days": 14}
+    with database.session() as s:
+        first = slot_for(session=s, now=now, **key)
+    _add(database, "ACM-300002", now)
+    with database.session() as s:
+        again = slot_for(session=s, now=now + timedelta(seconds=1), **key)
+        later = slot_for(session=s, now=now + timedelta(seconds=FRESH_S + 1), **key)
+        other = slot_for(session=s, now=now, **{**key, "category": "billing"})
+    assert again is first and first.count == 1
+    assert later is not first and later.count == 2
+    assert other is not first

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,8 +25,10 @@ from faker import Faker
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?::[^{}:]*)*)\}")
 WHOLE = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)((?::[^{}:]*)*)\}$")
-# Faker methods a template may call: data generators only, never seeding or state.
-FORBIDDEN = {"seed", "seed_instance", "seed_locale", "add_provider", "get_providers", "format", "parse"}
+# Faker methods a template may call: data generators only, never seeding or state (make_faker
+# shares one instance per thread).
+FORBIDDEN = {"seed", "seed_instance", "seed_locale", "add_provider", "get_providers", "format", "parse",
+             "set_formatter", "set_arguments", "del_arguments"}
 
 
 class TemplateError(Exception):
@@ -119,8 +122,19 @@ def resolve_vars(specs: Mapping[str, Any], faker: Faker) -> dict[str, Any]:
     return resolved
 
 
+_per_thread = threading.local()
+
+
 def make_faker(rng) -> Faker:
-    """A Faker seeded from the caller's rng, so renderings are reproducible yet never alike."""
-    faker = Faker()
+    """A Faker seeded from the caller's rng, so renderings are reproducible yet never alike.
+
+    One instance per thread, reseeded on each call: building a Faker costs ~3.5 ms, and a
+    planted claim checked every library entry with a new one (275 ms inside the claim's write
+    transaction). A reseeded instance renders exactly what a new one with that seed would;
+    templates cannot change its state (FORBIDDEN). Use it before the next call in the thread.
+    """
+    faker = getattr(_per_thread, "faker", None)
+    if faker is None:
+        faker = _per_thread.faker = Faker()
     faker.seed_instance(rng.getrandbits(64))
     return faker

@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from reviewq.canaries.bank import Bank
-from reviewq.canaries.binding import entries_for_slot, slot_profile
+from reviewq.canaries.binding import entries_for_slot
 from reviewq.canaries.library import Library, LibraryError, load_library, render_entry
 from reviewq.canaries.mutators import NotApplicable, mutate
 from reviewq.canaries.render import make_faker
@@ -38,7 +38,7 @@ from reviewq.domain.canary_rate import Rate, current_rate
 from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.domain.claims import claim_next, release
 from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
-from reviewq.domain.projection_bank import bank_for
+from reviewq.domain.projection_bank import bank_for, slot_for
 from reviewq.models import (
     Injection,
     InjectionKind,
@@ -169,8 +169,8 @@ def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, 
                      retired: set[str] | frozenset[str] = frozenset()) -> Planted | None:
     if library is None:
         return None
-    slot = slot_profile(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
-                        now=now, days=settings.canaries.source_days)
+    slot = slot_for(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
+                    now=now, days=settings.canaries.source_days)
     used = set(session.exec(select(Injection.library_entry_id).where(
         Injection.reviewer_id == reviewer_id, Injection.library_entry_id.is_not(None))).all())
     used |= retired_library_entries(retired)
