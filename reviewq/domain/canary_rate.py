@@ -96,31 +96,41 @@ def budget_for(
     return budget
 
 
-def _spent(session: Session, reviewer_id: int, week_start: datetime) -> dict[InjectionKind, int]:
-    rows = session.exec(
-        select(Injection.kind, sa.func.count(Injection.id))
-        .where(Injection.reviewer_id == reviewer_id, Injection.week_start == week_start,
-               Injection.drill.is_(False))
-        .group_by(Injection.kind)
-    ).all()
-    return {InjectionKind(kind): n for kind, n in rows}
-
-
-def active_boost(*, session: Session, reviewer_id: int, now: datetime) -> CanaryRateBoost | None:
-    return session.exec(
-        select(CanaryRateBoost)
-        .where(CanaryRateBoost.reviewer_id == reviewer_id, CanaryRateBoost.starts_at <= now,
-               CanaryRateBoost.ends_at > now)
-        .order_by(CanaryRateBoost.created_at.desc())
-    ).first()
-
-
-def in_first_session(*, session: Session, reviewer_id: int, now: datetime, gap_minutes: int) -> bool:
+def _first_session(sessions: int, last_activity: datetime | None, now: datetime, gap_minutes: int) -> bool:
     """No review session yet, or only the one still running: a new reviewer's first sitting."""
-    rows = session.exec(
-        select(ReviewSession.last_activity_at).where(ReviewSession.reviewer_id == reviewer_id).limit(2)
-    ).all()
-    return not rows or (len(rows) == 1 and now - rows[0] < timedelta(minutes=gap_minutes))
+    return sessions == 0 or (sessions == 1 and now - last_activity < timedelta(minutes=gap_minutes))
+
+
+def _claim_state_query() -> sa.Select:
+    """What a claim's rate needs besides the budget, in one statement built once (every claim runs
+    it): the week's planted counts by kind (drills left out), the newest active boost, and whether
+    the reviewer is in their first session. Four queries' worth, one round trip."""
+    reviewer, week, now = sa.bindparam("reviewer_id"), sa.bindparam("week_start"), sa.bindparam("now")
+
+    def spent(kind: InjectionKind):
+        return select(sa.func.count(Injection.id)).where(
+            Injection.reviewer_id == reviewer, Injection.week_start == week, Injection.drill.is_(False),
+            Injection.kind == kind,
+        ).scalar_subquery()
+
+    def boost(column):
+        return select(column).where(
+            CanaryRateBoost.reviewer_id == reviewer, CanaryRateBoost.starts_at <= now, CanaryRateBoost.ends_at > now,
+        ).order_by(CanaryRateBoost.created_at.desc(), CanaryRateBoost.id.desc()).limit(1).scalar_subquery()
+
+    own_sessions = select(ReviewSession.id).where(ReviewSession.reviewer_id == reviewer).limit(2).subquery()
+    return select(
+        spent(InjectionKind.CANARY).label("canaries"),
+        spent(InjectionKind.CONTROL).label("controls"),
+        boost(CanaryRateBoost.probability).label("boost_probability"),
+        boost(CanaryRateBoost.drill).label("boost_drill"),
+        select(sa.func.count()).select_from(own_sessions).scalar_subquery().label("sessions"),
+        select(sa.func.max(ReviewSession.last_activity_at)).where(ReviewSession.reviewer_id == reviewer)
+        .scalar_subquery().label("last_activity"),
+    )
+
+
+_CLAIM_STATE = _claim_state_query()
 
 
 def spend_probability(budget: int, spent: int, expected: int, cap: float) -> float:
@@ -134,16 +144,15 @@ def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings:
                  rng: random.Random) -> Rate:
     c = settings.canaries
     budget = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
-    spent = _spent(session, reviewer_id, budget.week_start)
-    canary = spend_probability(budget.canaries, spent.get(InjectionKind.CANARY, 0), budget.expected_claims,
-                               c.max_probability)
-    control = spend_probability(budget.controls, spent.get(InjectionKind.CONTROL, 0), budget.expected_claims,
-                                c.max_probability)
-    boost = active_boost(session=session, reviewer_id=reviewer_id, now=now)
-    if boost is not None:
-        return Rate(canary=boost.probability, control=control, drill=boost.drill, week_start=budget.week_start)
-    if c.onboarding_drill and c.drill_probability > 0 and in_first_session(
-        session=session, reviewer_id=reviewer_id, now=now, gap_minutes=settings.vigilance.session_gap_minutes
+    state = session.connection().execute(
+        _CLAIM_STATE, {"reviewer_id": reviewer_id, "week_start": budget.week_start, "now": now}).one()
+    canary = spend_probability(budget.canaries, state.canaries, budget.expected_claims, c.max_probability)
+    control = spend_probability(budget.controls, state.controls, budget.expected_claims, c.max_probability)
+    if state.boost_probability is not None:
+        return Rate(canary=state.boost_probability, control=control, drill=bool(state.boost_drill),
+                    week_start=budget.week_start)
+    if c.onboarding_drill and c.drill_probability > 0 and _first_session(
+        state.sessions, state.last_activity, now, settings.vigilance.session_gap_minutes
     ):
         return Rate(canary=c.drill_probability, control=control, drill=True, week_start=budget.week_start)
     return Rate(canary=canary, control=control, drill=False, week_start=budget.week_start)

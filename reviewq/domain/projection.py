@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.canaries.bank import Bank
@@ -111,9 +112,11 @@ def claim(
     return copy
 
 
+_ROLE = select(User.role).where(User.id == sa.bindparam("user_id"))
+
+
 def _plants_on(session: Session, reviewer_id: int) -> bool:
-    user = session.get(User, reviewer_id)
-    return user is not None and user.role == Role.REVIEWER
+    return session.connection().execute(_ROLE, {"user_id": reviewer_id}).scalar() == Role.REVIEWER
 
 
 def project(
