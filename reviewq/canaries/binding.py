@@ -94,18 +94,22 @@ class Slot:
 class Profile:
     slots: dict[tuple[str, str, str], Slot] = field(default_factory=dict)
 
-    def add(self, item: Item) -> None:
+    def add(self, item) -> None:
+        """`item`: an Item, or a row with its agent, category, kind, payload, deadline and created_at."""
         key = (item.agent, item.category, ItemKind(item.kind).value)
         slot = self.slots.get(key) or self.slots.setdefault(key, Slot(*key))
         slot.add(item.payload if isinstance(item.payload, dict) else {}, item.deadline, item.created_at)
 
 
 def _real_items(session: Session, *, now: datetime, days: int, limit: int, **where):
+    """Recent real items, newest first, as rows of the columns a profile reads (not ORM objects:
+    a slot profile at claim time reads 300 of them)."""
     planted = select(Injection.id).where(Injection.item_id == Item.id).exists()
-    query = select(Item).where(Item.created_at >= now - timedelta(days=days), Item.created_at <= now, ~planted)
+    query = select(Item.agent, Item.category, Item.kind, Item.payload, Item.deadline, Item.created_at).where(
+        Item.created_at >= now - timedelta(days=days), Item.created_at <= now, ~planted)
     for column, value in where.items():
         query = query.where(getattr(Item, column) == value)
-    return session.exec(query.order_by(Item.created_at.desc()).limit(limit)).all()
+    return session.execute(query.order_by(Item.created_at.desc()).limit(limit)).all()
 
 
 def deployment_profile(*, session: Session, now: datetime, days: int = 14) -> Profile:
