@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
 
-from reviewq.bench import bulk_history, crowd_phase, harness, http_load
+from reviewq.bench import bulk_history, crowd_phase, harness, http_load, machine
 from reviewq.bench.figures import BenchReport, percentile
 from reviewq.db import Database
 from reviewq.models import Decision, utcnow
@@ -40,6 +40,8 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
     target = harness.launch(postgres_url, extra_env={"REVIEWQ_WEBHOOKS_ALLOWED_HOSTS": receiver.host,
                                                      "REVIEWQ_WEBHOOKS_OUTBOX_INTERVAL_S": "1"})
     report = BenchReport(backend=harness.backend_label(target.database_url))
+    report.add("machine: reference loop (best of 3)", machine.reference_loop_ms(), "ms")
+    report.add("machine: load average at start", machine.load_average(), "")
     try:
         log(f"server up at {target.url} ({report.backend}); ingest…")
         ing = http_load.ingest(target.url, target.token, batches=workload.batches,
@@ -52,9 +54,13 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
 
         log(f"review: 4 reviewers, next -> decide ({http_load.WARMUP_PER_REVIEWER} warm-up decisions each, "
             "not counted)…")
+        cpu_before = machine.cpu_seconds(target.proc.pid)
         rev = http_load.review(target.url, target.reviewer_names, harness.BENCH_PASSWORD,
                                decisions=workload.decisions)
+        cpu_per_decision = (machine.cpu_seconds(target.proc.pid) - cpu_before) * 1000 / max(
+            1, rev["decisions"] + rev["warmup_decisions"])
         report.add("review decisions", rev["decisions_per_s"], "dec/s")
+        report.add("server CPU per decision (next + decide, incl. logins)", cpu_per_decision, "ms")
         for phase in ("next", "decide"):
             for q in (50, 95):
                 report.add(f"{phase} p{q}", rev[f"{phase}_p{q}_ms"], "ms")
@@ -107,6 +113,7 @@ def run(postgres_url: str | None, workload: Workload, log=print) -> BenchReport:
         target.stop()
         receiver.stop()
 
+    report.add("machine: load average at end", machine.load_average(), "")
     for size in workload.dashboard_sizes:
         log(f"dashboard: generating {size:,} decisions…")
         timing = dashboard_timing(postgres_url, size)
