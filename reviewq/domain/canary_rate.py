@@ -102,9 +102,9 @@ def _first_session(sessions: int, last_activity: datetime | None, now: datetime,
 
 
 def _claim_state_query() -> sa.Select:
-    """What a claim's rate needs besides the budget, in one statement built once (every claim runs
-    it): the week's planted counts by kind (drills left out), the newest active boost, and whether
-    the reviewer is in their first session. Four queries' worth, one round trip."""
+    """What a claim's rate needs, in one statement built once (every claim runs it): the week's
+    budget (NULL until drawn), planted counts by kind (drills left out), the newest active boost,
+    and whether the reviewer is in their first session. Five queries' worth, one round trip."""
     reviewer, week, now = sa.bindparam("reviewer_id"), sa.bindparam("week_start"), sa.bindparam("now")
 
     def spent(kind: InjectionKind):
@@ -118,8 +118,15 @@ def _claim_state_query() -> sa.Select:
             CanaryRateBoost.reviewer_id == reviewer, CanaryRateBoost.starts_at <= now, CanaryRateBoost.ends_at > now,
         ).order_by(CanaryRateBoost.created_at.desc(), CanaryRateBoost.id.desc()).limit(1).scalar_subquery()
 
+    def budget(column):
+        return select(column).where(CanaryBudget.reviewer_id == reviewer, CanaryBudget.week_start == week) \
+            .scalar_subquery()
+
     own_sessions = select(ReviewSession.id).where(ReviewSession.reviewer_id == reviewer).limit(2).subquery()
     return select(
+        budget(CanaryBudget.canaries).label("budget_canaries"),
+        budget(CanaryBudget.controls).label("budget_controls"),
+        budget(CanaryBudget.expected_claims).label("expected_claims"),
         spent(InjectionKind.CANARY).label("canaries"),
         spent(InjectionKind.CONTROL).label("controls"),
         boost(CanaryRateBoost.probability).label("boost_probability"),
@@ -143,19 +150,24 @@ def spend_probability(budget: int, spent: int, expected: int, cap: float) -> flo
 def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings: Settings,
                  rng: random.Random) -> Rate:
     c = settings.canaries
-    budget = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
-    state = session.connection().execute(
-        _CLAIM_STATE, {"reviewer_id": reviewer_id, "week_start": budget.week_start, "now": now}).one()
-    canary = spend_probability(budget.canaries, state.canaries, budget.expected_claims, c.max_probability)
-    control = spend_probability(budget.controls, state.controls, budget.expected_claims, c.max_probability)
+    week_start = week_start_for(now, ZoneInfo(c.timezone))
+    params = {"reviewer_id": reviewer_id, "week_start": week_start, "now": now}
+    state = session.connection().execute(_CLAIM_STATE, params).one()
+    budget_canaries, budget_controls, expected = state.budget_canaries, state.budget_controls, state.expected_claims
+    if budget_canaries is None:  # the week's first claim, before the weekly job: draw the budget now
+        drawn = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
+                           week_start=week_start)
+        budget_canaries, budget_controls, expected = drawn.canaries, drawn.controls, drawn.expected_claims
+    canary = spend_probability(budget_canaries, state.canaries, expected, c.max_probability)
+    control = spend_probability(budget_controls, state.controls, expected, c.max_probability)
     if state.boost_probability is not None:
         return Rate(canary=state.boost_probability, control=control, drill=bool(state.boost_drill),
-                    week_start=budget.week_start)
+                    week_start=week_start)
     if c.onboarding_drill and c.drill_probability > 0 and _first_session(
         state.sessions, state.last_activity, now, settings.vigilance.session_gap_minutes
     ):
-        return Rate(canary=c.drill_probability, control=control, drill=True, week_start=budget.week_start)
-    return Rate(canary=canary, control=control, drill=False, week_start=budget.week_start)
+        return Rate(canary=c.drill_probability, control=control, drill=True, week_start=week_start)
+    return Rate(canary=canary, control=control, drill=False, week_start=week_start)
 
 
 def boost_rate(
