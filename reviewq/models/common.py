@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
@@ -33,6 +36,18 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text for a JSON column, as SQLAlchemy's sa.JSON would store it in meaning.
+
+    orjson, compact and UTF-8, is several times faster than json.dumps; what it will not write
+    (nesting past 254 levels, integers past 64 bits, keys that are not strings) json writes.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def utcnow() -> datetime:
