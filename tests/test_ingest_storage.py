@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlmodel import select
 
 from reviewq.models import Item, ItemKind, ItemStatus
-from reviewq.models.common import json_text
+from reviewq.models.common import json_text, new_public_id, new_public_ids
 from reviewq.web.api_input import parse_json
 from reviewq.web.errors import ApiError
 from tests.support.api import bearer, issue_token
@@ -57,6 +58,14 @@ def test_json_text_round_trips():
     """json_text writes what json reads back equal, falling back to json where orjson cannot write."""
     assert json.loads(json_text(TRICKY)) == TRICKY
     assert json.loads(json_text({1: "int key"})) == {"1": "int key"}
+
+
+def test_batch_public_ids_are_like_single_ones():
+    """new_public_ids gives distinct ids of new_public_id's shape (prefix, 16 URL-safe characters)."""
+    ids = new_public_ids("itm", 1000)
+    assert len(set(ids)) == 1000 and new_public_ids("itm", 0) == []
+    shape = re.compile(r"itm_[A-Za-z0-9_-]{16}")
+    assert all(shape.fullmatch(i) for i in [*ids, new_public_id("itm")])
 
 
 # Read and written by orjson alone: no integer past 64 bits, no nesting past its limit.

@@ -44,7 +44,7 @@ def insert_ignoring_conflicts(
         chunk = rows[start : start + ROWS_PER_STATEMENT]
         params = tuple(value for row in chunk for value in (*row, *shared_values))
         sql = head + ", ".join([group] * len(chunk)) + tail
-        found += connection.exec_driver_sql(sql, params).scalars()
+        found += connection.exec_driver_sql(sql, params).scalars().all()  # one fetchall, not a fetch per row
     return found
 
 

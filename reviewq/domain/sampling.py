@@ -17,8 +17,8 @@ from reviewq.config import CanarySettings, SamplingSettings
 from reviewq.domain import reservoir
 from reviewq.domain.bulk_insert import insert_ignoring_conflicts
 from reviewq.domain.errors import ValidationFailed
-from reviewq.models import ApiToken, Item, ItemKind, ItemStatus, new_public_id
-from reviewq.models.common import json_text
+from reviewq.models import ApiToken, Item, ItemKind, ItemStatus
+from reviewq.models.common import json_text, new_public_ids
 from reviewq.models.outputs import OutputCreate
 
 # Rows per IN (...) lookup when checking a batch for already-submitted traces.
@@ -71,9 +71,9 @@ def _payload(data: OutputCreate) -> dict:
 _ROW_COLUMNS = ("trace_id", "category", "payload", "public_id", "dedupe_key")
 
 
-def _row(data: OutputCreate, dedupe_key: str) -> tuple:
+def _row(data: OutputCreate, dedupe_key: str, public_id: str) -> tuple:
     """An items row's own values, in driver form (the payload as JSON text): batch speed."""
-    return (data.trace_id, data.category, json_text(_payload(data)), new_public_id("itm"), dedupe_key)
+    return (data.trace_id, data.category, json_text(_payload(data)), public_id, dedupe_key)
 
 
 def _shared(token: ApiToken, now: datetime) -> dict:
@@ -124,10 +124,11 @@ def submit_outputs(
             outputs=[(d.category, d.trace_id, _payload(d)) for d in outputs if id(d) not in chosen],
         )
     fresh: dict[str, tuple] = {}
-    for data in sampled:
+    public_ids = new_public_ids("itm", len(sampled))
+    for data, public_id in zip(sampled, public_ids, strict=True):
         key = output_dedupe_key(token.agent, data.trace_id)
         if key not in fresh:
-            fresh[key] = _row(data, key)
+            fresh[key] = _row(data, key, public_id)
     inserted = _insert_new(session, list(fresh.values()), _shared(token, now)) if fresh else set()
     fresh_ids = {key: row[_ROW_COLUMNS.index("public_id")] for key, row in fresh.items() if key in inserted}
     existing = _existing(session, [k for k in fresh if k not in inserted])

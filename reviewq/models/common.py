@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from datetime import UTC, datetime
@@ -58,6 +59,13 @@ def utcnow() -> datetime:
 def new_public_id(prefix: str) -> str:
     """A random opaque id: nothing about order, time or origin can be read from it."""
     return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def new_public_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids like new_public_id's, from one read of the system's random source (a batch's
+    100 reads cost more than its dedupe lookup): 12 random bytes are 16 base64 characters."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode()
+    return [f"{prefix}_{text[i:i + 16]}" for i in range(0, 16 * count, 16)]
 
 
 def str_enum(enum_cls, length: int = 32) -> sa.Enum:
