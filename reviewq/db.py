@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from reviewq.config import Settings, is_sqlite
+from reviewq.sqlite_checkpoint import BACKSTOP_PAGES, checkpointer_for, stop_checkpointer
 
 _write_locks: dict[str, threading.Lock] = {}
 _write_locks_guard = threading.Lock()
@@ -43,6 +44,8 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
         **({"poolclass": NullPool} if memory else {"pool_size": pool_size, "max_overflow": pool_size * 2}),
     )
 
+    checkpointer = checkpointer_for(make_url(url).database) if immediate and not memory else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # Take transaction control from pysqlite so BEGIN IMMEDIATE below is what runs.
@@ -52,6 +55,8 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if checkpointer is not None:  # checkpoints run in the background (sqlite_checkpoint.py)
+            cur.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cur.close()
 
     # Writers in this process queue on a Python lock before BEGIN IMMEDIATE: SQLite's own busy
@@ -87,6 +92,8 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
     @event.listens_for(engine, "commit")
     def _on_commit(conn):
         _release(conn.info)
+        if checkpointer is not None:
+            checkpointer.wake()
 
     @event.listens_for(engine, "rollback")
     def _on_rollback(conn):
@@ -191,3 +198,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+        database = make_url(self.settings.database.url).database
+        if self.is_sqlite and database not in (None, "", ":memory:"):
+            stop_checkpointer(database)

@@ -133,6 +133,24 @@ def test_rate_limit_answers_429_with_retry_after(db_url, database, now):
     app.extensions["reviewq.db"].dispose()
 
 
+def test_refused_and_accepted_writes_each_count_once(db_url, database, now):
+    """A write refused after authentication (400, 422) and one accepted (its count committed with
+    the batch on SQLite) each count once against the limit; the next is a 429."""
+    from reviewq.web import create_app
+
+    app = create_app(make_test_settings(db_url, api={"rate_limit_per_minute": 3}))
+    client = app.test_client()
+    token = issue_token(database, now=now)
+    try:
+        post = lambda **kw: client.post("/api/v1/items", headers=bearer(token), **kw).status_code  # noqa: E731
+        batch = {"items": [{"trace_id": "t-1", "category": "billing", "input": "q", "output": "a"}]}
+        codes = [post(data="{not json", content_type="application/json"), post(json={"items": []}),
+                 post(json=batch), post(json=batch)]
+        assert codes == [400, 422, 200, 429], codes
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
 def test_rate_limit_is_shared_by_every_worker_process(db_url, database, now):
     """Two app instances on one database (two workers) together let only rate_limit_per_minute through."""
     from reviewq.web import create_app

@@ -8,6 +8,7 @@ PostgreSQL until then.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,18 +34,25 @@ class Count:
 
 def hit(*, session: Session, key: str, now: datetime, window: timedelta, amount: int = 1) -> Count:
     """Add `amount` to `key`'s count (a new window if the last one has ended) and return the total."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(_COUNTERS).values(key=key, window_start=now, count=amount)
-    ended = _COUNTERS.c.window_start <= sa.bindparam("cutoff", now - window, type_=UTCDateTime())
-    stmt = stmt.on_conflict_do_update(
+    stmt = _hit_statement(session.get_bind().dialect.name)
+    row = session.execute(stmt, {"key": key, "now": now, "amount": amount, "cutoff": now - window}).one()
+    return Count(count=row.count, window_start=_aware(row.window_start))
+
+
+@functools.cache
+def _hit_statement(dialect: str):
+    """The upsert, built once per dialect: building it on every request cost more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_COUNTERS).values(key=sa.bindparam("key"), window_start=sa.bindparam("now", type_=UTCDateTime()),
+                                    count=sa.bindparam("amount"))
+    ended = _COUNTERS.c.window_start <= sa.bindparam("cutoff", type_=UTCDateTime())
+    return stmt.on_conflict_do_update(
         index_elements=[_COUNTERS.c.key],
         set_={
             "count": sa.case((ended, stmt.excluded.count), else_=_COUNTERS.c.count + stmt.excluded.count),
             "window_start": sa.case((ended, stmt.excluded.window_start), else_=_COUNTERS.c.window_start),
         },
     ).returning(_COUNTERS.c.count, _COUNTERS.c.window_start)
-    row = session.execute(stmt).one()
-    return Count(count=row.count, window_start=_aware(row.window_start))
 
 
 def peek(*, session: Session, key: str, now: datetime, window: timedelta) -> Count | None:

@@ -11,13 +11,14 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from reviewq.config import CanarySettings, SamplingSettings
 from reviewq.domain import reservoir
+from reviewq.domain.bulk_insert import insert_ignoring_conflicts
 from reviewq.domain.errors import ValidationFailed
-from reviewq.models import ApiToken, Item, ItemKind, ItemStatus, new_public_id
+from reviewq.models import ApiToken, Item, ItemKind, ItemStatus
+from reviewq.models.common import json_text, new_public_ids
 from reviewq.models.outputs import OutputCreate
 
 # Rows per IN (...) lookup when checking a batch for already-submitted traces.
@@ -66,17 +67,19 @@ def _payload(data: OutputCreate) -> dict:
     return payload
 
 
-def _row(token: ApiToken, data: OutputCreate, now: datetime) -> dict:
-    """An items row as plain values: one multi-row INSERT, no ORM object per output (batch speed).
+# What every row of a batch shares is in _shared(); these vary by output (bulk_insert.py).
+_ROW_COLUMNS = ("trace_id", "category", "payload", "public_id", "dedupe_key")
 
-    Columns left NULL are left out: each value given costs its type's bind processing.
-    """
-    return {
-        "kind": ItemKind.OUTPUT, "trace_id": data.trace_id, "agent": token.agent, "category": data.category,
-        "payload": _payload(data), "priority": 0, "public_id": new_public_id("itm"), "status": ItemStatus.QUEUED,
-        "required_approvals": 1, "dedupe_key": output_dedupe_key(token.agent, data.trace_id),
-        "token_id": token.id, "created_at": now, "updated_at": now,
-    }
+
+def _row(data: OutputCreate, dedupe_key: str, public_id: str) -> tuple:
+    """An items row's own values, in driver form (the payload as JSON text): batch speed."""
+    return (data.trace_id, data.category, json_text(_payload(data)), public_id, dedupe_key)
+
+
+def _shared(token: ApiToken, now: datetime) -> dict:
+    """The values every row of one batch has. Columns left out stay NULL or take their default."""
+    return {"kind": ItemKind.OUTPUT, "agent": token.agent, "priority": 0, "status": ItemStatus.QUEUED,
+            "required_approvals": 1, "token_id": token.id, "created_at": now, "updated_at": now}
 
 
 def check_agent(token: ApiToken, data: OutputCreate, field: str = "agent") -> None:
@@ -92,18 +95,11 @@ def _existing(session: Session, keys: list[str]) -> dict[str, str]:
     return found
 
 
-def _insert_new(session: Session, rows: list[dict]) -> set[str]:
-    """Insert the rows whose dedupe key is new; the keys actually inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # Core, not the ORM's bulk path (which costs more than the database's own work here), and
-    # no parameter-order sorting: with ON CONFLICT rows may drop out, so SQLAlchemy would fall
-    # back to one INSERT per row. The keys come back in any order; a set is all we need.
-    stmt = insert(Item.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-        Item.__table__.c.dedupe_key
-    )
-    # An executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs ("insertmanyvalues").
-    return set(session.connection().execute(stmt, rows).scalars())
+def _insert_new(session: Session, rows: list[tuple], shared: dict) -> set[str]:
+    """Insert the rows whose dedupe key is new (ON CONFLICT DO NOTHING: race-free against a
+    concurrent resubmission); the keys actually inserted."""
+    return set(insert_ignoring_conflicts(session, Item.__table__, columns=_ROW_COLUMNS, rows=rows, shared=shared,
+                                         conflict="dedupe_key", returning="dedupe_key"))
 
 
 def submit_outputs(
@@ -115,7 +111,7 @@ def submit_outputs(
     Given `canaries` settings with the reservoir on, a bounded share of the unsampled ones is kept
     as projection sources (domain/reservoir.py); no reviewer is ever served them.
 
-    One INSERT .. ON CONFLICT DO NOTHING per chunk stores the new traces (race-free against a
+    One INSERT .. ON CONFLICT DO NOTHING per 500 rows stores the new traces (race-free against a
     concurrent resubmission), and only conflicting keys are looked up: a few statements per batch.
     """
     for i, data in enumerate(outputs):
@@ -127,13 +123,14 @@ def submit_outputs(
             session=session, agent=token.agent, settings=canaries, now=now, rng=rng or random.Random(),
             outputs=[(d.category, d.trace_id, _payload(d)) for d in outputs if id(d) not in chosen],
         )
-    fresh: dict[str, dict] = {}
-    for data in sampled:
+    fresh: dict[str, tuple] = {}
+    public_ids = new_public_ids("itm", len(sampled))
+    for data, public_id in zip(sampled, public_ids, strict=True):
         key = output_dedupe_key(token.agent, data.trace_id)
         if key not in fresh:
-            fresh[key] = _row(token, data, now)
-    inserted = _insert_new(session, list(fresh.values())) if fresh else set()
-    fresh_ids = {key: row["public_id"] for key, row in fresh.items() if key in inserted}
+            fresh[key] = _row(data, key, public_id)
+    inserted = _insert_new(session, list(fresh.values()), _shared(token, now)) if fresh else set()
+    fresh_ids = {key: row[_ROW_COLUMNS.index("public_id")] for key, row in fresh.items() if key in inserted}
     existing = _existing(session, [k for k in fresh if k not in inserted])
     results = []
     seen: set[str] = set()

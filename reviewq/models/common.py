@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
@@ -35,6 +39,18 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def json_text(value: Any) -> str:
+    """`value` as JSON text for a JSON column, as SQLAlchemy's sa.JSON would store it in meaning.
+
+    orjson, compact and UTF-8, is several times faster than json.dumps; what it will not write
+    (nesting past 254 levels, integers past 64 bits, keys that are not strings) json writes.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
+
+
 def utcnow() -> datetime:
     """The wall clock, for shells (web, CLI, scheduler) to pass into domain functions as now=."""
     return datetime.now(UTC)
@@ -43,6 +59,13 @@ def utcnow() -> datetime:
 def new_public_id(prefix: str) -> str:
     """A random opaque id: nothing about order, time or origin can be read from it."""
     return f"{prefix}_{secrets.token_urlsafe(12)}"
+
+
+def new_public_ids(prefix: str, count: int) -> list[str]:
+    """`count` ids like new_public_id's, from one read of the system's random source (a batch's
+    100 reads cost more than its dedupe lookup): 12 random bytes are 16 base64 characters."""
+    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode()
+    return [f"{prefix}_{text[i:i + 16]}" for i in range(0, 16 * count, 16)]
 
 
 def str_enum(enum_cls, length: int = 32) -> sa.Enum:

@@ -10,7 +10,7 @@ from flask import g, request
 from reviewq.domain.tokens import record_use, verify_token
 from reviewq.models import ApiToken, Scope
 from reviewq.web.clock import app_now
-from reviewq.web.database import commit, db_session, get_database, get_settings
+from reviewq.web.database import commit, db_session, get_database, get_settings, unless_committed
 from reviewq.web.errors import ApiError
 
 
@@ -49,14 +49,25 @@ def authenticate(*scopes: Scope) -> Caller:
     use = {"token_id": token.id, "last_used_at": token.last_used_at, "now": now, "per_minute": per_minute}
     if readonly:
         # A read request counts in its own tiny write transaction.
-        with get_database().session_scope() as writer:
-            wait = record_use(session=writer, **use)
+        wait = _count_alone(use)
     else:
-        # Committed at once, so the counter's row lock is not held through the request.
         wait = record_use(session=session, **use)
-        commit()
+        if wait > 0 or not get_database().is_sqlite:
+            # PostgreSQL: committed at once, so the counter's row lock is not held through the request.
+            commit()
+        else:
+            # SQLite: every write transaction holds the one write lock anyway, so the count joins
+            # the view's transaction (one commit for a batch of outputs, not two). If the view
+            # never commits (a refused body, an error), the request is counted on its own.
+            unless_committed(lambda: _count_alone(use))
     if wait > 0:
         raise ApiError(429, "rate_limited", "too many requests for this token; slow down",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
     g.api_caller = Caller(token)
     return g.api_caller
+
+
+def _count_alone(use: dict) -> float:
+    """Count one request of a token in its own short write transaction."""
+    with get_database().session_scope() as writer:
+        return record_use(session=writer, **use)

@@ -8,6 +8,7 @@ import math
 import re
 from typing import Any, TypeVar
 
+import orjson
 from flask import current_app, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -67,10 +68,35 @@ def _has_surrogate(text: str) -> bool:
         return True
 
 
+# Every digit as "0", anything else as a space: 19 digits in a row are then one substring search
+# (a regular expression over a batch's body cost more than parsing it).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+
+
+def _not_for_orjson(raw: bytes) -> bool:
+    """Whether orjson might read `raw` other than json does: a \u0000 escape (a NUL, which orjson
+    accepts and _bad_value refuses) or 19 digits in a row (orjson reads an integer past 64 bits
+    as a float; json keeps it exact). It refuses every other thing _bad_value looks for."""
+    return b"\\u0000" in raw or b"0" * 19 in raw.translate(_DIGITS_AS_ZERO)
+
+
 def parse_json(raw: bytes) -> Any:
     """A JSON document from `raw`: 400 if it is not JSON, 422 naming the field that cannot be stored."""
     if not raw.strip():
         raise ApiError(400, "bad_json", "the body is empty; send a JSON object", field="body")
+    # orjson first (half json's time on a batch of 100 outputs, and no walk). It refuses NaN,
+    # Infinity, numbers beyond 1e308, lone surrogates (escaped or as bytes) and non-UTF-8 bodies.
+    # Whatever it refuses or might read differently goes to json, which decides as before and
+    # words the error.
+    if not _not_for_orjson(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return _parse_with_json(raw)
+
+
+def _parse_with_json(raw: bytes) -> Any:
     nonfinite: list[str] = []
 
     def number(text: str) -> float:  # every number with a fraction or an exponent

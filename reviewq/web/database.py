@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from flask import Flask, current_app, g
@@ -9,6 +10,8 @@ from sqlmodel import Session
 
 from reviewq.config import Settings
 from reviewq.db import Database
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -31,6 +34,7 @@ def db_session(*, readonly: bool = False) -> Session:
         session = get_database().session(readonly=readonly)
         g.db_session = session
         g.db_after_commit = []
+        g.db_unless_committed = []
     return session
 
 
@@ -40,12 +44,20 @@ def after_commit(callback: Callable[[], None]) -> None:
     g.db_after_commit.append(callback)
 
 
+def unless_committed(callback: Callable[[], None]) -> None:
+    """Run `callback` as the request ends if its transaction was never committed (an error, or a
+    view that only read): for work that must be kept either way, in its own transaction."""
+    db_session()
+    g.db_unless_committed.append(callback)
+
+
 def commit() -> None:
     """The request's single commit, then the callbacks that must only see committed data."""
     session = g.get("db_session")
     if session is None:
         return
     session.commit()
+    g.db_unless_committed = []
     callbacks, g.db_after_commit = g.db_after_commit, []
     for callback in callbacks:
         callback()
@@ -56,3 +68,8 @@ def _close_session(_exc: BaseException | None) -> None:
     if session is not None:
         session.rollback()
         session.close()
+    for callback in g.pop("db_unless_committed", ()):
+        try:
+            callback()
+        except Exception:  # the response is already decided; a teardown must not raise
+            log.exception("a request's fallback write failed")
