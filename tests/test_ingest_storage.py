@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from reviewq.models import Item, ItemKind, ItemStatus
 from reviewq.models.common import json_text, new_public_id, new_public_ids
-from reviewq.web.api_input import parse_json
+from reviewq.web.api_input import MAX_JSON_DEPTH, parse_json
 from reviewq.web.errors import ApiError
 from tests.support.api import bearer, issue_token
 
@@ -23,15 +23,15 @@ def _deep(levels: int) -> list:
 
 
 # Values each reader or writer might get wrong: text beyond ASCII and escapes, exact integers
-# past 64 bits (orjson reads them as floats, json keeps them), floats at the edges, nesting past
-# orjson's 254-level limit for writing, and keys that are not plain words.
+# past 64 bits (orjson reads them as floats and cannot write them: json does both), floats at
+# the edges, nesting near the limit, and keys that are not plain words.
 TRICKY = {
     "text": 'café ✓ 😀 "quoted" back\\slash \t tab \u2028 line sep /slash',
     "ints": [0, -1, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, 2**70, -(2**70)],
     "floats": [0.1, -0.0, 1.5e300, -2e-300, 5e-324, 1.7976931348623157e308, 1e-400],
     "flags": [True, False, None],
     "nested": {"a": {"b": {"c": [1, {"d": "e"}]}}},
-    "deep": _deep(300),
+    "deep": _deep(250),  # 255 levels in a batch's item: just within MAX_JSON_DEPTH
     "keys": {"": "empty", "é": "accent", "with space": 1, "1": "digit"},
     "empty": {"list": [], "dict": {}, "text": ""},
 }
@@ -54,6 +54,20 @@ def test_parse_json_refuses_what_it_refused_before(raw):
     assert refused.value.status in (400, 422)
 
 
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH, 970, 1_000, 1_023, 5_000])
+def test_a_body_nested_past_the_limit_is_a_400_naming_the_body(levels):
+    """Every reader and writer honours one depth: orjson reads 1,024 levels but json.dumps could
+    not store 970 (a 500 before the limit)."""
+    raw = b'{"output": ' + b"[" * levels + b"]" * levels + b"}"  # json.dumps itself cannot write 970
+    with pytest.raises(ApiError) as refused:
+        parse_json(raw)
+    assert (refused.value.status, refused.value.field) == (400, "body")
+
+
+def test_a_body_at_the_depth_limit_is_read():
+    assert parse_json(json.dumps(_deep(MAX_JSON_DEPTH - 1)).encode()) == _deep(MAX_JSON_DEPTH - 1)
+
+
 def test_json_text_round_trips():
     """json_text writes what json reads back equal, falling back to json where orjson cannot write."""
     assert json.loads(json_text(TRICKY)) == TRICKY
@@ -70,6 +84,16 @@ def test_batch_public_ids_are_like_single_ones():
 
 # Read and written by orjson alone: no integer past 64 bits, no nesting past its limit.
 PLAIN = {k: v for k, v in TRICKY.items() if k not in ("ints", "deep")} | {"ints": [0, -1, 2**53 + 1]}
+
+
+def test_an_output_nested_past_the_limit_is_refused_not_a_500(client, database, now):
+    issued = issue_token(database, now=now)
+    for levels in (300, 970):
+        raw = f'{{"trace_id": "deep-{levels}", "category": "billing", "input": "q", "output": ' \
+            + "[" * levels + "]" * levels + "}"
+        response = client.post("/api/v1/items", data=raw,
+                               headers={**bearer(issued), "Content-Type": "application/json"})
+        assert response.status_code == 400 and response.json["error"]["field"] == "body"
 
 
 @pytest.mark.parametrize("output", [PLAIN, TRICKY], ids=["orjson", "json-fallback"])

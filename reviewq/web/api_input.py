@@ -73,9 +73,27 @@ def _has_surrogate(text: str) -> bool:
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 
 
+# Deeper bodies are refused (400): orjson reads 1,024 levels, json about 990 and json.dumps
+# (which stores what orjson cannot write, past 254) fewer still from deep in a request's stack,
+# so a limit of their own is the one thing every part can honour. No agent output comes close.
+MAX_JSON_DEPTH = 256
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether any list or object sits more than `limit` levels deep (the outermost is level 1)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def _not_for_orjson(raw: bytes) -> bool:
     """Whether orjson might read `raw` other than json does: a \u0000 escape (a NUL, which orjson
-    accepts and _bad_value refuses) or 19 digits in a row (orjson reads an integer past 64 bits
+    accepts and _bad_value refuses), 19 digits in a row (orjson reads an integer past 64 bits
     as a float; json keeps it exact). It refuses every other thing _bad_value looks for."""
     return b"\\u0000" in raw or b"0" * 19 in raw.translate(_DIGITS_AS_ZERO)
 
@@ -88,12 +106,21 @@ def parse_json(raw: bytes) -> Any:
     # Infinity, numbers beyond 1e308, lone surrogates (escaped or as bytes) and non-UTF-8 bodies.
     # Whatever it refuses or might read differently goes to json, which decides as before and
     # words the error.
+    value: Any = _UNREAD
     if not _not_for_orjson(raw):
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return _parse_with_json(raw)
+    if value is _UNREAD:
+        value = _parse_with_json(raw)
+    # As deep as that takes at least as many opening brackets: a count first, the walk rarely.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
+        raise ApiError(400, "bad_json", f"the body is nested deeper than {MAX_JSON_DEPTH} levels", field="body")
+    return value
+
+
+_UNREAD = object()
 
 
 def _parse_with_json(raw: bytes) -> Any:
