@@ -9,22 +9,29 @@ A long-poll (GET /api/v1/approvals/<id>?wait=N) runs its view in a pool thread a
 view authenticates, reads the approval and, if it is still pending, leaves a `LongPoll` in the
 environ instead of blocking. The wait then happens here, on the loop, woken by the same
 wake-ups as before (reviewq.domain.wakeups), with each re-read in a small pool of its own.
+Agents may park 10,000 of them at once, so a parked long-poll is lean: its request's own task
+waits (no second task, none watching for the hang-up: the connection reports that), and it
+keeps only the answer's status, headers and what its re-read needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
-from reviewq.serving.protocol import MAX_HEAD_BYTES, error_body
+from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
 
 log = logging.getLogger(__name__)
+
+_CLOSE = (b"connection", b"close")
+_FAILED = object()
 
 
 class RequestRefused(Exception):
@@ -80,9 +87,13 @@ class ReviewqFront:
             return
         poll: LongPoll | None = environ.get(LONG_POLL)
         if poll is not None:
-            del environ, body  # a waiter may be one of thousands: keep only what answering needs
-            response.body.clear()
-            await self._long_poll(poll, response, receive, send)
+            # A waiter may be one of thousands: keep only what answering needs. uvicorn keeps the
+            # request headers to the end only to see a "connection: close".
+            del environ, body
+            scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
+            status, headers = response.status, [h for h in response.headers if h[0] != b"content-length"]
+            del response
+            await self._long_poll(poll, status, headers, scope, receive, send)
             return
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         if response.rest is None:
@@ -114,7 +125,7 @@ class ReviewqFront:
 
     async def _stream(self, response: WsgiResponse, pool, receive, send, loop) -> None:
         gone = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone.set))
         try:
             if response.body:
                 await send({"type": "http.response.body", "body": b"".join(response.body), "more_body": True})
@@ -123,34 +134,58 @@ class ReviewqFront:
         finally:
             watcher.cancel()
 
-    async def _long_poll(self, poll: LongPoll, placeholder: WsgiResponse, receive, send) -> None:
-        placeholder.close()
-        loop = asyncio.get_running_loop()
-        waiting = asyncio.create_task(wait_until_async(
-            poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
-            waiter=poll.waiter, value=poll.value, run=lambda fn: loop.run_in_executor(self.rechecks, fn),
-        ))
+    async def _long_poll(self, poll: LongPoll, status: int, headers: list, scope, receive, send) -> None:
         # A client that hangs up stops its wait: nobody is left to answer.
-        watcher = asyncio.create_task(_watch_disconnect(receive, waiting))
+        hang_up = _HangUp(asyncio.current_task())
+        connection = scope.get(CONNECTION)
+        watcher = None
+        if connection is not None:
+            connection.when_lost(hang_up)
+        else:  # another ASGI server: a task reads receive() for the hang-up
+            watcher = asyncio.create_task(_watch_disconnect(receive, hang_up))
         try:
-            value = await waiting
+            value = await wait_until_async(
+                poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
+                waiter=poll.waiter, value=poll.value, run=self._recheck,
+            )
         except asyncio.CancelledError:
-            if not watcher.done():
+            if not hang_up.called:
                 raise  # this task itself is being cancelled (shutdown), not the client leaving
+            hang_up.task.uncancel()
             return
         except Exception:
             log.exception("long-poll on %s failed", poll.key)
+            value = _FAILED
+        finally:
+            if connection is not None:
+                connection.when_lost(None)
+            if watcher is not None:
+                watcher.cancel()
+            if poll.waiter is not None:  # a wait cancelled before it ran never reached its own finally
+                hub.unregister(poll.key, poll.waiter)
+        if value is _FAILED:
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
             return
-        finally:
-            watcher.cancel()
-            if poll.waiter is not None:  # a task cancelled before it ran never reached its own finally
-                hub.unregister(poll.key, poll.waiter)
         body = poll.render(value)
-        headers = [(k, v) for k, v in placeholder.headers if k != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": placeholder.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _recheck(self, check):
+        return asyncio.get_running_loop().run_in_executor(self.rechecks, check)
+
+
+class _HangUp:
+    """Cancels a parked long-poll's task when its client hangs up (and says that it did)."""
+
+    __slots__ = ("called", "task")
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task, self.called = task, False
+
+    def __call__(self) -> None:
+        self.called = True
+        self.task.cancel()
 
 
 def pool_threads(settings: Settings) -> tuple[int, int]:
@@ -180,15 +215,12 @@ def _content_length(scope) -> int | None:
     return None
 
 
-async def _watch_disconnect(receive, on_gone: asyncio.Event | asyncio.Task) -> None:
-    """Set the event (or cancel the task) once the client disconnects."""
+async def _watch_disconnect(receive, on_gone: Callable[[], object]) -> None:
+    """Call `on_gone()` once the client disconnects."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            if isinstance(on_gone, asyncio.Event):
-                on_gone.set()
-            else:
-                on_gone.cancel()
+            on_gone()
             return
 
 

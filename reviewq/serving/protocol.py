@@ -3,13 +3,16 @@
 uvicorn times out idle keep-alive connections but not a client that sends part of its headers
 and stalls (slowloris). On an event loop such a client costs no thread, yet each holds a file
 descriptor; here it loses the connection after `header_timeout_s`. Requests h11 cannot parse
-get the API's JSON error shape instead of uvicorn's plain text.
+get the API's JSON error shape instead of uvicorn's plain text. A request's scope holds its
+connection under CONNECTION, so a parked long-poll can learn of a hang-up without a task of
+its own reading `receive()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -17,6 +20,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 # Largest request line plus headers h11 buffers; a request target over [server] max_url_bytes
 # (a few KB) still arrives whole, so the app can answer it with a JSON 414.
 MAX_HEAD_BYTES = 64 * 1024
+# The scope key of the GuardedH11Protocol serving a request (see `when_lost`).
+CONNECTION = "reviewq.connection"
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -30,6 +35,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_timer: asyncio.TimerHandle | None = None
+        self._lost = False
+        self._on_lost: Callable[[], None] | None = None
         super().connection_made(transport)
         self._arm_head_timer()
 
@@ -43,9 +50,29 @@ class GuardedH11Protocol(H11Protocol):
         else:
             self._disarm_head_timer()
 
+    def handle_events(self) -> None:
+        super().handle_events()
+        # A new request's task is created but has not run yet: its scope learns its connection.
+        if self.cycle is not None and CONNECTION not in self.cycle.scope:
+            self.cycle.scope[CONNECTION] = self  # type: ignore[literal-required]
+
+    def when_lost(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` once if the client hangs up before it is answered; None: no longer."""
+        self._on_lost = callback
+        if callback is None:
+            return
+        if self._lost:
+            self.loop.call_soon(callback)
+        else:
+            self.flow.resume_reading()  # a hang-up is seen only while reading
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._lost = True
+        callback, self._on_lost = self._on_lost, None
         super().connection_lost(exc)
+        if callback is not None:
+            callback()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
