@@ -81,44 +81,65 @@ def _resolve(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
+Waiter = threading.Event | LoopEvent
+
+
 class WaiterHub:
-    """In-process registry of waiters on an id: threads (threading.Event) or coroutines (LoopEvent)."""
+    """In-process registry of waiters on an id: threads (threading.Event) or coroutines (LoopEvent).
+
+    An id nearly always has one waiter, held as it is; a set only once there are more (a set
+    per id was a tenth of a parked long-poll's memory; issue 11).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event | LoopEvent]] = {}
+        self._waiters: dict[str, Waiter | set[Waiter]] = {}
 
-    def register(self, key: str, ev: threading.Event | LoopEvent | None = None) -> threading.Event | LoopEvent:
+    def register(self, key: str, ev: Waiter | None = None) -> Waiter:
         ev = ev if ev is not None else threading.Event()
         with self._lock:
-            self._waiters.setdefault(key, set()).add(ev)
+            group = self._waiters.get(key)
+            if group is None:
+                self._waiters[key] = ev
+            elif isinstance(group, set):
+                group.add(ev)
+            else:
+                self._waiters[key] = {group, ev}
         return ev
 
-    def unregister(self, key: str, ev: threading.Event | LoopEvent) -> None:
+    def unregister(self, key: str, ev: Waiter) -> None:
         with self._lock:
             group = self._waiters.get(key)
-            if group is not None:
+            if group is ev:
+                del self._waiters[key]
+            elif isinstance(group, set):
                 group.discard(ev)
                 if not group:
                     del self._waiters[key]
 
     def notify(self, key: str) -> int:
         with self._lock:
-            group = list(self._waiters.get(key, ()))
+            group = _members(self._waiters.get(key))
         for ev in group:
             ev.set()
         return len(group)
 
     def notify_all(self) -> None:
         with self._lock:
-            groups = [list(g) for g in self._waiters.values()]
+            groups = [_members(g) for g in self._waiters.values()]
         for group in groups:
             for ev in group:
                 ev.set()
 
     def waiting(self) -> int:
         with self._lock:
-            return sum(len(g) for g in self._waiters.values())
+            return sum(len(_members(g)) for g in self._waiters.values())
+
+
+def _members(group: Waiter | set[Waiter] | None) -> list[Waiter]:
+    if group is None:
+        return []
+    return list(group) if isinstance(group, set) else [group]
 
 
 hub = WaiterHub()
