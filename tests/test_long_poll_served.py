@@ -16,8 +16,9 @@ import uvicorn
 from reviewq.domain.wakeups import hub
 from reviewq.models import Verdict, utcnow
 from reviewq.serving.front import ReviewqFront
-from reviewq.serving.protocol import GuardedH11Protocol
-from tests.support.api import add_reviewer, ask, bearer, decide_next, issue_token
+from reviewq.serving.protocol import GuardedH11Protocol, LeanEvent
+from tests.support.api import add_reviewer, ask, bearer, decide_next, envelope, issue_token
+from tests.support.in_thread import in_thread
 from tests.support.live_server import free_port
 
 
@@ -95,6 +96,40 @@ def test_a_decision_wakes_every_parked_waiter_with_the_answer(app, database, set
         finally:
             for conn in conns:
                 conn.close()
+
+
+def test_a_request_body_still_arrives_through_the_lean_connection(app, database, settings, now):
+    """A POST's body reaches the app (uvicorn signals it on the connection's LeanEvent)."""
+    token = issue_token(database, now=now)
+    body = envelope(None, timeout_s=600).model_dump(mode="json")
+    with served(app, settings) as url:
+        response = requests.post(f"{url}/api/v1/approvals", json=body, headers=bearer(token), timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending"
+
+
+def test_lean_event_sets_clears_and_wakes_every_waiter():
+    """LeanEvent keeps asyncio.Event's meaning: wait returns at once when set, else when set() is called."""
+
+    async def main():
+        event = LeanEvent()
+        assert not event.is_set()
+        waiting = [asyncio.create_task(event.wait()) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert not any(t.done() for t in waiting)
+        event.set()
+        assert await asyncio.gather(*waiting) == [True, True]
+        assert event.is_set() and await asyncio.wait_for(event.wait(), 1)
+        event.clear()
+        late = asyncio.create_task(event.wait())
+        await asyncio.sleep(0.01)
+        assert not late.done()
+        late.cancel()
+        await asyncio.gather(late, return_exceptions=True)
+        event.set()  # nobody left waiting: harmless
+        return event._waiters
+
+    assert in_thread(asyncio.run, main()) is None
 
 
 def _read_response(conn: socket.socket) -> tuple[bytes, bytes, bytes]:

@@ -75,21 +75,18 @@ class ReviewqFront:
             return
         if body is None:  # the client went away
             return
-        environ = build_environ(scope, body)
         loop = asyncio.get_running_loop()
-        environ[ASYNC_WAIT] = loop
         pool = self.agents if scope["path"].startswith("/api/") else self.people
         try:
-            response = await loop.run_in_executor(pool, call_app, self.app, environ)
+            response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
             return
-        poll: LongPoll | None = environ.get(LONG_POLL)
+        del body
         if poll is not None:
             # A waiter may be one of thousands: keep only what answering needs. uvicorn keeps the
             # request headers to the end only to see a "connection: close".
-            del environ, body
             scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
             status, headers = response.status, [h for h in response.headers if h[0] != b"content-length"]
             del response
@@ -100,6 +97,13 @@ class ReviewqFront:
             await send({"type": "http.response.body", "body": b"".join(response.body)})
             return
         await self._stream(response, pool, receive, send, loop)
+
+    def _run_app(self, scope, body: bytes, loop) -> tuple[WsgiResponse, LongPoll | None]:
+        """In a pool thread: the environ is made here, so a burst of thousands of queued requests
+        (agents opening long-polls) holds a scope each, not an environ too (VmHWM; issue 11)."""
+        environ = build_environ(scope, body)
+        environ[ASYNC_WAIT] = loop
+        return call_app(self.app, environ), environ.get(LONG_POLL)
 
     async def _read_body(self, scope, receive) -> bytes | None:
         declared = _content_length(scope)

@@ -6,6 +6,10 @@ descriptor; here it loses the connection after `header_timeout_s`. Requests h11 
 get the API's JSON error shape instead of uvicorn's plain text. A request's scope holds its
 connection under CONNECTION, so a parked long-poll can learn of a hang-up without a task of
 its own reading `receive()`.
+
+Agents may hold 10,000 connections open at once, each with a request parked (issue 11), so a
+connection's two asyncio.Events (uvicorn's flow control and its request's body signal) are
+LeanEvents: a deque each, about 1.5 KB a connection, is made only while someone waits.
 """
 
 from __future__ import annotations
@@ -28,6 +32,52 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
+class LeanEvent:
+    """asyncio.Event's set/clear/is_set/wait, with its list of waiters made only while someone waits."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if self._value:
+            return
+        self._value = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+def _lean(event: asyncio.Event) -> LeanEvent:
+    lean = LeanEvent()
+    if event.is_set():
+        lean.set()
+    return lean
+
+
 class GuardedH11Protocol(H11Protocol):
     """H11Protocol that closes a connection whose request head does not arrive in time."""
 
@@ -38,6 +88,7 @@ class GuardedH11Protocol(H11Protocol):
         self._lost = False
         self._on_lost: Callable[[], None] | None = None
         super().connection_made(transport)
+        self.flow._is_writable_event = _lean(self.flow._is_writable_event)  # type: ignore[assignment]
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -52,9 +103,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def handle_events(self) -> None:
         super().handle_events()
-        # A new request's task is created but has not run yet: its scope learns its connection.
-        if self.cycle is not None and CONNECTION not in self.cycle.scope:
-            self.cycle.scope[CONNECTION] = self  # type: ignore[literal-required]
+        # A new request's task is created but has not run yet: nothing waits on its event, and
+        # its scope learns its connection.
+        cycle = self.cycle
+        if cycle is not None and CONNECTION not in cycle.scope:
+            cycle.scope[CONNECTION] = self  # type: ignore[literal-required]
+            cycle.message_event = _lean(cycle.message_event)  # type: ignore[assignment]
 
     def when_lost(self, callback: Callable[[], None] | None) -> None:
         """Call `callback` once if the client hangs up before it is answered; None: no longer."""
