@@ -57,12 +57,16 @@ class ReviewqFront:
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __call__(self, scope, receive, send):
+        """ASGI 3. A plain function returning the coroutine: one frame less for each parked long-poll."""
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
+            return _lifespan(receive, send)
         if scope["type"] != "http":
-            return
+            return _ignore()
+        return self._http(scope, receive, send)
+
+    async def _answer(self, scope, receive, send) -> tuple[LongPoll, int, list] | None:
+        """Answer the request, unless it is a long-poll to park: then its poll, status and headers."""
         try:
             if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > self.max_url:
                 raise RequestRefused(414, "uri_too_long", f"the URL is longer than {self.max_url} bytes")
@@ -72,9 +76,9 @@ class ReviewqFront:
             body = await self._read_body(scope, receive)
         except RequestRefused as refused:
             await _send_error(send, refused.status, refused.code, refused.message)
-            return
+            return None
         if body is None:  # the client went away
-            return
+            return None
         loop = asyncio.get_running_loop()
         pool = self.agents if scope["path"].startswith("/api/") else self.people
         try:
@@ -82,21 +86,19 @@ class ReviewqFront:
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
-            return
+            return None
         del body
         if poll is not None:
             # A waiter may be one of thousands: keep only what answering needs. uvicorn keeps the
             # request headers to the end only to see a "connection: close".
             scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
-            status, headers = response.status, [h for h in response.headers if h[0] != b"content-length"]
-            del response
-            await self._long_poll(poll, status, headers, scope, receive, send)
-            return
+            return poll, response.status, [h for h in response.headers if h[0] != b"content-length"]
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         if response.rest is None:
             await send({"type": "http.response.body", "body": b"".join(response.body)})
-            return
-        await self._stream(response, pool, receive, send, loop)
+        else:
+            await self._stream(response, pool, receive, send, loop)
+        return None
 
     def _run_app(self, scope, body: bytes, loop) -> tuple[WsgiResponse, LongPoll | None]:
         """In a pool thread: the environ is made here, so a burst of thousands of queued requests
@@ -138,7 +140,13 @@ class ReviewqFront:
         finally:
             watcher.cancel()
 
-    async def _long_poll(self, poll: LongPoll, status: int, headers: list, scope, receive, send) -> None:
+    async def _http(self, scope, receive, send) -> None:
+        parked = await self._answer(scope, receive, send)
+        if parked is None:
+            return
+        # A long-poll: its wait happens in this frame, the only one of ours a parked waiter keeps.
+        poll, status, headers = parked
+        del parked
         # A client that hangs up stops its wait: nobody is left to answer.
         hang_up = _HangUp(asyncio.current_task())
         connection = scope.get(CONNECTION)
@@ -236,6 +244,10 @@ async def _send_error(send, status: int, code: str, message: str) -> None:
         (b"connection", b"close"),
     ]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _ignore() -> None:
+    return None
 
 
 async def _lifespan(receive, send) -> None:
