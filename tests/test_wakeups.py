@@ -30,6 +30,25 @@ def ask(database, token, settings, now) -> str:
                                 settings=settings, now=now).item.public_id
 
 
+def test_the_hub_wakes_one_or_many_waiters_of_an_id_and_forgets_them():
+    """An id's only waiter and each of several are woken by its notify, and only while registered."""
+    hub = wakeups.WaiterHub()
+    alone, first, second = threading.Event(), threading.Event(), threading.Event()
+    hub.register("one", alone)
+    hub.register("two", first)
+    hub.register("two", second)
+    assert hub.waiting() == 3
+    assert hub.notify("one") == 1 and alone.is_set() and not first.is_set()
+    assert hub.notify("two") == 2 and first.is_set() and second.is_set()
+    first.clear(), second.clear()
+    hub.unregister("two", first)
+    assert hub.notify("two") == 1 and second.is_set() and not first.is_set()
+    hub.unregister("two", second)
+    hub.unregister("one", alone)
+    hub.unregister("one", alone)  # twice: harmless
+    assert hub.waiting() == 0 and hub.notify("one") == 0 and hub.notify("two") == 0
+
+
 def test_only_a_committed_settlement_wakes_waiters(database):
     """announce_settled wakes waiters after commit, never after a rollback."""
     ev = wakeups.hub.register("itm_commit")

@@ -35,68 +35,111 @@ T = TypeVar("T")
 
 
 class LoopEvent:
-    """An asyncio.Event that any thread may set (a commit hook, the LISTEN thread)."""
+    """An event on one loop that any thread may set (a commit hook, the LISTEN thread).
 
-    __slots__ = ("_event", "_loop")
+    A waiter may be one of 10,000 parked at once, so it is lean: a flag and, only while it
+    sleeps, one future and one timer. asyncio.Event plus wait_for cost a deque, a task and its
+    coroutine per waiter (about 1.6 KB; issue 11).
+    """
+
+    __slots__ = ("_loop", "_set", "_sleeping")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._event = asyncio.Event()
+        self._set = False
+        self._sleeping: asyncio.Future | None = None
 
     def set(self) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._event.set)
+            self._loop.call_soon_threadsafe(self._wake)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
 
+    def _wake(self) -> None:
+        self._set = True
+        if self._sleeping is not None and not self._sleeping.done():
+            self._sleeping.set_result(None)
+
     async def wait(self, timeout: float) -> None:
+        """Return once set (at once if it already is) or after `timeout` seconds."""
+        if self._set:
+            return
+        sleeping = self._sleeping = self._loop.create_future()
+        timer = self._loop.call_later(timeout, _resolve, sleeping)
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            pass
+            await sleeping
+        finally:
+            timer.cancel()
+            self._sleeping = None
 
     def clear(self) -> None:
-        self._event.clear()
+        self._set = False
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+Waiter = threading.Event | LoopEvent
 
 
 class WaiterHub:
-    """In-process registry of waiters on an id: threads (threading.Event) or coroutines (LoopEvent)."""
+    """In-process registry of waiters on an id: threads (threading.Event) or coroutines (LoopEvent).
+
+    An id nearly always has one waiter, held as it is; a set only once there are more (a set
+    per id was a tenth of a parked long-poll's memory; issue 11).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[str, set[threading.Event | LoopEvent]] = {}
+        self._waiters: dict[str, Waiter | set[Waiter]] = {}
 
-    def register(self, key: str, ev: threading.Event | LoopEvent | None = None) -> threading.Event | LoopEvent:
+    def register(self, key: str, ev: Waiter | None = None) -> Waiter:
         ev = ev if ev is not None else threading.Event()
         with self._lock:
-            self._waiters.setdefault(key, set()).add(ev)
+            group = self._waiters.get(key)
+            if group is None:
+                self._waiters[key] = ev
+            elif isinstance(group, set):
+                group.add(ev)
+            else:
+                self._waiters[key] = {group, ev}
         return ev
 
-    def unregister(self, key: str, ev: threading.Event | LoopEvent) -> None:
+    def unregister(self, key: str, ev: Waiter) -> None:
         with self._lock:
             group = self._waiters.get(key)
-            if group is not None:
+            if group is ev:
+                del self._waiters[key]
+            elif isinstance(group, set):
                 group.discard(ev)
                 if not group:
                     del self._waiters[key]
 
     def notify(self, key: str) -> int:
         with self._lock:
-            group = list(self._waiters.get(key, ()))
+            group = _members(self._waiters.get(key))
         for ev in group:
             ev.set()
         return len(group)
 
     def notify_all(self) -> None:
         with self._lock:
-            groups = [list(g) for g in self._waiters.values()]
+            groups = [_members(g) for g in self._waiters.values()]
         for group in groups:
             for ev in group:
                 ev.set()
 
     def waiting(self) -> int:
         with self._lock:
-            return sum(len(g) for g in self._waiters.values())
+            return sum(len(_members(g)) for g in self._waiters.values())
+
+
+def _members(group: Waiter | set[Waiter] | None) -> list[Waiter]:
+    if group is None:
+        return []
+    return list(group) if isinstance(group, set) else [group]
 
 
 hub = WaiterHub()

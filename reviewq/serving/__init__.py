@@ -4,5 +4,5 @@
 - front: the ASGI app. It reads a request's body on the loop (with a size limit and a
   deadline), then runs the Flask app in a bounded thread pool; long-polls wait on the loop.
 - wsgi_bridge: one WSGI call in a pool thread, its response buffered or streamed.
-- worker: the gunicorn worker class, accepting connections within its limits.
+- worker: the gunicorn worker class; gated_server: its accept loop, within its limits.
 """

@@ -9,22 +9,29 @@ A long-poll (GET /api/v1/approvals/<id>?wait=N) runs its view in a pool thread a
 view authenticates, reads the approval and, if it is still pending, leaves a `LongPoll` in the
 environ instead of blocking. The wait then happens here, on the loop, woken by the same
 wake-ups as before (reviewq.domain.wakeups), with each re-read in a small pool of its own.
+Agents may park 10,000 of them at once, so a parked long-poll is lean: its request's own task
+waits (no second task, none watching for the hang-up: the connection reports that), and it
+keeps only the answer's status, headers and what its re-read needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
-from reviewq.serving.protocol import MAX_HEAD_BYTES, error_body
+from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
 
 log = logging.getLogger(__name__)
+
+_CLOSE = (b"connection", b"close")
+_FAILED = object()
 
 
 class RequestRefused(Exception):
@@ -50,12 +57,16 @@ class ReviewqFront:
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
 
-    async def __call__(self, scope, receive, send) -> None:
+    def __call__(self, scope, receive, send):
+        """ASGI 3. A plain function returning the coroutine: one frame less for each parked long-poll."""
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
+            return _lifespan(receive, send)
         if scope["type"] != "http":
-            return
+            return _ignore()
+        return self._http(scope, receive, send)
+
+    async def _answer(self, scope, receive, send) -> tuple[LongPoll, int, list] | None:
+        """Answer the request, unless it is a long-poll to park: then its poll, status and headers."""
         try:
             if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > self.max_url:
                 raise RequestRefused(414, "uri_too_long", f"the URL is longer than {self.max_url} bytes")
@@ -65,30 +76,36 @@ class ReviewqFront:
             body = await self._read_body(scope, receive)
         except RequestRefused as refused:
             await _send_error(send, refused.status, refused.code, refused.message)
-            return
+            return None
         if body is None:  # the client went away
-            return
-        environ = build_environ(scope, body)
+            return None
         loop = asyncio.get_running_loop()
-        environ[ASYNC_WAIT] = loop
         pool = self.agents if scope["path"].startswith("/api/") else self.people
         try:
-            response = await loop.run_in_executor(pool, call_app, self.app, environ)
+            response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
-            return
-        poll: LongPoll | None = environ.get(LONG_POLL)
+            return None
+        del body
         if poll is not None:
-            del environ, body  # a waiter may be one of thousands: keep only what answering needs
-            response.body.clear()
-            await self._long_poll(poll, response, receive, send)
-            return
+            # A waiter may be one of thousands: keep only what answering needs. uvicorn keeps the
+            # request headers to the end only to see a "connection: close".
+            scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
+            return poll, response.status, [h for h in response.headers if h[0] != b"content-length"]
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         if response.rest is None:
             await send({"type": "http.response.body", "body": b"".join(response.body)})
-            return
-        await self._stream(response, pool, receive, send, loop)
+        else:
+            await self._stream(response, pool, receive, send, loop)
+        return None
+
+    def _run_app(self, scope, body: bytes, loop) -> tuple[WsgiResponse, LongPoll | None]:
+        """In a pool thread: the environ is made here, so a burst of thousands of queued requests
+        (agents opening long-polls) holds a scope each, not an environ too (VmHWM; issue 11)."""
+        environ = build_environ(scope, body)
+        environ[ASYNC_WAIT] = loop
+        return call_app(self.app, environ), environ.get(LONG_POLL)
 
     async def _read_body(self, scope, receive) -> bytes | None:
         declared = _content_length(scope)
@@ -114,7 +131,7 @@ class ReviewqFront:
 
     async def _stream(self, response: WsgiResponse, pool, receive, send, loop) -> None:
         gone = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone.set))
         try:
             if response.body:
                 await send({"type": "http.response.body", "body": b"".join(response.body), "more_body": True})
@@ -123,34 +140,64 @@ class ReviewqFront:
         finally:
             watcher.cancel()
 
-    async def _long_poll(self, poll: LongPoll, placeholder: WsgiResponse, receive, send) -> None:
-        placeholder.close()
-        loop = asyncio.get_running_loop()
-        waiting = asyncio.create_task(wait_until_async(
-            poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
-            waiter=poll.waiter, value=poll.value, run=lambda fn: loop.run_in_executor(self.rechecks, fn),
-        ))
+    async def _http(self, scope, receive, send) -> None:
+        parked = await self._answer(scope, receive, send)
+        if parked is None:
+            return
+        # A long-poll: its wait happens in this frame, the only one of ours a parked waiter keeps.
+        poll, status, headers = parked
+        del parked
         # A client that hangs up stops its wait: nobody is left to answer.
-        watcher = asyncio.create_task(_watch_disconnect(receive, waiting))
+        hang_up = _HangUp(asyncio.current_task())
+        connection = scope.get(CONNECTION)
+        watcher = None
+        if connection is not None:
+            connection.when_lost(hang_up)
+        else:  # another ASGI server: a task reads receive() for the hang-up
+            watcher = asyncio.create_task(_watch_disconnect(receive, hang_up))
         try:
-            value = await waiting
+            value = await wait_until_async(
+                poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
+                waiter=poll.waiter, value=poll.value, run=self._recheck,
+            )
         except asyncio.CancelledError:
-            if not watcher.done():
+            if not hang_up.called:
                 raise  # this task itself is being cancelled (shutdown), not the client leaving
+            hang_up.task.uncancel()
             return
         except Exception:
             log.exception("long-poll on %s failed", poll.key)
+            value = _FAILED
+        finally:
+            if connection is not None:
+                connection.when_lost(None)
+            if watcher is not None:
+                watcher.cancel()
+            if poll.waiter is not None:  # a wait cancelled before it ran never reached its own finally
+                hub.unregister(poll.key, poll.waiter)
+        if value is _FAILED:
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
             return
-        finally:
-            watcher.cancel()
-            if poll.waiter is not None:  # a task cancelled before it ran never reached its own finally
-                hub.unregister(poll.key, poll.waiter)
         body = poll.render(value)
-        headers = [(k, v) for k, v in placeholder.headers if k != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": placeholder.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _recheck(self, check):
+        return asyncio.get_running_loop().run_in_executor(self.rechecks, check)
+
+
+class _HangUp:
+    """Cancels a parked long-poll's task when its client hangs up (and says that it did)."""
+
+    __slots__ = ("called", "task")
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task, self.called = task, False
+
+    def __call__(self) -> None:
+        self.called = True
+        self.task.cancel()
 
 
 def pool_threads(settings: Settings) -> tuple[int, int]:
@@ -180,15 +227,12 @@ def _content_length(scope) -> int | None:
     return None
 
 
-async def _watch_disconnect(receive, on_gone: asyncio.Event | asyncio.Task) -> None:
-    """Set the event (or cancel the task) once the client disconnects."""
+async def _watch_disconnect(receive, on_gone: Callable[[], object]) -> None:
+    """Call `on_gone()` once the client disconnects."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            if isinstance(on_gone, asyncio.Event):
-                on_gone.set()
-            else:
-                on_gone.cancel()
+            on_gone()
             return
 
 
@@ -200,6 +244,10 @@ async def _send_error(send, status: int, code: str, message: str) -> None:
         (b"connection", b"close"),
     ]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _ignore() -> None:
+    return None
 
 
 async def _lifespan(receive, send) -> None:

@@ -3,13 +3,20 @@
 uvicorn times out idle keep-alive connections but not a client that sends part of its headers
 and stalls (slowloris). On an event loop such a client costs no thread, yet each holds a file
 descriptor; here it loses the connection after `header_timeout_s`. Requests h11 cannot parse
-get the API's JSON error shape instead of uvicorn's plain text.
+get the API's JSON error shape instead of uvicorn's plain text. A request's scope holds its
+connection under CONNECTION, so a parked long-poll can learn of a hang-up without a task of
+its own reading `receive()`.
+
+Agents may hold 10,000 connections open at once, each with a request parked (issue 11), so a
+connection's two asyncio.Events (uvicorn's flow control and its request's body signal) are
+LeanEvents: a deque each, about 1.5 KB a connection, is made only while someone waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -17,10 +24,58 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 # Largest request line plus headers h11 buffers; a request target over [server] max_url_bytes
 # (a few KB) still arrives whole, so the app can answer it with a JSON 414.
 MAX_HEAD_BYTES = 64 * 1024
+# The scope key of the GuardedH11Protocol serving a request (see `when_lost`).
+CONNECTION = "reviewq.connection"
 
 
 def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class LeanEvent:
+    """asyncio.Event's set/clear/is_set/wait, with its list of waiters made only while someone waits."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if self._value:
+            return
+        self._value = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+def _lean(event: asyncio.Event) -> LeanEvent:
+    lean = LeanEvent()
+    if event.is_set():
+        lean.set()
+    return lean
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -30,7 +85,10 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._head_timer: asyncio.TimerHandle | None = None
+        self._lost = False
+        self._on_lost: Callable[[], None] | None = None
         super().connection_made(transport)
+        self.flow._is_writable_event = _lean(self.flow._is_writable_event)  # type: ignore[assignment]
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -43,9 +101,32 @@ class GuardedH11Protocol(H11Protocol):
         else:
             self._disarm_head_timer()
 
+    def handle_events(self) -> None:
+        super().handle_events()
+        # A new request's task is created but has not run yet: nothing waits on its event, and
+        # its scope learns its connection.
+        cycle = self.cycle
+        if cycle is not None and CONNECTION not in cycle.scope:
+            cycle.scope[CONNECTION] = self  # type: ignore[literal-required]
+            cycle.message_event = _lean(cycle.message_event)  # type: ignore[assignment]
+
+    def when_lost(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` once if the client hangs up before it is answered; None: no longer."""
+        self._on_lost = callback
+        if callback is None:
+            return
+        if self._lost:
+            self.loop.call_soon(callback)
+        else:
+            self.flow.resume_reading()  # a hang-up is seen only while reading
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._lost = True
+        callback, self._on_lost = self._on_lost, None
         super().connection_lost(exc)
+        if callback is not None:
+            callback()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:

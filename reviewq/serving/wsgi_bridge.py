@@ -120,7 +120,26 @@ def _status(started: dict) -> int:
 
 
 def _headers(started: dict) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in started["headers"]]
+    return [_header(k, v) for k, v in started["headers"]]
+
+
+# Nearly every response repeats the same few headers (content type, the security headers): one
+# encoded pair each, shared, instead of a copy kept by each of 10,000 parked long-polls (issue
+# 11). Headers whose values vary are not kept, and the cache stops growing at its size.
+_SHARED_HEADERS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_SHARED_MAX = 256
+_VARYING = frozenset({"content-length", "set-cookie", "location", "etag", "last-modified", "date",
+                      "content-disposition", "retry-after"})
+
+
+def _header(name: str, value: str) -> tuple[bytes, bytes]:
+    pair = _SHARED_HEADERS.get((name, value))
+    if pair is None:
+        lower = name.lower()
+        pair = (lower.encode("latin-1"), value.encode("latin-1"))
+        if lower not in _VARYING and len(_SHARED_HEADERS) < _SHARED_MAX:
+            _SHARED_HEADERS[(name, value)] = pair
+    return pair
 
 
 def pump(response: WsgiResponse, send: Callable, loop: asyncio.AbstractEventLoop, gone: asyncio.Event) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from flask import Blueprint, Flask, jsonify, request, url_for
+from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 
 from reviewq.domain.approval_consume import consume_approval
 from reviewq.domain.approval_settlement import approval_public
@@ -22,11 +22,11 @@ from reviewq.models.approvals import ApprovalConsume, ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate
 from reviewq.web.api_auth import authenticate
 from reviewq.web.api_input import json_object, validate, validate_each
-from reviewq.web.approval_wait import AgentRef, approval_state, settles_in
+from reviewq.web.approval_wait import AgentRef, ApprovalAnswer, ApprovalCheck, settles_in
 from reviewq.web.clock import app_clock, app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
-from reviewq.web.long_poll import LongPoll, defer, event_loop, json_bytes
+from reviewq.web.long_poll import LongPoll, defer, event_loop
 from reviewq.web.openapi import for_agent, openapi_document
 from reviewq.web.security import csrf
 
@@ -132,18 +132,13 @@ def _wait_seconds() -> float:
 def get_approval(public_id: str):
     caller = authenticate(Scope.APPROVALS_READ)
     wait = _wait_seconds()
-    database = get_database()
     db_session(readonly=True).rollback()  # hand the connection back: nothing is held while waiting
     settings = get_settings()
     # Only what agent_item reads: a waiter may be one of thousands, so it keeps no ORM object.
-    agent = AgentRef(id=caller.token.id, agent=caller.agent)
-    clock = app_clock()  # check() may run on the event loop, outside the app context
-
-    def check():
-        # A fresh short read each time: nothing is held open while the request waits.
-        return approval_state(database=database, settings=settings, token=agent, public_id=public_id,
-                              now=clock())
-
+    # The clock itself: check() may run on the event loop, outside the app context.
+    check = ApprovalCheck(database=get_database(), settings=settings,
+                          token=AgentRef(id=caller.token.id, agent=caller.agent), public_id=public_id,
+                          clock=app_clock())
     loop = event_loop() if wait > 0 else None
     if loop is None:
         done, public = check()
@@ -156,16 +151,16 @@ def get_approval(public_id: str):
     _listen(settings)
     waiter = hub.register(public_id, LoopEvent(loop))
     try:
-        done, public = check()
+        done, answer = check.answer()
     except BaseException:
         hub.unregister(public_id, waiter)
         raise
     if done:
         hub.unregister(public_id, waiter)
     else:
-        defer(LongPoll(key=public_id, timeout=wait, check=check, wake_in=settles_in, waiter=waiter, value=public,
-                       render=lambda value: json_bytes(value.model_dump(mode="json"))))
-    return jsonify(public.model_dump(mode="json"))
+        defer(LongPoll(key=public_id, timeout=wait, check=check.answer, wake_in=ApprovalAnswer.settles_in,
+                       waiter=waiter, value=answer, render=ApprovalAnswer.render))
+    return current_app.response_class(answer.body, mimetype="application/json")
 
 
 @bp.post("/approvals/<public_id>/cancel")

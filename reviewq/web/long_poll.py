@@ -21,7 +21,7 @@ ASYNC_WAIT = "reviewq.async_wait"
 LONG_POLL = "reviewq.long_poll"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LongPoll:
     key: str  # the wake-up key (reviewq.domain.wakeups)
     timeout: float  # seconds to wait at most

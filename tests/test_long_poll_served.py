@@ -1,0 +1,148 @@
+"""Long-polls parked on the serving event loop (front + h11 protocol, in this process): a hang-up
+ends the wait, a decision wakes the rest with the approval's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import requests
+import uvicorn
+
+from reviewq.domain.wakeups import hub
+from reviewq.models import Verdict, utcnow
+from reviewq.serving.front import ReviewqFront
+from reviewq.serving.protocol import GuardedH11Protocol, LeanEvent
+from tests.support.api import add_reviewer, ask, bearer, decide_next, envelope, issue_token
+from tests.support.in_thread import in_thread
+from tests.support.live_server import free_port
+
+
+@contextmanager
+def served(app, settings):
+    """The app behind ReviewqFront and GuardedH11Protocol on a loop in a thread (as a worker serves it)."""
+    port = free_port()
+    config = uvicorn.Config(app=ReviewqFront(app, settings), http=GuardedH11Protocol, interface="asgi3",
+                            lifespan="off", loop="asyncio", log_config=None, access_log=False,
+                            host="127.0.0.1", port=port)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def _until(condition, limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _park(url: str, token, approval_id: str) -> socket.socket:
+    port = int(url.rsplit(":", 1)[1])
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.sendall(f"GET /api/v1/approvals/{approval_id}?wait=60 HTTP/1.1\r\nHost: t\r\n"
+                 f"Authorization: {bearer(token)['Authorization']}\r\n\r\n".encode())
+    return conn
+
+
+def test_a_client_hanging_up_ends_its_wait(app, database, settings, now):
+    """The waiter of a client that closes its connection is unregistered at once; the server goes on."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    assert hub.waiting() == 0
+    with served(app, settings) as url:
+        # One hangs up while its view may still be running, one once it is surely parked on the loop.
+        for pause in (0.0, 0.5):
+            conn = _park(url, token, approval_id)
+            assert _until(lambda: hub.waiting() == 1)
+            time.sleep(pause)
+            conn.close()
+            assert _until(lambda: hub.waiting() == 0, 5.0)
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_decision_wakes_every_parked_waiter_with_the_answer(app, database, settings, now):
+    """Three waiters on one approval are answered once it is decided, each with its JSON as a GET shows it."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        conns = [_park(url, token, approval_id) for _ in range(3)]
+        try:
+            assert _until(lambda: hub.waiting() == 3)
+            decide_next(database, add_reviewer(database, "rita", now=now), Verdict.APPROVE, settings=settings,
+                        now=utcnow())
+            current = requests.get(f"{url}/api/v1/approvals/{approval_id}", headers=bearer(token), timeout=5)
+            for conn in conns:
+                head, _, body = _read_response(conn)
+                assert head.startswith(b"HTTP/1.1 200")
+                assert b"content-type: application/json" in head.lower()
+                assert json.loads(body) == current.json() and current.json()["status"] == "approved"
+            assert hub.waiting() == 0
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_request_body_still_arrives_through_the_lean_connection(app, database, settings, now):
+    """A POST's body reaches the app (uvicorn signals it on the connection's LeanEvent)."""
+    token = issue_token(database, now=now)
+    body = envelope(None, timeout_s=600).model_dump(mode="json")
+    with served(app, settings) as url:
+        response = requests.post(f"{url}/api/v1/approvals", json=body, headers=bearer(token), timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending"
+
+
+def test_lean_event_sets_clears_and_wakes_every_waiter():
+    """LeanEvent keeps asyncio.Event's meaning: wait returns at once when set, else when set() is called."""
+
+    async def main():
+        event = LeanEvent()
+        assert not event.is_set()
+        waiting = [asyncio.create_task(event.wait()) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert not any(t.done() for t in waiting)
+        event.set()
+        assert await asyncio.gather(*waiting) == [True, True]
+        assert event.is_set() and await asyncio.wait_for(event.wait(), 1)
+        event.clear()
+        late = asyncio.create_task(event.wait())
+        await asyncio.sleep(0.01)
+        assert not late.done()
+        late.cancel()
+        await asyncio.gather(late, return_exceptions=True)
+        event.set()  # nobody left waiting: harmless
+        return event._waiters
+
+    assert in_thread(asyncio.run, main()) is None
+
+
+def _read_response(conn: socket.socket) -> tuple[bytes, bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "closed before answering"
+        data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "closed mid-body"
+        body += chunk
+    return head, sep, body
