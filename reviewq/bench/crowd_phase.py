@@ -39,7 +39,11 @@ def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) ->
 
     rng, faker = random.Random(seed), Faker()
     faker.seed_instance(seed)
-    database = Database.from_settings(target.settings)
+    # A server job (the notification scan) may hold the write lock for a moment: wait longer than
+    # the default 5 s, since a setup that gives up ends the whole bench.
+    settings = target.settings.model_copy(update={"database": target.settings.database.model_copy(
+        update={"sqlite_busy_timeout_ms": 60_000})})
+    database = Database.from_settings(settings)
     ids: list[str] = []
     try:
         while len(ids) < count:
