@@ -281,3 +281,59 @@ def test_logout_releases_held_items(client, users, database, now):
     assert r.status_code == 302
     with database.session_scope() as s:
         assert s.exec(select(Item)).one().status == ItemStatus.QUEUED
+
+
+def test_a_login_checks_the_password_without_holding_the_write_lock(client, users, database, settings, now,
+                                                                   monkeypatch):
+    """While a login's password is hashed, another writer gets through at once: on the request's own
+    session the hash ran inside BEGIN IMMEDIATE, and every reviewer's decision waited behind it."""
+    from reviewq.db import Database
+    from reviewq.domain import users as users_domain
+
+    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
+    wrote: list[bool] = []
+    real_check = users_domain.check_password_hash
+
+    def check_while_someone_writes(stored, password):
+        try:
+            with other.session_scope() as s:
+                make_user(s, f"during-{len(wrote)}", now=now)
+            wrote.append(True)
+        except Exception:  # database is locked
+            wrote.append(False)
+        return real_check(stored, password)
+
+    monkeypatch.setattr(users_domain, "check_password_hash", check_while_someone_writes)
+    try:
+        assert login(client, "rita").status_code == 302
+        assert login(client, "lena", "not-the-password").status_code == 401
+    finally:
+        other.dispose()
+    assert wrote == [True, True]
+
+
+def test_password_hashes_run_a_few_at_a_time(monkeypatch):
+    """Logins to many accounts at once take 16 MiB each while hashing: at most HASHES_AT_ONCE run."""
+    import threading
+    import time
+
+    from reviewq.domain import users as users_domain
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow_check(stored, password):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return False
+
+    monkeypatch.setattr(users_domain, "check_password_hash", slow_check)
+    threads = [threading.Thread(target=users_domain._verify, args=("stored", "pw")) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert most[0] == users_domain.HASHES_AT_ONCE

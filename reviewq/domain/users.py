@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from datetime import datetime
 
 from sqlmodel import Session, select
@@ -13,19 +14,35 @@ from reviewq.domain.errors import Conflict, ValidationFailed
 from reviewq.domain.passwords import check_password
 from reviewq.models import Role, User, UserCreate
 
+# OWASP's scrypt setting N=2^14, r=8, p=5: 16 MiB while hashing. Werkzeug's default (N=2^15, p=1)
+# needs 32 MiB yet does less work than OWASP's minimum; each login's peak memory counts against
+# the server's footprint. Hashes made with other parameters still verify (they carry their own).
+PASSWORD_HASH_METHOD = "scrypt:16384:8:5"
+# Password hashes computed at once in this process, the rest wait their turn: each takes 16 MiB
+# and a core for a moment, so logins to many accounts at once (a credential-stuffing burst, a
+# shift starting) must not add 16 MiB per request thread to the server's peak memory.
+HASHES_AT_ONCE = 2
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    with _hashing:
+        return check_password_hash(password_hash, password)
+
 
 @functools.cache
 def _dummy_hash() -> str:
     """Compared against when the name is unknown, so a miss costs as long as a wrong password.
 
-    Made on first use, not at import: scrypt needs 32 MB while hashing, and every process that
+    Made on first use, not at import: scrypt needs 16 MiB while hashing, and every process that
     imports this module (the gunicorn master, CLI commands) would otherwise pay that peak.
     """
-    return generate_password_hash("not-a-real-password", method=PASSWORD_HASH_METHOD)
-# OWASP's scrypt setting N=2^14, r=8, p=5: 16 MiB while hashing. Werkzeug's default (N=2^15, p=1)
-# needs 32 MiB yet does less work than OWASP's minimum; each login's peak memory counts against
-# the server's footprint. Hashes made with other parameters still verify (they carry their own).
-PASSWORD_HASH_METHOD = "scrypt:16384:8:5"
+    return _hash("not-a-real-password")
 
 
 def create_user(*, session: Session, data: UserCreate, now: datetime, actor: str) -> User:
@@ -39,7 +56,7 @@ def create_user(*, session: Session, data: UserCreate, now: datetime, actor: str
         name=name,
         role=Role(data.role),
         active=data.active,
-        password_hash=generate_password_hash(data.password, method=PASSWORD_HASH_METHOD),
+        password_hash=_hash(data.password),
         created_at=now,
     )
     session.add(user)
@@ -64,9 +81,9 @@ def authenticate(*, session: Session, name: str, password: str) -> User | None:
     """The active user with this name and password, or None."""
     user = get_user_by_name(session=session, name=name)
     if user is None:
-        check_password_hash(_dummy_hash(), password)
+        _verify(_dummy_hash(), password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    if not _verify(user.password_hash, password) or not user.active:
         return None
     return user
 
@@ -74,7 +91,7 @@ def authenticate(*, session: Session, name: str, password: str) -> User | None:
 def set_password(*, session: Session, user: User, password: str, now: datetime, actor: str) -> None:
     """A new password for `user`; every session they have ends (see end_sessions)."""
     check_password(password, name=user.name)
-    user.password_hash = generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+    user.password_hash = _hash(password)
     session.add(user)
     end_sessions(session=session, user=user)
     record_event(
@@ -85,7 +102,7 @@ def set_password(*, session: Session, user: User, password: str, now: datetime, 
 
 def change_own_password(*, session: Session, user: User, current: str, new: str, now: datetime) -> None:
     """The user's own change: the current password must be right, the new one must pass the rule."""
-    if not check_password_hash(user.password_hash, current):
+    if not _verify(user.password_hash, current):
         raise ValidationFailed("the current password is not right", field="current_password")
     if new == current:
         raise ValidationFailed("the new password must differ from the current one", field="password")

@@ -18,7 +18,7 @@ from reviewq.domain.login_throttle import LoginLimits
 from reviewq.domain.users import authenticate, change_own_password, end_sessions
 from reviewq.models import Role, User
 from reviewq.web.clock import app_now
-from reviewq.web.database import commit, db_session, get_settings
+from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import error_response, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -176,7 +176,15 @@ def login():
         flash(REFUSALS[refusal.scope], "error")
         page = render_template("login.html", next=request.form.get("next", ""), name=name)
         return page, 429, {"Retry-After": str(refusal.retry_after_s)}
-    user = authenticate(session=session, name=name, password=password)
+    # The slow password check reads through a read-only session of its own: on the request's
+    # session it would hold SQLite's write lock for the whole hash, stalling every reviewer's
+    # decision behind each login.
+    # Closed, not rolled back, so the user read stays loaded.
+    reader = get_database().session(readonly=True)
+    try:
+        user = authenticate(session=reader, name=name, password=password)
+    finally:
+        reader.close()
     if user is None:
         throttle.login_failed(session=session, name=name, source=_source(), now=now, limits=limits)
         commit()
