@@ -48,6 +48,7 @@ class Checkpointer:
         with self._lock:
             thread, self._thread = self._thread, None
             self._stop.set()
+            self._wanted.set()  # wake it from its idle wait (up to IDLE_EXIT_S) to see the stop
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 

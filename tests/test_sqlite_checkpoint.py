@@ -43,3 +43,22 @@ def test_commits_reach_the_main_file_in_the_background_and_dispose_leaves_one_fi
         database.dispose()
     assert not path.with_name("c.db-wal").exists()
     assert checkpointer_for(str(path))._thread is None
+
+
+def test_dispose_does_not_wait_out_the_idle_thread(tmp_path, monkeypatch):
+    """An idle checkpoint thread is woken to stop: dispose waited up to IDLE_EXIT_S (10 s) for it,
+    after every database a test, a CLI command or the demo had written to."""
+    import threading
+
+    from reviewq import sqlite_checkpoint
+
+    monkeypatch.setattr(sqlite_checkpoint, "IDLE_EXIT_S", 3600.0)
+    path = tmp_path / "idle.db"
+    database = Database.from_settings(make_test_settings(f"sqlite:///{path}"))
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    time.sleep(sqlite_checkpoint.INTERVAL_S * 2)  # its checkpoint done, the thread idles
+    disposing = threading.Thread(target=database.dispose, daemon=True)
+    disposing.start()
+    disposing.join(timeout=20)
+    assert not disposing.is_alive(), "dispose waited for the idle checkpoint thread"
