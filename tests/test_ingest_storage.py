@@ -68,6 +68,19 @@ def test_a_body_at_the_depth_limit_is_read():
     assert parse_json(json.dumps(_deep(MAX_JSON_DEPTH - 1)).encode()) == _deep(MAX_JSON_DEPTH - 1)
 
 
+@pytest.mark.parametrize("depth", range(250, 260))
+def test_the_depth_limit_is_exact_across_orjsons_own_limit(depth):
+    """orjson writes up to 254 levels, which parse_json takes as proof of a shallow body; past
+    that the walk decides. Either way exactly MAX_JSON_DEPTH levels are read, and one more refused."""
+    raw = b"[" * depth + b"]" * depth
+    if depth <= MAX_JSON_DEPTH:
+        assert parse_json(raw) == json.loads(raw)
+    else:
+        with pytest.raises(ApiError) as refused:
+            parse_json(raw)
+        assert (refused.value.status, refused.value.field) == (400, "body")
+
+
 def test_json_text_round_trips():
     """json_text writes what json reads back equal, falling back to json where orjson cannot write."""
     assert json.loads(json_text(TRICKY)) == TRICKY

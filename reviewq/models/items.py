@@ -101,7 +101,6 @@ class Item(ItemBase, table=True):
         # Recently settled items: mutation-canary sources and approval waits.
         sa.Index("ix_items_settled", "status", "outcome", "decided_at"),
         sa.Index("ix_items_assigned", "assigned_to", "status", "not_before"),
-        sa.Index("ix_items_agent_trace", "agent", "trace_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
