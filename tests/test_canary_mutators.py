@@ -134,3 +134,33 @@ def test_no_refusal_is_invented_when_the_deployment_never_refuses():
     bank = Bank.build(items)
     with pytest.raises(m.NotApplicable):
         m.refusal(items[0], random.Random(1), bank)
+
+
+def _mentions_by_regex(text: str, needle: str) -> bool:
+    """mentions() as first written: one pattern per needle (too slow over a whole bank)."""
+    import re
+
+    return bool(re.search(rf"(?<![\w.-]){re.escape(needle)}(?![\w-])", text)) if needle else False
+
+
+def test_mentions_finds_exactly_what_the_whole_token_pattern_finds():
+    """Random texts and needles over the characters that decide a token's edge (letters, digits,
+    _, ., -, spaces, non-ASCII letters and digits, punctuation), overlapping repeats included."""
+    from reviewq.canaries.faults import mentions
+
+    rng = random.Random(11)
+    alphabet = "aA9_.-/ :@é٣ß€\n" + "42"
+    checked = found = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        if text and rng.random() < 0.6:
+            start = rng.randrange(len(text))
+            needle = text[start:start + rng.randint(1, 4)]  # often present, at every kind of edge
+        else:
+            needle = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 3)))
+        expected = _mentions_by_regex(text, needle)
+        assert mentions(text, needle) is expected, (text, needle)
+        checked += 1
+        found += expected
+    assert checked == 20_000 and 2_000 < found < 18_000  # both answers well exercised
+    assert mentions("order 142", 42) is False and mentions("order 42.", 42) is True
