@@ -75,9 +75,16 @@ def least_used_first(session: Session, found: list[Source]) -> list[Source]:
     return sorted(found, key=lambda s: uses.get(s.ref, 0))
 
 
-def _from_item(item: Item) -> Source:
-    return Source(item.agent, item.category, item.kind.value, item.trace_id, item.payload, item.created_at,
-                  f"{item.agent}:{item.trace_id}", item.id)
+def _with_payloads(session: Session, rows: list) -> list[Source]:
+    """Sources for (id, agent, trace_id, created_at) rows, in their order, read in one statement."""
+    if not rows:
+        return []
+    full = {r.id: r for r in session.exec(
+        select(Item.id, Item.category, Item.kind, Item.payload).where(Item.id.in_([r.id for r in rows]))
+    ).all()}
+    return [Source(r.agent, full[r.id].category, getattr(full[r.id].kind, "value", full[r.id].kind), r.trace_id,
+                   full[r.id].payload, r.created_at, f"{r.agent}:{r.trace_id}", r.id)
+            for r in rows]
 
 
 def reservoir_sources(*, session: Session, served: Item, settings: Settings, now: datetime,
@@ -93,8 +100,10 @@ def reservoir_sources(*, session: Session, served: Item, settings: Settings, now
 
 
 def _slot_items(session: Session, served: Item, reviewer_id: int, now: datetime, days: int):
+    # Only what _nearest sorts on: up to 400 rows, of which NEAREST are kept and read in full
+    # (_with_payloads). Reading 400 whole items and their payloads was a tenth of a claim's time.
     return (
-        select(Item)
+        select(Item.id, Item.agent, Item.trace_id, Item.created_at)
         .where(Item.agent == served.agent, Item.category == served.category, Item.kind == served.kind,
                Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
                Item.created_at >= now - timedelta(days=days), Item.id != served.id,
@@ -108,7 +117,7 @@ def decided_sources(*, session: Session, served: Item, reviewer_id: int, setting
                     exclude: set[str]) -> list[Source]:
     """Approved items of the slot decided by others: this reviewer never saw them and never will."""
     rows = session.exec(_slot_items(session, served, reviewer_id, now, settings.canaries.source_days)).all()
-    return least_used_first(session, [_from_item(r) for r in _nearest(rows, served.created_at, exclude)])
+    return least_used_first(session, _with_payloads(session, _nearest(rows, served.created_at, exclude)))
 
 
 def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
@@ -125,7 +134,7 @@ def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings
     rows = session.exec(
         _slot_items(session, served, reviewer_id, now, settings.canaries.source_days).where(Item.id.in_(approvals))
     ).all()
-    return least_used_first(session, [_from_item(r) for r in _nearest(rows, served.created_at, exclude)])
+    return least_used_first(session, _with_payloads(session, _nearest(rows, served.created_at, exclude)))
 
 
 def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:
