@@ -57,12 +57,13 @@ class ReviewqWorker(Worker):
 
         protocol = type("ReviewqH11Protocol", (GuardedH11Protocol,), {"header_timeout_s": self.header_timeout_s})
         config = Config(
-            app=self.wsgi, http=protocol, interface="asgi3", lifespan="off", loop="asyncio",
+            app=self.wsgi, http=protocol, ws="none", interface="asgi3", lifespan="off", loop="asyncio",
             log_config=None, access_log=False, proxy_headers=False,  # ProxyFix in the app decides
             server_header=False, headers=[("server", "reviewq")],
             timeout_keep_alive=self.cfg.keepalive, timeout_notify=self.timeout,
             callback_notify=self._notify, timeout_graceful_shutdown=self.cfg.graceful_timeout,
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+            # No WebSocket route exists: uvicorn would otherwise import and wire a WebSocket protocol.
         )
         server = GatedServer(config, max_connections=self.max_connections, board=self.board, slot=self.reviewq_slot)
         asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, server.handle_exit, signal.SIGQUIT, None)
