@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.models import Approval, Decision, Item, ItemKind, Outcome, User
@@ -37,14 +38,18 @@ def valid_until(*, item: Item, approval: Approval | None) -> datetime | None:
     return item.decided_at + timedelta(seconds=approval.valid_for_s)
 
 
+# Built once: every waiter woken by a decision reads its approval's decisions through this.
+_DECISION_RECORDS = (
+    select(User.name, Decision.verdict, Decision.tool_digest, Decision.decided_at)
+    .join(User, User.id == Decision.reviewer_id)
+    .where(Decision.item_id == sa.bindparam("item_id"))
+    .order_by(Decision.decided_at, Decision.id)
+)
+
+
 def decision_records(*, session: Session, item_id: int) -> list[DecisionRecord]:
     """Who decided this item, on which digest, when; oldest first."""
-    rows = session.exec(
-        select(User.name, Decision.verdict, Decision.tool_digest, Decision.decided_at)
-        .join(User, User.id == Decision.reviewer_id)
-        .where(Decision.item_id == item_id)
-        .order_by(Decision.decided_at, Decision.id)
-    ).all()
+    rows = session.execute(_DECISION_RECORDS, {"item_id": item_id}).all()
     return [
         DecisionRecord(approver=name, verdict=getattr(verdict, "value", verdict), tool_digest=digest,
                        decided_at=decided_at)

@@ -44,17 +44,22 @@ def agent_status(item: Item) -> str:
     return status.value  # expired, cancelled
 
 
+# Built once: every waiter woken by a decision reads its approval through these.
+_LAST_REJECT = (
+    select(Decision.reason, Decision.note)
+    .where(Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.REJECT)
+    .order_by(Decision.decided_at.desc())
+    .limit(1)
+)
+_APPROVAL_OF_ITEM = select(Approval).where(Approval.item_id == sa.bindparam("item_id"))
+
+
 def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
     given = approvals_given(session=session, item_id=item.id)
     status = agent_status(item)
     reason = note = None
     if status == "denied":
-        last_reject = session.exec(
-            select(Decision.reason, Decision.note)
-            .where(Decision.item_id == item.id, Decision.verdict == Verdict.REJECT)
-            .order_by(Decision.decided_at.desc())
-            .limit(1)
-        ).first()
+        last_reject = session.execute(_LAST_REJECT, {"item_id": item.id}).first()
         if last_reject is not None:
             reason, note = last_reject
     payload = item.payload or {}
@@ -80,7 +85,7 @@ def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
 
 
 def approval_record(*, session: Session, item_id: int) -> Approval | None:
-    return session.exec(select(Approval).where(Approval.item_id == item_id)).first()
+    return session.scalars(_APPROVAL_OF_ITEM, {"item_id": item_id}).first()
 
 
 def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Approval | None:
