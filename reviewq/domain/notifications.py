@@ -180,6 +180,17 @@ def _escalate(*, session: Session, settings: Settings, now: datetime, report: Sc
         session.add(watch)
 
 
+# Built once: the scan settles every decided approval through these, holding the write lock.
+_DECIDERS = (
+    select(User.name, Decision.reason).join(User, User.id == Decision.reviewer_id)
+    .where(Decision.item_id == sa.bindparam("item_id"), Decision.verdict == sa.bindparam("verdict"))
+    .order_by(Decision.decided_at, Decision.id)
+)
+_NOTIFICATIONS_OF_WATCH = (
+    select(Notification).where(Notification.watch_id == sa.bindparam("watch_id")).order_by(Notification.id)
+)
+
+
 def settled_state(*, session: Session, item: Item, now: datetime, settings: Settings,
                   planted_past_deadline: bool = False) -> tuple[str, str]:
     """(status, "approved by ada at 10:42 UTC") of a settled approval item."""
@@ -191,10 +202,7 @@ def settled_state(*, session: Session, item: Item, now: datetime, settings: Sett
     at = item.decided_at or now
     if status == ItemStatus.DECIDED:
         wanted = Verdict.APPROVE if item.outcome == Outcome.APPROVE else Verdict.REJECT
-        rows = session.exec(
-            select(User.name, Decision.reason).join(User, User.id == Decision.reviewer_id)
-            .where(Decision.item_id == item.id, Decision.verdict == wanted).order_by(Decision.decided_at, Decision.id)
-        ).all()
+        rows = session.execute(_DECIDERS, {"item_id": item.id, "verdict": wanted}).all()
         names = list(dict.fromkeys(name for name, _ in rows))
         status_text = "approved" if wanted == Verdict.APPROVE else "denied"
         reason = rows[-1][1] if rows and wanted == Verdict.REJECT else None
@@ -222,8 +230,7 @@ def _settle(*, session: Session, settings: Settings, now: datetime, report: Scan
         watch.settled_at, watch.settled_status, watch.settled_summary = now, status, summary[:300]
         watch.next_escalation_at = None
         session.add(watch)
-        notifications = session.exec(select(Notification).where(Notification.watch_id == watch.id)
-                                     .order_by(Notification.id)).all()
+        notifications = session.scalars(_NOTIFICATIONS_OF_WATCH, {"watch_id": watch.id}).all()
         for n in notifications:
             share = _share(n.stage, n.step, settings.notify.escalate_at)
             message = approval_message(
