@@ -164,6 +164,18 @@ def test_retry_schedule_grows_with_jitter():
     assert delays == sorted(delays[:-1]) + [delays[-1]]
 
 
+def test_retry_at_takes_retry_after_only_from_a_429_or_503():
+    """The one retry rule webhooks and notifications share (scheduler/outbox.py retry_at)."""
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    for status in (429, 503):
+        assert outbox.retry_at(attempts=1, status=status, retry_after="120", now=now,
+                               rng=random.Random(1)) == now + timedelta(seconds=120)
+    scheduled = outbox.retry_at(attempts=1, status=500, retry_after="120", now=now, rng=random.Random(1))
+    assert scheduled == now + timedelta(seconds=retry_delay(1, random.Random(1)))
+    unreadable = outbox.retry_at(attempts=3, status=429, retry_after="soon", now=now, rng=random.Random(2))
+    assert unreadable == now + timedelta(seconds=retry_delay(3, random.Random(2)))
+
+
 def test_callback_hosts_must_be_on_the_allow_list():
     """Only listed hosts pass; loopback and private addresses too must be named; schemes are http(s)."""
     allowed = ("hooks.example.com", "127.0.0.1:9000", "[::1]")

@@ -24,7 +24,7 @@ from reviewq.db import Database
 from reviewq.models import DeliveryAction, DeliveryStatus, Notification, NotificationDelivery
 from reviewq.notify.channels import Channel, Outgoing, SendResult, build_channel
 from reviewq.notify.settings import channel_specs
-from reviewq.scheduler.outbox import parse_retry_after, retry_delay
+from reviewq.scheduler.outbox import retry_at
 
 CLAIM_BATCH = 100
 # Results are written in one transaction per this many sends (or per RECORD_EVERY_S of sending):
@@ -133,10 +133,8 @@ def _record_one(session, claimed: _Claimed, result: SendResult, settings: Settin
         row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
         report.failed += 1
     else:
-        delay = retry_delay(row.attempts, rng)
-        if result.status in (429, 503):
-            delay = parse_retry_after(result.retry_after, now) or delay
-        row.next_attempt_at = now + timedelta(seconds=delay)
+        row.next_attempt_at = retry_at(attempts=row.attempts, status=result.status,
+                                       retry_after=result.retry_after, now=now, rng=rng)
         report.retrying += 1
     session.add(row)
 

@@ -80,6 +80,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return min(max(seconds, 1.0), MAX_RETRY_AFTER_S)
 
 
+def retry_at(*, attempts: int, status: int | None, retry_after: str | None, now: datetime,
+             rng: random.Random) -> datetime:
+    """When to try again after `attempts` failures: the schedule with jitter, or what a 429 or 503
+    asked for in Retry-After. Webhooks and notifications retry alike."""
+    delay = retry_delay(attempts, rng)
+    if status in (429, 503):
+        delay = parse_retry_after(retry_after, now) or delay
+    return now + timedelta(seconds=delay)
+
+
 def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
@@ -185,10 +195,8 @@ def _record(database: Database, claimed: _Claimed, result: HttpResult, settings:
             row.status, row.next_attempt_at = DeliveryStatus.FAILED, None
             report.failed += 1
         else:
-            delay = retry_delay(row.attempts, rng)
-            if status in (429, 503):
-                delay = parse_retry_after(result.retry_after, now) or delay
-            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.next_attempt_at = retry_at(attempts=row.attempts, status=status, retry_after=result.retry_after,
+                                           now=now, rng=rng)
             report.retrying += 1
         session.add(row)
 
