@@ -82,9 +82,12 @@ def _with_payloads(session: Session, rows: list) -> list[Source]:
     full = {r.id: r for r in session.exec(
         select(Item.id, Item.category, Item.kind, Item.payload).where(Item.id.in_([r.id for r in rows]))
     ).all()}
-    return [Source(r.agent, full[r.id].category, getattr(full[r.id].kind, "value", full[r.id].kind), r.trace_id,
-                   full[r.id].payload, r.created_at, f"{r.agent}:{r.trace_id}", r.id)
-            for r in rows]
+    sources = []
+    for r in rows:
+        item = full[r.id]
+        sources.append(Source(r.agent, item.category, getattr(item.kind, "value", item.kind), r.trace_id,
+                              item.payload, r.created_at, f"{r.agent}:{r.trace_id}", r.id))
+    return sources
 
 
 def reservoir_sources(*, session: Session, served: Item, settings: Settings, now: datetime,

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # The scan writes this many approvals' notifications per transaction, up to SCAN_BATCH a run: on
 # SQLite reviewers wait for the write lock while it is held, and 500 announcements at once (a
 # crowd of new approvals) held it for most of a second. 50 settled approvals (a team deciding
-# 75 a second) still held it 50-100 ms, the reviewers' p99; 10 hold it about 10-20 ms.
+# 75 a second) still held it 50-100 ms, the reviewers' p99; 10 held it 30-40 ms under that load
+# (the holder also waits for the GIL).
 SCAN_CHUNK = 10
 
 
