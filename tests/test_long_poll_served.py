@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -15,8 +16,9 @@ import uvicorn
 
 from reviewq.domain.wakeups import hub
 from reviewq.models import Verdict, utcnow
+from reviewq.serving import front as front_module
 from reviewq.serving.front import ReviewqFront
-from reviewq.serving.protocol import GuardedH11Protocol, LeanEvent
+from reviewq.serving.protocol import CONNECTION, GuardedH11Protocol, LeanEvent
 from tests.support.api import add_reviewer, ask, bearer, decide_next, envelope, issue_token
 from tests.support.in_thread import in_thread
 from tests.support.live_server import free_port
@@ -52,10 +54,10 @@ def _until(condition, limit: float = 10.0) -> bool:
     return condition()
 
 
-def _park(url: str, token, approval_id: str) -> socket.socket:
+def _park(url: str, token, approval_id: str, extra: str = "") -> socket.socket:
     port = int(url.rsplit(":", 1)[1])
     conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-    conn.sendall(f"GET /api/v1/approvals/{approval_id}?wait=60 HTTP/1.1\r\nHost: t\r\n"
+    conn.sendall(f"GET /api/v1/approvals/{approval_id}?wait=60 HTTP/1.1\r\nHost: t\r\n{extra}"
                  f"Authorization: {bearer(token)['Authorization']}\r\n\r\n".encode())
     return conn
 
@@ -96,6 +98,48 @@ def test_a_decision_wakes_every_parked_waiter_with_the_answer(app, database, set
         finally:
             for conn in conns:
                 conn.close()
+
+
+def test_a_parked_scope_keeps_only_what_answering_reads_and_the_connection_still_behaves(app, database, settings,
+                                                                                          now, monkeypatch):
+    """A parked waiter's scope is slimmed (memory: one of 10,000), yet "connection: close" still closes
+    after the answer, and a kept-alive connection serves its next request."""
+    parked_scopes = []
+    slim = front_module._slim
+
+    def spying_slim(scope, kept):
+        slim(scope, kept)
+        parked_scopes.append(scope)
+
+    monkeypatch.setattr(front_module, "_slim", spying_slim)
+    # As in `reviewq serve`: nothing handles uvicorn's access log (pytest's capture handler on the
+    # root logger would count), so uvicorn reads neither the client nor the path when answering.
+    access = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access, "propagate", False)
+    monkeypatch.setattr(access, "handlers", [])
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        closing = _park(url, token, approval_id, extra="Connection: close\r\n")
+        kept_alive = _park(url, token, approval_id)
+        try:
+            assert _until(lambda: len(parked_scopes) == 2)
+            for scope in parked_scopes:
+                assert set(scope) <= {"method", "headers", CONNECTION} and scope["method"] == "GET"
+                assert all(h == (b"connection", b"close") for h in scope["headers"])
+            decide_next(database, add_reviewer(database, "rita", now=now), Verdict.APPROVE, settings=settings,
+                        now=utcnow())
+            for conn in (closing, kept_alive):
+                head, _, body = _read_response(conn)
+                assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["status"] == "approved"
+            closing.settimeout(5)
+            assert closing.recv(1) == b"", "the connection that asked to close stayed open"
+            kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            head, _, _ = _read_response(kept_alive)
+            assert head.startswith(b"HTTP/1.1 200")
+        finally:
+            closing.close()
+            kept_alive.close()
 
 
 def test_a_request_body_still_arrives_through_the_lean_connection(app, database, settings, now):

@@ -56,6 +56,10 @@ class ReviewqFront:
         self.agents = ThreadPoolExecutor(each, thread_name_prefix="reviewq-api")
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
+        # What of a parked long-poll's scope uvicorn reads once it answers (its access log, if
+        # anything set one up, also reads the client, path and query).
+        access_log = logging.getLogger("uvicorn.access").hasHandlers()
+        self.scope_kept = _SCOPE_ANSWERING + (_SCOPE_ACCESS_LOG if access_log else ())
 
     def __call__(self, scope, receive, send):
         """ASGI 3. A plain function returning the coroutine: one frame less for each parked long-poll."""
@@ -89,9 +93,7 @@ class ReviewqFront:
             return None
         del body
         if poll is not None:
-            # A waiter may be one of thousands: keep only what answering needs. uvicorn keeps the
-            # request headers to the end only to see a "connection: close".
-            scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
+            _slim(scope, self.scope_kept)
             return poll, response.status, [h for h in response.headers if h[0] != b"content-length"]
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         if response.rest is None:
@@ -185,6 +187,22 @@ class ReviewqFront:
 
     def _recheck(self, check):
         return asyncio.get_running_loop().run_in_executor(self.rechecks, check)
+
+
+_SCOPE_ANSWERING = ("method", "headers", CONNECTION)
+_SCOPE_ACCESS_LOG = ("client", "path", "query_string", "http_version")
+
+
+def _slim(scope: dict, kept: tuple[str, ...]) -> None:
+    """Shrink a parked long-poll's scope to what answering reads: about 0.8 KB a waiter less.
+
+    In place: uvicorn's request cycle holds this dict, and its protocol the headers list, to the
+    end. Of the headers it reads only a "connection: close".
+    """
+    scope["headers"][:] = [h for h in scope["headers"] if h == _CLOSE]
+    keep = {key: scope[key] for key in kept if key in scope}
+    scope.clear()  # a dict's table shrinks only when emptied
+    scope.update(keep)
 
 
 class _HangUp:
