@@ -1,21 +1,73 @@
-"""`reviewq serve`: gunicorn's master with event-loop workers (reviewq.serving) in front of Flask."""
+"""`reviewq serve`: gunicorn's master with event-loop workers (reviewq.serving) in front of Flask.
+
+The master is a fresh interpreter (`serve` execs reviewq.serving.master) that imports gunicorn
+and the worker class, not the settings' pydantic models, the ORM or the canary library: the
+settings, validated here, reach it as JSON and are parsed again only in each worker. A master
+that kept the CLI's imports held 15 MB more, for the server's whole life (issue 11).
+"""
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
+import importlib
+import json
 import logging
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from gunicorn.app.base import BaseApplication
 
-from reviewq.config import Settings, is_sqlite
 from reviewq.serving.fd_limit import raise_fd_limit
 from reviewq.serving.worker import ReviewqWorker
 from reviewq.worker_balance import ConnectionBoard, assign_slot, vacate_slot
 
+if TYPE_CHECKING:
+    from reviewq.config import Settings
+
 log = logging.getLogger(__name__)
 
 GC_YOUNG = 10_000
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """What the master needs, in plain values, and the workers' settings as JSON."""
+
+    settings_json: str
+    bind: str
+    workers: int  # 1 with SQLite: one writer and in-process approval wake-ups
+    max_connections: int
+    header_timeout_s: float
+    run_scheduler: bool
+    # "module:function", called in the worker with (scheduler, settings, *setup_args) once the
+    # in-process scheduler runs (the demo adds its traffic trickle).
+    scheduler_setup: str | None = None
+    setup_args: tuple = ()
+
+    @classmethod
+    def of(cls, settings: Settings, *, run_scheduler: bool, scheduler_setup: str | None = None,
+           setup_args: tuple = ()) -> ServeSpec:
+        from reviewq.config import is_sqlite
+
+        s = settings.server
+        return cls(settings_json=settings.model_dump_json(), bind=f"{s.host}:{s.port}",
+                   workers=1 if is_sqlite(settings.database.url) else s.workers,
+                   max_connections=s.max_connections, header_timeout_s=s.header_timeout_s,
+                   run_scheduler=run_scheduler, scheduler_setup=scheduler_setup, setup_args=tuple(setup_args))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSpec:
+        data = json.loads(text)
+        data["setup_args"] = tuple(data["setup_args"])
+        return cls(**data)
 
 
 class ReviewqServer(BaseApplication):
@@ -25,22 +77,22 @@ class ReviewqServer(BaseApplication):
     [server] threads request threads for the Flask app (long-polls and slow clients hold none).
     """
 
-    def __init__(self, settings: Settings, *, run_scheduler: bool, extra: dict | None = None,
-                 scheduler_setup=None):
-        self.settings = settings
-        self.run_scheduler = run_scheduler
-        self.extra = extra or {}
-        # Called with the in-process scheduler once it runs (the demo adds its traffic trickle).
-        self.scheduler_setup = scheduler_setup
+    def __init__(self, spec: ServeSpec):
+        self.spec = spec
         super().__init__()
 
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """Parsed on first use, in the worker (the master never needs them)."""
+        from reviewq.config import Settings
+
+        return Settings.model_validate_json(self.spec.settings_json)
+
     def load_config(self) -> None:
-        s = self.settings
-        # SQLite has one writer and in-process approval wake-ups: exactly one worker process.
-        workers = 1 if is_sqlite(s.database.url) else s.server.workers
+        spec = self.spec
         options = {
-            "bind": f"{s.server.host}:{s.server.port}",
-            "workers": workers,
+            "bind": spec.bind,
+            "workers": spec.workers,
             "worker_class": "reviewq.serving.worker.ReviewqWorker",
             # The master's heartbeat check: each worker's loop reports in well within this.
             "timeout": 60,
@@ -56,14 +108,13 @@ class ReviewqServer(BaseApplication):
             "post_worker_init": self._post_worker_init,
             "worker_exit": self._worker_exit,
         }
-        ReviewqWorker.max_connections = s.server.max_connections
-        ReviewqWorker.header_timeout_s = s.server.header_timeout_s
+        ReviewqWorker.max_connections = spec.max_connections
+        ReviewqWorker.header_timeout_s = spec.header_timeout_s
         ReviewqWorker.board = None
-        if workers > 1:
+        if spec.workers > 1:
             # Keep-alive connections spread evenly over the processes (see worker_balance).
-            ReviewqWorker.board = ConnectionBoard(slots=max(8, workers * 2))
+            ReviewqWorker.board = ConnectionBoard(slots=max(8, spec.workers * 2))
             options.update(pre_fork=assign_slot, child_exit=vacate_slot)
-        options.update(self.extra)
         for key, value in options.items():
             self.cfg.set(key, value)
 
@@ -75,12 +126,14 @@ class ReviewqServer(BaseApplication):
 
     def _post_worker_init(self, worker) -> None:
         # One in-process scheduler, in the single SQLite worker; never one per worker.
-        if self.run_scheduler:
+        if self.spec.run_scheduler:
             from reviewq.scheduler import start_in_process
 
             worker._reviewq_scheduler = start_in_process(self.settings)
-            if self.scheduler_setup is not None:
-                self.scheduler_setup(worker._reviewq_scheduler)
+            if self.spec.scheduler_setup is not None:
+                module, _, name = self.spec.scheduler_setup.partition(":")
+                setup = getattr(importlib.import_module(module), name)
+                setup(worker._reviewq_scheduler, self.settings, *self.spec.setup_args)
         # The app, its libraries and the scheduler live as long as the worker: out of the
         # collector's sight, a full collection (which a dashboard's rows set off about once a
         # page) walks only what requests made, 70 ms less at 1M decisions.
@@ -122,10 +175,45 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def serve(settings: Settings, *, run_scheduler: bool | None = None, extra: dict | None = None,
-          scheduler_setup=None) -> None:
-    tune_malloc()
-    raise_fd_limit(settings.server.max_connections + 256)  # the workers inherit it
+def serve(settings: Settings, *, run_scheduler: bool | None = None, scheduler_setup: str | None = None,
+          setup_args: tuple = ()) -> None:
+    """Become the gunicorn master: exec a fresh interpreter running reviewq.serving.master.
+
+    The spec travels in an anonymous in-memory file the new process inherits (it holds the
+    secret key, so not in the command line or the environment). The pid stays the same.
+    """
+    from reviewq.config import is_sqlite
+
     if run_scheduler is None:
         run_scheduler = is_sqlite(settings.database.url)
-    ReviewqServer(settings, run_scheduler=run_scheduler, extra=extra, scheduler_setup=scheduler_setup).run()
+    spec = ServeSpec.of(settings, run_scheduler=run_scheduler, scheduler_setup=scheduler_setup,
+                        setup_args=setup_args)
+    fd = _spec_file(spec.to_json().encode())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "reviewq.serving.master", str(fd)])
+
+
+def run_master(spec: ServeSpec) -> None:
+    """In the fresh interpreter: tune memory, make room for the sockets, run gunicorn."""
+    tune_malloc()
+    raise_fd_limit(spec.max_connections + 256)  # the workers inherit it
+    ReviewqServer(spec).run()
+
+
+def read_spec(fd: int) -> ServeSpec:
+    with os.fdopen(fd, "rb") as handle:
+        return ServeSpec.from_json(handle.read().decode())
+
+
+def _spec_file(data: bytes) -> int:
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("reviewq-serve-spec", 0)  # no MFD_CLOEXEC: the exec'd master reads it
+    else:
+        handle = tempfile.TemporaryFile()
+        fd = os.dup(handle.fileno())
+        handle.close()
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd

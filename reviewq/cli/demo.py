@@ -28,7 +28,7 @@ def demo_command(db_path: str, fresh: bool, seed: int, no_serve: bool, no_trickl
     """Build a demo database with four weeks of simulated reviewers, canaries and agents, then serve it."""
     from reviewq import migrate
     from reviewq.db import Database
-    from reviewq.demo.live import TRICKLE_SECONDS, make_live_state, trickle_job
+    from reviewq.demo.live import make_live_state
     from reviewq.demo.profiles import ADMIN_NAME, DEMO_PASSWORD, LEAD_NAME, PROFILES
     from reviewq.demo.simulate import simulate_history
     from reviewq.models import utcnow
@@ -76,14 +76,10 @@ def demo_command(db_path: str, fresh: bool, seed: int, no_serve: bool, no_trickl
     click.echo("  Ctrl-C stops the demo.")
     from reviewq.server import serve
 
-    def add_trickle(scheduler) -> None:
-        if no_trickle:
-            return
-        trickle_db = Database.from_settings(settings)
-        scheduler.add_job(trickle_job, "interval", seconds=TRICKLE_SECONDS, args=[trickle_db, settings, seed],
-                          id="demo_trickle", max_instances=1, coalesce=True)
-
-    serve(settings, run_scheduler=True, scheduler_setup=add_trickle)
+    if no_trickle:
+        serve(settings, run_scheduler=True)
+    else:
+        serve(settings, run_scheduler=True, scheduler_setup="reviewq.demo.live:add_trickle", setup_args=(seed,))
 
 
 def _clear(path: Path, fresh: bool) -> None:

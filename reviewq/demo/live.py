@@ -59,6 +59,13 @@ def make_live_state(*, database: Database, settings: Settings, now: datetime, se
                              timeout_s=(minutes + 2) * 60)
 
 
+def add_trickle(scheduler, settings: Settings, seed: int) -> None:
+    """`reviewq demo`'s scheduler setup, in the server's worker: new agent traffic every few seconds."""
+    scheduler.add_job(trickle_job, "interval", seconds=TRICKLE_SECONDS,
+                      args=[Database.from_settings(settings), settings, seed],
+                      id="demo_trickle", max_instances=1, coalesce=True)
+
+
 def trickle_job(database: Database, settings: Settings, seed: int) -> None:
     """One agent call: mostly an output (sampled as configured), sometimes an approval."""
     rng = random.Random(f"{seed}-{utcnow().timestamp()}")
