@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from datetime import datetime
 
@@ -18,10 +19,20 @@ from reviewq.models import Role, User, UserCreate
 # needs 32 MiB yet does less work than OWASP's minimum; each login's peak memory counts against
 # the server's footprint. Hashes made with other parameters still verify (they carry their own).
 PASSWORD_HASH_METHOD = "scrypt:16384:8:5"
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 # Password hashes computed at once in this process, the rest wait their turn: each takes 16 MiB
-# and a core for a moment, so logins to many accounts at once (a credential-stuffing burst, a
-# shift starting) must not add 16 MiB per request thread to the server's peak memory.
-HASHES_AT_ONCE = 2
+# and a core for ~0.1 s (it runs outside the GIL), so logins to many accounts at once (a
+# credential-stuffing burst, a shift starting) must neither add 16 MiB per request thread to the
+# server's peak memory nor take every core from the reviewers being served: half the cores.
+HASHES_AT_ONCE = max(1, _usable_cores() // 2)
 _hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
 
 
