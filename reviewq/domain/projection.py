@@ -92,23 +92,55 @@ def claim(
     *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
     library: Library | None = None,
 ) -> Item | None:
-    """The next item for this reviewer: the real one, or with the current probability a planted copy."""
+    """The next item for this reviewer: the real one, or with the current probability a planted copy.
+
+    In one transaction. The queue page splits it (reviewq.web.review): the real claim commits, a
+    copy is chosen in a read session, and a second transaction stands it in.
+    """
+    item, plan = claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    if plan is None:
+        return item
+    planted = choose(session=session, served=item, reviewer_id=reviewer_id, kind=plan.kind, now=now,
+                     settings=settings, rng=rng, library=library if library is not None else library_for(settings))
+    if planted is None:
+        return item
+    return stand_in(session=session, planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
+                    settings=settings, rng=rng)
+
+
+@dataclass(frozen=True)
+class PlantPlan:
+    """The draw said: serve a planted copy of this kind in place of the claimed item."""
+
+    kind: InjectionKind
+    rate: Rate
+
+
+def claim_real(
+    *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
+) -> tuple[Item | None, PlantPlan | None]:
+    """Claim the next real item and draw whether a planted copy stands in for it."""
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng)
     if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
         # No rng: the strict claim order, nothing planted (as claim_next without one).
-        return item
+        return item, None
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
     if draw >= rate.canary + rate.control:
-        return item
-    kind = InjectionKind.CANARY if draw < rate.canary else InjectionKind.CONTROL
-    copy = project(session=session, served=item, reviewer_id=reviewer_id, kind=kind, rate=rate, now=now,
-                   settings=settings, rng=rng, library=library if library is not None else library_for(settings))
-    if copy is None:
-        return item
-    release(session=session, public_id=item.public_id, reviewer_id=reviewer_id, now=now)
-    session.expire(item)
+        return item, None
+    return item, PlantPlan(kind=InjectionKind.CANARY if draw < rate.canary else InjectionKind.CONTROL, rate=rate)
+
+
+def stand_in(
+    *, session: Session, planted: Planted, served: Item, plan: PlantPlan, reviewer_id: int, now: datetime,
+    settings: Settings, rng: random.Random,
+) -> Item:
+    """Write the planted copy, leased to the reviewer, and give the real item back to the queue unseen."""
+    copy = write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=plan.rate, now=now,
+                 settings=settings, rng=rng)
+    release(session=session, public_id=served.public_id, reviewer_id=reviewer_id, now=now)
+    session.expire(served)
     return copy
 
 
@@ -117,19 +149,6 @@ _ROLE = select(User.role).where(User.id == sa.bindparam("user_id"))
 
 def _plants_on(session: Session, reviewer_id: int) -> bool:
     return session.connection().execute(_ROLE, {"user_id": reviewer_id}).scalar() == Role.REVIEWER
-
-
-def project(
-    *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, rate: Rate, now: datetime,
-    settings: Settings, rng: random.Random, library: Library | None,
-) -> Item | None:
-    """Write (leased to the reviewer) a planted copy standing in for `served`; None if nothing fits."""
-    planted = choose(session=session, served=served, reviewer_id=reviewer_id, kind=kind, now=now,
-                     settings=settings, rng=rng, library=library)
-    if planted is None:
-        return None
-    return write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=rate, now=now,
-                 settings=settings, rng=rng)
 
 
 def choose(

@@ -24,7 +24,7 @@ from reviewq.models import DecisionCreate, Item, ItemKind, ReasonBucket, ReviewS
 from reviewq.web.api_input import json_body, validate
 from reviewq.web.auth import ANY_ROLE, role_required
 from reviewq.web.clock import app_now, claim_rng
-from reviewq.web.database import commit, db_session, get_settings
+from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.review_view import decision_view, iso, item_view, session_view
 
@@ -169,10 +169,26 @@ def me():
 
 
 def _claim(now) -> Item | None:
-    """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py)."""
-    item = projection.claim(session=db_session(), reviewer_id=current_user.id, now=now, settings=get_settings(),
-                            rng=claim_rng())
-    note_opened(session=db_session(), item=item, reviewer_id=current_user.id, now=now)  # queue health
+    """The next item, or with the reviewer's canary probability a projected copy (domain/projection.py).
+
+    When a copy is to stand in, the real claim (and a decision made before it) commits first and
+    the copy is chosen in a read session: choosing reads hundreds of candidate rows and mutates
+    one (now and then it builds the agent's value bank, ~100 ms), and on SQLite every other
+    reviewer's next and decide waited for the write lock meanwhile. The stand-in is written in a
+    second, short transaction.
+    """
+    session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
+    item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    if plan is not None:
+        commit()
+        with get_database().session(readonly=True) as read:
+            planted = projection.choose(session=read, served=read.get(Item, item.id), reviewer_id=reviewer_id,
+                                        kind=plan.kind, now=now, settings=settings, rng=rng,
+                                        library=projection.library_for(settings))
+        if planted is not None:
+            item = projection.stand_in(session=session, planted=planted, served=item, plan=plan,
+                                       reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    note_opened(session=session, item=item, reviewer_id=reviewer_id, now=now)  # queue health
     return item
 
 

@@ -1,0 +1,117 @@
+"""The queue page chooses a planted copy outside the write transaction: the real claim (and a
+decision before it) is committed first, so other reviewers' writes go on while the copy is
+chosen, and the copy then stands in for the real item, which goes back to the queue unseen."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlmodel import select
+
+from reviewq.db import Database
+from reviewq.domain import projection
+from reviewq.domain.claims import claim_next
+from reviewq.domain.decide import decide
+from reviewq.domain.items import enqueue
+from reviewq.models import Decision, DecisionCreate, Injection, InjectionKind, Item, ItemStatus, Verdict, utcnow
+from reviewq.web import create_app
+from tests.factories import make_user, output_item
+from tests.support.web import json_headers, login
+
+
+class Always(random.Random):
+    """Every draw 0.0: the claim plants whenever the week's budget allows."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def _team_with_a_known_good_source(database, settings, now) -> list[str]:
+    """rita to review; a source item bob and carol both approved (a known-good control); two real items."""
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now - timedelta(days=20))
+        source = enqueue(session=s, now=now - timedelta(minutes=40),
+                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
+        for name in ("bob", "carol"):
+            other = make_user(s, name, now=now - timedelta(days=20))
+            held = claim_next(session=s, reviewer_id=other.id, now=now - timedelta(minutes=30), lease_seconds=60)
+            assert held.id == source.id
+            decide(session=s, public_id=held.public_id, reviewer=other, settings=settings,
+                   now=now - timedelta(minutes=30), data=DecisionCreate(verdict=Verdict.APPROVE))
+        return [enqueue(session=s, now=now - timedelta(minutes=20 - i),
+                        data=output_item(agent="acme", category="orders")).item.public_id for i in range(2)]
+
+
+def test_the_copy_is_chosen_with_the_real_claim_committed_and_the_write_lock_free(database, monkeypatch):
+    now = utcnow()  # the app's own clock: the source must be recent for it
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
+                                                   "controls_per_reviewer_per_week": 500})
+    real_ids = _team_with_a_known_good_source(database, settings, now)
+    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
+    seen_while_choosing: list[tuple] = []
+    real_choose = projection.choose
+
+    def choose_while_others_write(**kwargs):
+        with other.session_scope() as s:
+            held = s.exec(select(Item).where(Item.public_id.in_(real_ids), Item.status == ItemStatus.LEASED)).all()
+            decided = len(s.exec(select(Decision)).all())
+            make_user(s, f"during-{len(seen_while_choosing)}", now=now)  # a write gets through meanwhile
+        seen_while_choosing.append(([h.public_id for h in held], decided))
+        return real_choose(**kwargs)
+
+    monkeypatch.setattr(projection, "choose", choose_while_others_write)
+    app = create_app(settings, claim_rng=Always())
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        headers = json_headers(client)
+        first = client.post("/queue/next", headers=headers)
+        assert first.status_code == 200, first.get_data(as_text=True)
+        copy_id = first.get_json()["item"]["id"]
+        assert copy_id not in real_ids
+        # While choosing, the claim of the first real item was committed (others saw it leased).
+        assert seen_while_choosing == [([real_ids[0]], 2)]
+
+        decided = client.post(f"/queue/items/{copy_id}/decide", headers=headers, json={"verdict": "approve"})
+        assert decided.status_code == 200, decided.get_data(as_text=True)
+        next_id = decided.get_json()["next"]["id"]  # the source is spent for rita: a real item this time
+        # The decision on the copy was committed before the next copy was chosen.
+        assert len(seen_while_choosing) == 2 and seen_while_choosing[1][1] == 3
+    finally:
+        app.extensions["reviewq.db"].dispose()
+        other.dispose()
+
+    with database.session_scope() as s:
+        planted = s.exec(select(Item).join(Injection, Injection.item_id == Item.id)).all()
+        assert copy_id in {p.public_id for p in planted}
+        assert {i.kind for i in s.exec(select(Injection)).all()} == {InjectionKind.CONTROL}
+        # The real item the copy stood in for went back unseen; the one served next is rita's.
+        assert next_id in real_ids
+        for real in s.exec(select(Item).where(Item.public_id.in_(real_ids))).all():
+            assert not s.exec(select(Decision).where(Decision.item_id == real.id)).all()
+            if real.public_id == next_id:
+                assert real.status == ItemStatus.LEASED
+            else:
+                assert real.status == ItemStatus.QUEUED and real.lease_holder is None
+
+
+def test_when_no_copy_fits_the_real_item_is_served(database, monkeypatch):
+    now = utcnow()
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
+                                                   "controls_per_reviewer_per_week": 500})
+    real_ids = _team_with_a_known_good_source(database, settings, now)
+    monkeypatch.setattr(projection, "choose", lambda **kwargs: None)
+    app = create_app(settings, claim_rng=Always())
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        served = client.post("/queue/next", headers=json_headers(client)).get_json()["item"]
+        assert served["id"] == real_ids[0]
+    finally:
+        app.extensions["reviewq.db"].dispose()
+    with database.session_scope() as s:
+        assert not s.exec(select(Injection)).all()
+        held = s.exec(select(Item).where(Item.public_id == real_ids[0])).one()
+        assert held.status == ItemStatus.LEASED
+        assert held.lease_holder is not None
