@@ -199,7 +199,6 @@ def review(url: str, reviewers: list[str], password: str, *, decisions: int = 10
         "next_p99_ms": percentile(next_ms, 99),
         "decide_p50_ms": percentile(decide_ms, 50), "decide_p95_ms": percentile(decide_ms, 95),
         "decide_p99_ms": percentile(decide_ms, 99),
-        "decide_worst": sorted(decide_ms)[-12:], "next_worst": sorted(next_ms)[-12:],
         "distinct_items": len(set(decided_ids) | set(warmup_ids)),
         "decided_ids": warmup_ids + decided_ids,
     }
