@@ -77,6 +77,7 @@ def next_item():
 def status():
     """What is waiting (shared items, approvals due soon) and the session so far, for the page's header."""
     now = app_now()
+    db_session(readonly=True)  # every open queue page polls this: it must not queue for the write lock
     return jsonify({"queue": _queue_counts(now), **_session_and_clock(now)})
 
 

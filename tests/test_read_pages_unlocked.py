@@ -1,0 +1,58 @@
+"""A logged-in page that only reads holds no write transaction: another writer gets through while
+it runs. Loading the request's user started the request's write transaction, and on SQLite every
+page (a dashboard's 200 ms too) then held the write lock from that read to its end."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from reviewq.db import Database
+from reviewq.models import Role
+from reviewq.web import dashboard as dashboard_view
+from reviewq.web import review as review_view
+from tests.factories import add_outputs, make_user
+from tests.support.web import json_headers, login
+
+
+@pytest.fixture
+def writer_meanwhile(settings, now):
+    """(wrap, wrote): wrap(f) writes through another connection, then calls f."""
+    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
+    wrote: list[bool] = []
+
+    def wrap(real):
+        def while_someone_writes(*args, **kwargs):
+            try:
+                with other.session_scope() as s:
+                    add_outputs(s, 1, now=now)
+                wrote.append(True)
+            except Exception:  # database is locked
+                wrote.append(False)
+            return real(*args, **kwargs)
+        return while_someone_writes
+
+    yield wrap, wrote
+    other.dispose()
+
+
+def test_the_dashboard_reads_without_the_write_lock(client, database, now, writer_meanwhile, monkeypatch):
+    wrap, wrote = writer_meanwhile
+    with database.session_scope() as s:
+        make_user(s, "lena", Role.LEAD, now=now - timedelta(days=1))
+    login(client, "lena")
+    monkeypatch.setattr(dashboard_view, "build_dashboard", wrap(dashboard_view.build_dashboard))
+    assert client.get("/dashboard").status_code == 200
+    assert wrote == [True]
+
+
+def test_the_queue_status_poll_reads_without_the_write_lock(client, database, now, writer_meanwhile, monkeypatch):
+    wrap, wrote = writer_meanwhile
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now - timedelta(days=1))
+    login(client, "rita")
+    monkeypatch.setattr(review_view, "queue_counts", wrap(review_view.queue_counts))
+    response = client.get("/queue/status", headers=json_headers(client))
+    assert response.status_code == 200 and "waiting" in response.get_json()["queue"]
+    assert wrote == [True]
