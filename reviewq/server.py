@@ -157,7 +157,7 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 128 * 1024) -> None:
       reused only by threads that land on it, so a pool of request threads grows the heap far
       past what the GIL-bound worker uses at once.
     - mmap threshold: by default it rises to the size of any large block freed, so after one
-      login (scrypt's 16 MiB) blocks that size come from the heap and stay resident. A fixed
+      login (scrypt's 8 MiB) blocks that size come from the heap and stay resident. A fixed
       threshold keeps large blocks in their own mappings, returned to the system when freed.
 
     Called in the master before the workers fork; they inherit it.

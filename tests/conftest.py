@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel
 import reviewq.models  # noqa: F401
 from reviewq.config import Settings, load_settings
 from reviewq.db import Database
+from reviewq.domain import users as users_domain
 from tests.support.databases import TABLES_READY
 from tests.support.postgres import require_postgres
 
@@ -114,6 +115,8 @@ def now() -> datetime:
 # Test users are hashed with one PBKDF2 round instead of the production scrypt (about half a second
 # each on a busy machine); tests/test_web_auth.py checks the production method itself.
 CHEAP_PASSWORD_HASH = "pbkdf2:sha256:1"
+# The production method, read before the session fixture below swaps it for the cheap one.
+PRODUCTION_PASSWORD_HASH = users_domain.PASSWORD_HASH_METHOD
 
 
 @pytest.fixture(autouse=True, scope="session")

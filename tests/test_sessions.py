@@ -11,6 +11,7 @@ from sqlmodel import select
 from reviewq.domain.errors import ValidationFailed
 from reviewq.domain.passwords import common_passwords, password_problem
 from reviewq.models import Role, User
+from tests.conftest import PRODUCTION_PASSWORD_HASH
 from tests.factories import PASSWORD, make_user
 from tests.support.web import csrf_token, login
 
@@ -113,7 +114,7 @@ def test_24_simultaneous_wrong_passwords_let_exactly_the_limit_through(app, data
     from tests.support.live_server import serve_app_in_thread
 
     # The production hash: checking a password takes real time, as it did when the race was found.
-    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", "scrypt:16384:8:5")
+    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", PRODUCTION_PASSWORD_HASH)
     with database.session_scope() as s:
         make_user(s, "rita", now=now)
     server = serve_app_in_thread(app)

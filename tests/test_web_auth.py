@@ -13,6 +13,7 @@ from reviewq.domain import login_throttle
 from reviewq.domain.claims import claim_next
 from reviewq.models import AuditEvent, Item, ItemStatus, Role, User, utcnow
 from reviewq.web.clock import CLOCK
+from tests.conftest import PRODUCTION_PASSWORD_HASH
 from tests.factories import PASSWORD, add_outputs, make_user
 from tests.support.web import csrf_token, login
 
@@ -108,14 +109,33 @@ def test_passwords_are_stored_as_production_scrypt_hashes(database, now, monkeyp
     """Outside the tests' cheap fixture hash, a password is stored only as an OWASP-strength scrypt hash."""
     from reviewq.domain import users as users_domain
 
-    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", "scrypt:16384:8:5")
+    monkeypatch.setattr(users_domain, "PASSWORD_HASH_METHOD", PRODUCTION_PASSWORD_HASH)
     with database.session_scope() as s:
         make_user(s, "sam", now=now)
     with database.session_scope() as s:
         user = s.exec(select(User).where(User.name == "sam")).one()
-        assert user.password_hash.startswith("scrypt:16384:8:5$") and PASSWORD not in user.password_hash
+        assert user.password_hash.startswith(f"{PRODUCTION_PASSWORD_HASH}$") and PASSWORD not in user.password_hash
         assert users_domain.authenticate(session=s, name="sam", password=PASSWORD) is not None
         assert users_domain.authenticate(session=s, name="sam", password=PASSWORD + "x") is None
+    # One of OWASP's equal-strength scrypt settings (N, r, p), at most 8 MiB (128 r N bytes) a hash.
+    method, n, r, p = PRODUCTION_PASSWORD_HASH.split(":")
+    assert method == "scrypt" and (int(n), int(r), int(p)) in {
+        (2**17, 8, 1), (2**16, 8, 2), (2**15, 8, 3), (2**14, 8, 5), (2**13, 8, 10)}
+    assert 128 * int(r) * int(n) <= 8 * 2**20
+
+
+def test_hashes_made_with_the_earlier_setting_still_verify(database, now):
+    """Accounts hashed with scrypt 2^14/8/5 (before 2^13/8/10) log in as before: a hash carries its method."""
+    from werkzeug.security import generate_password_hash
+
+    from reviewq.domain import users as users_domain
+
+    with database.session_scope() as s:
+        user = make_user(s, "old-timer", now=now)
+        user.password_hash = generate_password_hash(PASSWORD, method="scrypt:16384:8:5")
+    with database.session_scope() as s:
+        assert users_domain.authenticate(session=s, name="old-timer", password=PASSWORD) is not None
+        assert users_domain.authenticate(session=s, name="old-timer", password=PASSWORD + "x") is None
 
 
 def test_leads_land_on_the_dashboard_or_admin_index(client, users, app):
@@ -313,7 +333,7 @@ def test_a_login_checks_the_password_without_holding_the_write_lock(client, user
 
 
 def test_password_hashes_run_a_few_at_a_time(monkeypatch):
-    """Logins to many accounts at once take 16 MiB each while hashing: at most HASHES_AT_ONCE run."""
+    """Logins to many accounts at once take 8 MiB each while hashing: at most HASHES_AT_ONCE run."""
     import threading
     import time
 
