@@ -84,3 +84,56 @@ def test_the_wait_ends_at_its_timeout_or_the_values_own_deadline():
     assert 0.3 <= took < 0.8  # nothing woke it: the timeout did
     _, took = _run(main(10, lambda _value: deadline - time.monotonic()))
     assert took < 1.5  # the value's own deadline woke it, long before the 10 s timeout
+
+
+def test_a_parked_waiter_keeps_a_lean_value_and_answers_with_a_check_at_its_end():
+    """Given a registered waiter and a lean value (what wake_in reads), a wait that runs out checks
+    once more and returns that check's value: the lean one is never the answer."""
+    from reviewq.domain.wakeups import LoopEvent
+
+    reads = []
+
+    def check():
+        reads.append(time.monotonic())
+        return False, {"status": "pending", "read": len(reads)}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        waiter = hub.register("k-lean", LoopEvent(loop))
+        started = time.monotonic()
+        value = await wait_until_async("k-lean", check=check, timeout=0.3, waiter=waiter, value="lean",
+                                       run=lambda fn: loop.run_in_executor(None, fn))
+        return value, time.monotonic() - started, started
+
+    value, took, started = _run(main())
+    assert value == {"status": "pending", "read": 1}
+    assert 0.3 <= took < 2.0 and reads[0] - started >= 0.3  # checked at the end, not at once
+    assert hub.waiting() == 0
+
+
+def test_loop_event_wait_is_a_future_whose_timer_goes_with_it():
+    """LoopEvent.wait: done when set, or at its timeout; a cancelled wait leaves no timer behind."""
+    from reviewq.domain.wakeups import LoopEvent
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        event = LoopEvent(loop)
+        started = time.monotonic()
+        await event.wait(0.1)  # times out
+        timed_out = time.monotonic() - started
+        sleeping = asyncio.ensure_future(event.wait(10))
+        await asyncio.sleep(0.01)
+        threading.Thread(target=event.set).start()
+        await asyncio.wait_for(sleeping, 2)
+        assert event._timer is None and event._sleeping is None
+        await asyncio.wait_for(event.wait(10), 1)  # already set: done at once
+        event.clear()
+        cancelled = asyncio.ensure_future(event.wait(10))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        return timed_out, event._timer, event._sleeping, cancelled.cancelled()
+
+    timed_out, timer, sleeping, was_cancelled = _run(main())
+    assert 0.1 <= timed_out < 1.0
+    assert timer is None and sleeping is None and was_cancelled

@@ -142,6 +142,25 @@ def test_a_parked_scope_keeps_only_what_answering_reads_and_the_connection_still
             kept_alive.close()
 
 
+def test_a_parked_waiter_that_runs_out_answers_with_the_approval_as_it_is_then(app, database, settings, now):
+    """The parked waiter kept only the deadline; at the end of its wait it reads the approval again
+    and answers with its whole JSON, as a GET shows it."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        port = int(url.rsplit(":", 1)[1])
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            conn.sendall(f"GET /api/v1/approvals/{approval_id}?wait=1 HTTP/1.1\r\nHost: t\r\n"
+                         f"Authorization: {bearer(token)['Authorization']}\r\n\r\n".encode())
+            head, _, body = _read_response(conn)
+        finally:
+            conn.close()
+        current = requests.get(f"{url}/api/v1/approvals/{approval_id}", headers=bearer(token), timeout=5).json()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body) == current and current["status"] == "pending"
+
+
 def test_a_request_body_still_arrives_through_the_lean_connection(app, database, settings, now):
     """A POST's body reaches the app (uvicorn signals it on the connection's LeanEvent)."""
     token = issue_token(database, now=now)

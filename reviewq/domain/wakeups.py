@@ -42,12 +42,13 @@ class LoopEvent:
     coroutine per waiter (about 1.6 KB; issue 11).
     """
 
-    __slots__ = ("_loop", "_set", "_sleeping")
+    __slots__ = ("_loop", "_set", "_sleeping", "_timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._set = False
         self._sleeping: asyncio.Future | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def set(self) -> None:
         try:
@@ -60,17 +61,24 @@ class LoopEvent:
         if self._sleeping is not None and not self._sleeping.done():
             self._sleeping.set_result(None)
 
-    async def wait(self, timeout: float) -> None:
-        """Return once set (at once if it already is) or after `timeout` seconds."""
+    def wait(self, timeout: float) -> asyncio.Future:
+        """Done once set (at once if it already is) or after `timeout` seconds.
+
+        A future, not a coroutine: awaiting it adds no frame to each parked waiter (240 bytes).
+        """
+        sleeping = self._loop.create_future()
         if self._set:
-            return
-        sleeping = self._sleeping = self._loop.create_future()
-        timer = self._loop.call_later(timeout, _resolve, sleeping)
-        try:
-            await sleeping
-        finally:
-            timer.cancel()
-            self._sleeping = None
+            sleeping.set_result(None)
+            return sleeping
+        self._sleeping = sleeping
+        self._timer = self._loop.call_later(timeout, _resolve, sleeping)
+        sleeping.add_done_callback(self._woke)  # also when the waiting task is cancelled
+        return sleeping
+
+    def _woke(self, _sleeping: asyncio.Future) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._sleeping = None
 
     def clear(self) -> None:
         self._set = False
@@ -315,7 +323,9 @@ async def wait_until_async(
     `run(check)` runs the (blocking) check in a thread. The waiter registers before its first
     check, so a commit between that check and the sleep still wakes it. A caller that already
     registered `waiter` on `key` and then read `value` (unsettled) passes both: the first check
-    is skipped. Cancel the task to stop waiting (the client disconnected).
+    is skipped. What it returns is always a check's own value (the sleep that ends the wait is
+    followed by a check), so the caller's may be a lean summary: only `wake_in` reads it.
+    Cancel the task to stop waiting (the client disconnected).
     """
     fresh = waiter is None
     if waiter is None:
@@ -325,12 +335,15 @@ async def wait_until_async(
         if fresh:
             done, value = await run(check)
         deadline = time.monotonic() + timeout
-        while True:
+        checked = fresh  # is `value` a check's own (not the caller's, possibly lean, one)?
+        while not done:
             remaining = deadline - time.monotonic()
-            if done or remaining <= 0:
-                return value
+            if remaining <= 0:
+                return value if checked else (await run(check))[1]
             await waiter.wait(_sleep_for(remaining, value, wake_in))
             waiter.clear()
             done, value = await run(check)
+            checked = True
+        return value
     finally:
         hub.unregister(key, waiter)

@@ -29,7 +29,7 @@ class LongPoll:
     wake_in: Callable[[Any], float | None]  # seconds until the value changes by itself (a deadline)
     render: Callable[[Any], bytes]
     waiter: Any = None  # the LoopEvent registered before the view's read (reviewq.domain.wakeups)
-    value: Any = None  # what that read found
+    value: Any = None  # what that read found (or a lean summary of it: only wake_in reads it)
 
 
 def event_loop():
