@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from reviewq.domain.items import enqueue
 from reviewq.domain.users import create_user
-from reviewq.models import ItemCreate, ItemKind, Role, User, UserCreate
+from reviewq.models import Item, ItemCreate, ItemKind, Role, User, UserCreate
 
 fake = Faker()
 Faker.seed(1234)
@@ -62,3 +62,19 @@ def add_outputs(session: Session, n: int, *, now: datetime, spacing: timedelta =
     return [
         enqueue(session=session, data=output_item(), now=now + i * spacing).item for i in range(n)
     ]
+
+
+def approved_by_two(session: Session, source: Item, names: tuple[str, ...] = ("bob", "carol"), *, at: datetime,
+                    settings) -> None:
+    """New reviewers `names` each claim `source` (the oldest item) and approve it at `at`: a known-good item."""
+    from reviewq.domain.claims import claim_next
+    from reviewq.domain.decide import decide
+    from reviewq.models import DecisionCreate, Verdict
+
+    for name in names:
+        other = make_user(session, name, now=at - timedelta(days=20))
+        held = claim_next(session=session, reviewer_id=other.id, now=at, lease_seconds=60)
+        assert held.id == source.id
+        decide(session=session, public_id=held.public_id, reviewer=other, settings=settings, now=at,
+               data=DecisionCreate(verdict=Verdict.APPROVE))
+

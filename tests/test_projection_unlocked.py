@@ -11,12 +11,10 @@ from sqlmodel import select
 
 from reviewq.db import Database
 from reviewq.domain import projection
-from reviewq.domain.claims import claim_next
-from reviewq.domain.decide import decide
 from reviewq.domain.items import enqueue
-from reviewq.models import Decision, DecisionCreate, Injection, InjectionKind, Item, ItemStatus, Verdict, utcnow
+from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, utcnow
 from reviewq.web import create_app
-from tests.factories import make_user, output_item
+from tests.factories import approved_by_two, make_user, output_item
 from tests.support.web import json_headers, login
 
 
@@ -33,12 +31,7 @@ def _team_with_a_known_good_source(database, settings, now) -> list[str]:
         make_user(s, "rita", now=now - timedelta(days=20))
         source = enqueue(session=s, now=now - timedelta(minutes=40),
                          data=output_item(agent="acme", category="orders", required_approvals=2)).item
-        for name in ("bob", "carol"):
-            other = make_user(s, name, now=now - timedelta(days=20))
-            held = claim_next(session=s, reviewer_id=other.id, now=now - timedelta(minutes=30), lease_seconds=60)
-            assert held.id == source.id
-            decide(session=s, public_id=held.public_id, reviewer=other, settings=settings,
-                   now=now - timedelta(minutes=30), data=DecisionCreate(verdict=Verdict.APPROVE))
+        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=settings)
         return [enqueue(session=s, now=now - timedelta(minutes=20 - i),
                         data=output_item(agent="acme", category="orders")).item.public_id for i in range(2)]
 

@@ -15,20 +15,16 @@ from reviewq.canaries.library import load_library, render_entry
 from reviewq.canaries.render import make_faker
 from reviewq.domain import projection
 from reviewq.domain.canary_rate import boost_rate
-from reviewq.domain.claims import claim_next
-from reviewq.domain.decide import decide
 from reviewq.domain.items import enqueue
 from reviewq.models import (
     CanaryBudget,
     CanaryRateBoost,
-    DecisionCreate,
     Injection,
     ItemCreate,
     ItemKind,
-    Verdict,
     utcnow,
 )
-from tests.factories import make_user
+from tests.factories import approved_by_two, make_user
 from tests.support.web import json_headers, login
 
 FORBIDDEN = ("canary", "canaries", "injection", "inject", "control", "planted")
@@ -99,12 +95,7 @@ def setup_pair(database, library, entry_id, *, now, control=True):
         first = real(1, now - timedelta(minutes=40))
         first.required_approvals = 2
         source = enqueue(session=s, now=now - timedelta(minutes=40), data=first).item
-        for name in ("bob", "carol"):
-            other = make_user(s, name, now=now - timedelta(days=20))
-            held = claim_next(session=s, reviewer_id=other.id, now=now - timedelta(minutes=30), lease_seconds=60)
-            assert held.id == source.id
-            decide(session=s, public_id=held.public_id, reviewer=other, settings=settings,
-                   now=now - timedelta(minutes=30), data=DecisionCreate(verdict=Verdict.APPROVE))
+        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=settings)
         item = enqueue(session=s, now=now - timedelta(minutes=20), data=real(2, now - timedelta(minutes=20))).item
         if not control:
             boost_rate(session=s, reviewer_id=rita.id, probability=0.5, hours=1, drill=False, reason="",
