@@ -48,6 +48,9 @@ class ServeSpec:
     # in-process scheduler runs (the demo adds its traffic trickle).
     scheduler_setup: str | None = None
     setup_args: tuple = ()
+    # The command line that started `reviewq serve`: gunicorn's USR2 upgrade re-runs it (the spec's
+    # file is long closed by then).
+    argv: tuple = ()
 
     @classmethod
     def of(cls, settings: Settings, *, run_scheduler: bool, scheduler_setup: str | None = None,
@@ -58,7 +61,8 @@ class ServeSpec:
         return cls(settings_json=settings.model_dump_json(), bind=f"{s.host}:{s.port}",
                    workers=1 if is_sqlite(settings.database.url) else s.workers,
                    max_connections=s.max_connections, header_timeout_s=s.header_timeout_s,
-                   run_scheduler=run_scheduler, scheduler_setup=scheduler_setup, setup_args=tuple(setup_args))
+                   run_scheduler=run_scheduler, scheduler_setup=scheduler_setup, setup_args=tuple(setup_args),
+                   argv=tuple(sys.argv))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -66,7 +70,7 @@ class ServeSpec:
     @classmethod
     def from_json(cls, text: str) -> ServeSpec:
         data = json.loads(text)
-        data["setup_args"] = tuple(data["setup_args"])
+        data["setup_args"], data["argv"] = tuple(data["setup_args"]), tuple(data["argv"])
         return cls(**data)
 
 
@@ -198,6 +202,8 @@ def run_master(spec: ServeSpec) -> None:
     """In the fresh interpreter: tune memory, make room for the sockets, run gunicorn."""
     tune_malloc()
     raise_fd_limit(spec.max_connections + 256)  # the workers inherit it
+    if spec.argv:
+        sys.argv = list(spec.argv)  # what gunicorn's arbiter re-executes on USR2
     ReviewqServer(spec).run()
 
 

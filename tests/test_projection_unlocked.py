@@ -12,7 +12,7 @@ from sqlmodel import select
 from reviewq.db import Database
 from reviewq.domain import projection
 from reviewq.domain.items import enqueue
-from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, utcnow
+from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, Verdict, utcnow
 from reviewq.web import create_app
 from tests.factories import approved_by_two, make_user, output_item
 from tests.support.web import json_headers, login
@@ -108,3 +108,73 @@ def test_when_no_copy_fits_the_real_item_is_served(database, monkeypatch):
         held = s.exec(select(Item).where(Item.public_id == real_ids[0])).one()
         assert held.status == ItemStatus.LEASED
         assert held.lease_holder is not None
+
+
+def _planting_app(database, monkeypatch, during_choose):
+    """An app whose claims plant whenever they can, with `during_choose(kwargs)` run as a copy is chosen."""
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
+                                                   "controls_per_reviewer_per_week": 500})
+    real_choose = projection.choose
+
+    def choose(**kwargs):
+        during_choose(kwargs)
+        return real_choose(**kwargs)
+
+    monkeypatch.setattr(projection, "choose", choose)
+    return settings, create_app(settings, claim_rng=Always())
+
+
+def test_a_real_item_resumed_meanwhile_is_not_swapped_for_a_copy(database, monkeypatch):
+    """The reviewer's other tab resumes the real item while the copy is chosen: they have seen it,
+    so no copy stands in (a swap would show an item replaced under them), and the real item stays theirs."""
+    from reviewq.domain.claims import resume_held
+
+    now = utcnow()
+    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+
+    def other_tab_reloads(kwargs):
+        with database.session_scope() as s:
+            held = resume_held(session=s, reviewer_id=kwargs["reviewer_id"], now=utcnow() + timedelta(seconds=1),
+                               lease_seconds=300)
+            assert held is not None and held.public_id == real_ids[0]
+
+    settings, app = _planting_app(database, monkeypatch, other_tab_reloads)
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        served = client.post("/queue/next", headers=json_headers(client)).get_json()["item"]
+    finally:
+        app.extensions["reviewq.db"].dispose()
+    assert served["id"] == real_ids[0]
+    with database.session_scope() as s:
+        assert not s.exec(select(Injection)).all()
+        held = s.exec(select(Item).where(Item.public_id == real_ids[0])).one()
+        assert held.status == ItemStatus.LEASED
+
+
+def test_a_failure_while_planting_serves_the_real_item_and_keeps_the_decision(database, monkeypatch):
+    """After the commit, a failing choice answers with the real item (200), never a 500 for a kept verdict."""
+    now = utcnow()
+    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+    calls = []
+
+    def fail_the_second_time(kwargs):
+        calls.append(kwargs["served"].public_id)
+        if len(calls) == 2:
+            raise RuntimeError("the bank could not be built")
+
+    settings, app = _planting_app(database, monkeypatch, fail_the_second_time)
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        headers = json_headers(client)
+        copy_id = client.post("/queue/next", headers=headers).get_json()["item"]["id"]
+        assert copy_id not in real_ids
+        decided = client.post(f"/queue/items/{copy_id}/decide", headers=headers, json={"verdict": "approve"})
+    finally:
+        app.extensions["reviewq.db"].dispose()
+    assert decided.status_code == 200, decided.get_data(as_text=True)
+    assert decided.get_json()["next"]["id"] in real_ids and len(calls) == 2
+    with database.session_scope() as s:
+        copy = s.exec(select(Item).where(Item.public_id == copy_id)).one()
+        assert s.exec(select(Decision).where(Decision.item_id == copy.id)).one().verdict == Verdict.APPROVE

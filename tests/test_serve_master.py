@@ -4,6 +4,7 @@ master holds none of the app (its memory counts in the server's for its whole li
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import requests
@@ -56,6 +57,7 @@ def test_a_serve_spec_carries_the_settings_whole(monkeypatch):
                         setup_args=(5,))
     again = ServeSpec.from_json(spec.to_json())
     assert again == spec and again.bind.endswith(":8123") and again.workers == 1
+    assert again.argv == tuple(sys.argv)  # gunicorn's USR2 upgrade re-runs the command that started it
     server = ReviewqServer(again)
     assert server.settings == settings
     assert server.cfg.workers == 1 and server.cfg.bind == [again.bind]

@@ -194,9 +194,14 @@ def _give_back(session: Session, *where, now: datetime) -> int:
     ).rowcount
 
 
-def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime) -> bool:
-    """Give a leased item back to the queue (skip, logout). False if it was not held."""
-    return _give_back(session, Item.public_id == public_id, Item.lease_holder == reviewer_id, now=now) == 1
+def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime,
+            lease_expires_at: datetime | None = None) -> bool:
+    """Give a leased item back to the queue (skip, logout). False if it was not held, or (given
+    `lease_expires_at`, the lease's end when it was claimed) if its lease was renewed since."""
+    where = [Item.public_id == public_id, Item.lease_holder == reviewer_id]
+    if lease_expires_at is not None:
+        where.append(Item.lease_expires_at == lease_expires_at)
+    return _give_back(session, *where, now=now) == 1
 
 
 def release_all(*, session: Session, reviewer_id: int, now: datetime) -> int:

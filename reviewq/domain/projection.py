@@ -134,12 +134,20 @@ def claim_real(
 
 def stand_in(
     *, session: Session, planted: Planted, served: Item, plan: PlantPlan, reviewer_id: int, now: datetime,
-    settings: Settings, rng: random.Random,
-) -> Item:
-    """Write the planted copy, leased to the reviewer, and give the real item back to the queue unseen."""
+    settings: Settings, rng: random.Random, served_until: datetime | None = None,
+) -> Item | None:
+    """Give the real item back to the queue unseen and write the planted copy, leased to the reviewer.
+
+    `served_until`: the real item's lease end as claimed, when the claim was committed before
+    this transaction. If its lease was renewed since (the reviewer's other tab or a reload
+    resumed it, so they have seen it), nothing is planted: None, and the real item stays theirs.
+    """
+    if not release(session=session, public_id=served.public_id, reviewer_id=reviewer_id, now=now,
+                   lease_expires_at=served_until):
+        if served_until is not None:
+            return None
     copy = write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=plan.rate, now=now,
                  settings=settings, rng=rng)
-    release(session=session, public_id=served.public_id, reviewer_id=reviewer_id, now=now)
     session.expire(served)
     return copy
 

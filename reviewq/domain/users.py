@@ -33,8 +33,10 @@ def _usable_cores() -> int:
 # Password hashes computed at once in this process, the rest wait their turn: each takes 8 MiB
 # and a core for ~0.1 s (it runs outside the GIL), so logins to many accounts at once (a
 # credential-stuffing burst, a shift starting) must neither add 8 MiB per request thread to the
-# server's peak memory nor take every core from the reviewers being served: half the cores.
-HASHES_AT_ONCE = max(1, _usable_cores() // 2)
+# server's peak memory nor take every core from the reviewers being served: half the cores, and
+# never more than two (the affinity mask ignores a container's CPU quota: 2 CPUs of a 64-core
+# host would otherwise hash 32 at once).
+HASHES_AT_ONCE = max(1, min(2, _usable_cores() // 2))
 _hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
 
 

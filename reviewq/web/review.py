@@ -6,6 +6,7 @@ because `reviewq bench` drives exactly these paths with concurrent reviewers.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, render_template
@@ -27,6 +28,8 @@ from reviewq.web.clock import app_now, claim_rng
 from reviewq.web.database import commit, db_session, get_database, get_settings
 from reviewq.web.errors import ApiError
 from reviewq.web.review_view import decision_view, iso, item_view, session_view
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("review", __name__)
 
@@ -176,19 +179,28 @@ def _claim(now) -> Item | None:
     the copy is chosen in a read session: choosing reads hundreds of candidate rows and mutates
     one (now and then it builds the agent's value bank, ~100 ms), and on SQLite every other
     reviewer's next and decide waited for the write lock meanwhile. The stand-in is written in a
-    second, short transaction.
+    second, short transaction. Whatever fails after the commit serves the real item: the
+    decision before it is kept, and the request must say so, not fail.
     """
     session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
     item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     if plan is not None:
+        held_until = item.lease_expires_at
         commit()
-        with get_database().session(readonly=True) as read:
-            planted = projection.choose(session=read, served=read.get(Item, item.id), reviewer_id=reviewer_id,
-                                        kind=plan.kind, now=now, settings=settings, rng=rng,
-                                        library=projection.library_for(settings))
-        if planted is not None:
-            item = projection.stand_in(session=session, planted=planted, served=item, plan=plan,
-                                       reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+        try:
+            with get_database().session(readonly=True) as read:
+                planted = projection.choose(session=read, served=read.get(Item, item.id), reviewer_id=reviewer_id,
+                                            kind=plan.kind, now=now, settings=settings, rng=rng,
+                                            library=projection.library_for(settings))
+            copy = planted and projection.stand_in(session=session, planted=planted, served=item, plan=plan,
+                                                   reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
+                                                   served_until=held_until)
+        except Exception:
+            log.exception("planting a copy for reviewer %s failed; the real item is served", reviewer_id)
+            session.rollback()
+            copy = None
+        if copy is not None:
+            item = copy
     note_opened(session=session, item=item, reviewer_id=reviewer_id, now=now)  # queue health
     return item
 
