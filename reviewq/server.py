@@ -179,17 +179,13 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def serve(settings: Settings, *, run_scheduler: bool | None = None, scheduler_setup: str | None = None,
+def serve(settings: Settings, *, run_scheduler: bool, scheduler_setup: str | None = None,
           setup_args: tuple = ()) -> None:
     """Become the gunicorn master: exec a fresh interpreter running reviewq.serving.master.
 
     The spec travels in an anonymous in-memory file the new process inherits (it holds the
     secret key, so not in the command line or the environment). The pid stays the same.
     """
-    from reviewq.config import is_sqlite
-
-    if run_scheduler is None:
-        run_scheduler = is_sqlite(settings.database.url)
     spec = ServeSpec.of(settings, run_scheduler=run_scheduler, scheduler_setup=scheduler_setup,
                         setup_args=setup_args)
     fd = _spec_file(spec.to_json().encode())

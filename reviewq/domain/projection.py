@@ -142,10 +142,10 @@ def stand_in(
     this transaction. If its lease was renewed since (the reviewer's other tab or a reload
     resumed it, so they have seen it), nothing is planted: None, and the real item stays theirs.
     """
-    if not release(session=session, public_id=served.public_id, reviewer_id=reviewer_id, now=now,
-                   lease_expires_at=served_until):
-        if served_until is not None:
-            return None
+    released = release(session=session, public_id=served.public_id, reviewer_id=reviewer_id, now=now,
+                       lease_expires_at=served_until)
+    if not released and served_until is not None:
+        return None
     copy = write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=plan.rate, now=now,
                  settings=settings, rng=rng)
     session.expire(served)

@@ -192,15 +192,14 @@ def _claim(now) -> Item | None:
                 planted = projection.choose(session=read, served=read.get(Item, item.id), reviewer_id=reviewer_id,
                                             kind=plan.kind, now=now, settings=settings, rng=rng,
                                             library=projection.library_for(settings))
-            copy = planted and projection.stand_in(session=session, planted=planted, served=item, plan=plan,
-                                                   reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
-                                                   served_until=held_until)
+            copy = None if planted is None else projection.stand_in(
+                session=session, planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
+                settings=settings, rng=rng, served_until=held_until)
         except Exception:
             log.exception("planting a copy for reviewer %s failed; the real item is served", reviewer_id)
             session.rollback()
             copy = None
-        if copy is not None:
-            item = copy
+        item = copy or item
     note_opened(session=session, item=item, reviewer_id=reviewer_id, now=now)  # queue health
     return item
 
