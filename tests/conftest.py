@@ -205,3 +205,27 @@ SLOW_FIRST = ("test_demo.py", "test_canary_deployment.py", "test_bench.py",
 def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
+
+
+@pytest.fixture
+def writer_meanwhile(settings, now):
+    """(wrap, wrote): wrap(f) writes through another connection (an item: a user would hash), then
+    calls f; wrote says, per call, whether the write got through within 200 ms."""
+    from tests.factories import add_outputs
+
+    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
+    wrote: list[bool] = []
+
+    def wrap(real):
+        def while_someone_writes(*args, **kwargs):
+            try:
+                with other.session_scope() as s:
+                    add_outputs(s, 1, now=now)
+                wrote.append(True)
+            except Exception:  # database is locked
+                wrote.append(False)
+            return real(*args, **kwargs)
+        return while_someone_writes
+
+    yield wrap, wrote
+    other.dispose()

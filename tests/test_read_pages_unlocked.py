@@ -6,35 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from reviewq.db import Database
 from reviewq.models import Role
 from reviewq.web import dashboard as dashboard_view
 from reviewq.web import review as review_view
-from tests.factories import add_outputs, make_user
+from tests.factories import make_user
 from tests.support.web import json_headers, login
-
-
-@pytest.fixture
-def writer_meanwhile(settings, now):
-    """(wrap, wrote): wrap(f) writes through another connection, then calls f."""
-    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
-    wrote: list[bool] = []
-
-    def wrap(real):
-        def while_someone_writes(*args, **kwargs):
-            try:
-                with other.session_scope() as s:
-                    add_outputs(s, 1, now=now)
-                wrote.append(True)
-            except Exception:  # database is locked
-                wrote.append(False)
-            return real(*args, **kwargs)
-        return while_someone_writes
-
-    yield wrap, wrote
-    other.dispose()
 
 
 def test_the_dashboard_reads_without_the_write_lock(client, database, now, writer_meanwhile, monkeypatch):

@@ -303,32 +303,15 @@ def test_logout_releases_held_items(client, users, database, now):
         assert s.exec(select(Item)).one().status == ItemStatus.QUEUED
 
 
-def test_a_login_checks_the_password_without_holding_the_write_lock(client, users, database, settings, now,
-                                                                   monkeypatch):
+def test_a_login_checks_the_password_without_holding_the_write_lock(client, users, writer_meanwhile, monkeypatch):
     """While a login's password is hashed, another writer gets through at once: on the request's own
     session the hash ran inside BEGIN IMMEDIATE, and every reviewer's decision waited behind it."""
-    from reviewq.db import Database
     from reviewq.domain import users as users_domain
 
-    other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
-    wrote: list[bool] = []
-    real_check = users_domain.check_password_hash
-
-    def check_while_someone_writes(stored, password):
-        try:
-            with other.session_scope() as s:  # not a user: that would hash too, inside this hash's turn
-                add_outputs(s, 1, now=now)
-            wrote.append(True)
-        except Exception:  # database is locked
-            wrote.append(False)
-        return real_check(stored, password)
-
-    monkeypatch.setattr(users_domain, "check_password_hash", check_while_someone_writes)
-    try:
-        assert login(client, "rita").status_code == 302
-        assert login(client, "lena", "not-the-password").status_code == 401
-    finally:
-        other.dispose()
+    wrap, wrote = writer_meanwhile
+    monkeypatch.setattr(users_domain, "check_password_hash", wrap(users_domain.check_password_hash))
+    assert login(client, "rita").status_code == 302
+    assert login(client, "lena", "not-the-password").status_code == 401
     assert wrote == [True, True]
 
 
