@@ -69,10 +69,11 @@ def approved_by_two(session: Session, source: Item, names: tuple[str, ...] = ("b
     """New reviewers `names` each claim `source` (the oldest item) and approve it at `at`: a known-good item."""
     from reviewq.domain.claims import claim_next
     from reviewq.domain.decide import decide
+    from reviewq.domain.users import get_user_by_name
     from reviewq.models import DecisionCreate, Verdict
 
     for name in names:
-        other = make_user(session, name, now=at - timedelta(days=20))
+        other = get_user_by_name(session=session, name=name) or make_user(session, name, now=at - timedelta(days=20))
         held = claim_next(session=session, reviewer_id=other.id, now=at, lease_seconds=60)
         assert held.id == source.id
         decide(session=session, public_id=held.public_id, reviewer=other, settings=settings, now=at,
