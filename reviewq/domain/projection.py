@@ -163,23 +163,20 @@ def choose(
     *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, now: datetime, settings: Settings,
     rng: random.Random, library: Library | None,
 ) -> Planted | None:
-    exclude = sources.used_refs(session, reviewer_id)
     retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
+    found = {"session": session, "served": served, "reviewer_id": reviewer_id, "settings": settings, "now": now}
     if kind == InjectionKind.CONTROL:
-        for origin in sources.confirmed_good(session=session, served=served, reviewer_id=reviewer_id,
-                                             settings=settings, now=now, exclude=exclude)[:1]:
+        for origin in sources.confirmed_good(**found):
             return Planted(kind=kind, source=InjectionSource.CONTROL, payload=origin.payload,
                            explanation=REPLAY_EXPLANATION,
                            template="replay", origin=origin, original_payload=origin.payload)
     else:
         bank: Bank | None = None
-        for source_kind, found in (
+        for source_kind, candidates in (
             (InjectionSource.PROJECTION, sources.reservoir_sources),
             (InjectionSource.MUTATION, sources.decided_sources),
         ):
-            kwargs = {"reviewer_id": reviewer_id} if source_kind == InjectionSource.MUTATION else {}
-            for origin in found(session=session, served=served, settings=settings, now=now, exclude=exclude,
-                                **kwargs):
+            for origin in candidates(**found):
                 if bank is None:  # reused for a minute: building one costs ~100 ms (projection_bank.py)
                     bank = bank_for(session=session, agent=served.agent, now=now, days=settings.canaries.source_days)
                 item = {"kind": origin.kind, "agent": origin.agent, "category": origin.category,
@@ -195,14 +192,17 @@ def choose(
                             settings=settings, rng=rng, library=library, retired=retired)
 
 
+_USED_ENTRIES = select(Injection.library_entry_id).where(
+    Injection.reviewer_id == sa.bindparam("reviewer_id"), Injection.library_entry_id.is_not(None))
+
+
 def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, library,
                      retired: set[str] | frozenset[str] = frozenset()) -> Planted | None:
     if library is None:
         return None
     slot = slot_for(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
                     now=now, days=settings.canaries.source_days)
-    used = set(session.exec(select(Injection.library_entry_id).where(
-        Injection.reviewer_id == reviewer_id, Injection.library_entry_id.is_not(None))).all())
+    used = set(session.connection().execute(_USED_ENTRIES, {"reviewer_id": reviewer_id}).scalars())
     used |= retired_library_entries(retired)
     entries = [e for e in entries_for_slot(library, slot, control=kind == InjectionKind.CONTROL) if e.id not in used]
     if not entries:

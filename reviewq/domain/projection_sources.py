@@ -11,10 +11,16 @@ that, the few oldest items of a small pool (a lead's first spot-checks) are re-s
 reviewer, and planted items take on those few items' quirks instead of the pool's, which is the
 deployment's (the demo's billing controls had 12% longer inputs than real ones from 7 reuses of
 the same items).
+
+This runs on every planted claim, so the database does the choosing: the statements are built
+once, the nearest candidates are ordered and cut in SQL, and payloads are read only for the
+candidates actually tried (usually the first). Reading 400 rows and 25 payloads into Python on
+each planted claim made those claims the review path's slowest 10 %.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,10 +29,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
-from reviewq.domain import reservoir
-from reviewq.models import Decision, Injection, Item, ItemStatus, Outcome, Role, User, Verdict
+from reviewq.models import Decision, Injection, Item, ItemStatus, Outcome, ReservoirOutput, Role, User, Verdict
+from reviewq.models.common import UTCDateTime
+from reviewq.sqlfuncs import not_indexed, seconds_apart
 
 NEAREST = 25  # candidates tried per source kind, nearest in creation time first
+RECENT = 400  # most recently approved items of the slot among which the nearest are looked for
+PAYLOADS_AT_ONCE = 4  # candidates whose payloads are read per statement
 BANK_ITEMS = 300  # recent real items of the agent read for the value bank
 
 
@@ -42,102 +51,153 @@ class Source:
     item_id: int | None  # None for a reservoir output
 
 
-def used_refs(session: Session, reviewer_id: int) -> set[str]:
-    return set(session.exec(
-        select(Injection.source_ref).where(Injection.reviewer_id == reviewer_id, Injection.source_ref.is_not(None))
-    ).all())
-
-
 def _not_planted():
     return ~select(Injection.id).where(Injection.item_id == Item.id).exists()
 
 
-def _decided_by(reviewer_id: int):
-    return select(Decision.id).where(Decision.item_id == Item.id, Decision.reviewer_id == reviewer_id).exists()
+def _unused_by_reviewer(ref):
+    """Never planted for this reviewer from this source (the unique index reviewer_id, source_ref)."""
+    return ~select(Injection.id).where(Injection.reviewer_id == sa.bindparam("reviewer_id"),
+                                       Injection.source_ref == ref).exists()
 
 
-def _nearest(rows, near: datetime, exclude: set[str]) -> list:
-    """The served item's own batch (same created time) first, then the nearest in time; none this
-    reviewer was already planted from."""
-    rows = [r for r in rows if f"{r.agent}:{r.trace_id}" not in exclude]
-    return sorted(rows, key=lambda r: (r.created_at != near, abs((r.created_at - near).total_seconds())))[:NEAREST]
+_NEAR = sa.bindparam("near", type_=UTCDateTime)
+_SINCE = sa.bindparam("since", type_=UTCDateTime)
 
 
-def least_used_first(session: Session, found: list[Source]) -> list[Source]:
-    """The same sources, those planted least often so far first (stable: nearest first among equals)."""
-    refs = {s.ref for s in found}
-    if not refs:
+def _nearest_first(columns) -> list:
+    """The served item's own batch (same created time) first, then the nearest in time."""
+    return [columns.created_at != _NEAR, seconds_apart(columns.created_at, _NEAR)]
+
+
+_USES = (
+    select(Injection.source_ref, sa.func.count(Injection.id))
+    .where(Injection.source_ref.in_(sa.bindparam("refs", expanding=True)))
+    .group_by(Injection.source_ref)
+)
+
+
+def least_used_first(session: Session, found: list) -> list:
+    """The same candidates, those planted least often so far first (stable: nearest first among equals)."""
+    if not found:
         return found
-    uses = dict(session.exec(
-        select(Injection.source_ref, sa.func.count(Injection.id))
-        .where(Injection.source_ref.in_(refs)).group_by(Injection.source_ref)
-    ).all())
-    return sorted(found, key=lambda s: uses.get(s.ref, 0))
+    uses = dict(session.connection().execute(_USES, {"refs": sorted({_ref(r) for r in found})}).all())
+    return sorted(found, key=lambda r: uses.get(_ref(r), 0))
 
 
-def _with_payloads(session: Session, rows: list) -> list[Source]:
-    """Sources for (id, agent, trace_id, created_at) rows, in their order, read in one statement."""
-    if not rows:
-        return []
-    full = {r.id: r for r in session.exec(
-        select(Item.id, Item.category, Item.kind, Item.payload).where(Item.id.in_([r.id for r in rows]))
-    ).all()}
-    sources = []
-    for r in rows:
-        item = full[r.id]
-        sources.append(Source(r.agent, item.category, getattr(item.kind, "value", item.kind), r.trace_id,
-                              item.payload, r.created_at, f"{r.agent}:{r.trace_id}", r.id))
-    return sources
+def _ref(row) -> str:
+    return f"{row.agent}:{row.trace_id}"
 
 
-def reservoir_sources(*, session: Session, served: Item, settings: Settings, now: datetime,
-                      exclude: set[str]) -> list[Source]:
+_ITEM_PAYLOADS = select(Item.id, Item.category, Item.kind, Item.payload).where(
+    Item.id.in_(sa.bindparam("ids", expanding=True)))
+_RESERVOIR_PAYLOADS = select(ReservoirOutput.id, ReservoirOutput.payload).where(
+    ReservoirOutput.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _item_sources(session: Session, rows: Sequence) -> Iterator[Source]:
+    """Sources for (id, agent, trace_id, created_at) item rows, in their order, payloads read as needed."""
+    for start in range(0, len(rows), PAYLOADS_AT_ONCE):
+        chunk = rows[start:start + PAYLOADS_AT_ONCE]
+        full = {r.id: r for r in session.connection().execute(_ITEM_PAYLOADS, {"ids": [r.id for r in chunk]})}
+        for r in chunk:
+            item = full[r.id]
+            yield Source(r.agent, item.category, getattr(item.kind, "value", item.kind), r.trace_id, item.payload,
+                         r.created_at, _ref(r), r.id)
+
+
+def _reservoir_sources(session: Session, rows: Sequence) -> Iterator[Source]:
+    for start in range(0, len(rows), PAYLOADS_AT_ONCE):
+        chunk = rows[start:start + PAYLOADS_AT_ONCE]
+        payloads = dict(session.connection().execute(_RESERVOIR_PAYLOADS, {"ids": [r.id for r in chunk]}).all())
+        for r in chunk:
+            yield Source(r.agent, r.category, "output", r.trace_id, payloads[r.id], r.created_at, _ref(r), None)
+
+
+def _reservoir_nearest():
+    slot = (
+        select(ReservoirOutput.id, ReservoirOutput.agent, ReservoirOutput.category, ReservoirOutput.trace_id,
+               ReservoirOutput.created_at)
+        .where(ReservoirOutput.agent == sa.bindparam("agent"), ReservoirOutput.category == sa.bindparam("category"),
+               ReservoirOutput.created_at >= sa.bindparam("since", type_=UTCDateTime),
+               ReservoirOutput.created_at <= sa.bindparam("now", type_=UTCDateTime),
+               _unused_by_reviewer(ReservoirOutput.agent + ":" + ReservoirOutput.trace_id))
+    )
+    # The slot is bounded ([canaries] reservoir_per_category): the database orders all of it.
+    return slot.order_by(*_nearest_first(ReservoirOutput), ReservoirOutput.id.desc()).limit(NEAREST)
+
+
+_RESERVOIR_NEAREST = _reservoir_nearest()
+
+
+def reservoir_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
+                      now: datetime) -> Iterator[Source]:
+    """Unsampled outputs of the served item's slot: nobody was or will be served them."""
     if not settings.canaries.reservoir or served.kind.value != "output":
-        return []
-    rows = reservoir.candidates(session=session, agent=served.agent, category=served.category,
-                                near=served.created_at, now=now, settings=settings.canaries, exclude_refs=exclude,
-                                limit=NEAREST)
-    return least_used_first(session, [
-        Source(r.agent, r.category, "output", r.trace_id, r.payload, r.created_at, f"{r.agent}:{r.trace_id}", None)
-        for r in rows])
+        return iter(())
+    since = now - timedelta(days=settings.canaries.source_days)
+    rows = session.connection().execute(_RESERVOIR_NEAREST, {
+        "agent": served.agent, "category": served.category, "since": since, "now": now, "near": served.created_at,
+        "reviewer_id": reviewer_id}).all()
+    return _reservoir_sources(session, least_used_first(session, rows))
 
 
-def _slot_items(session: Session, served: Item, reviewer_id: int, now: datetime, days: int):
-    # Only what _nearest sorts on: up to 400 rows, of which NEAREST are kept and read in full
-    # (_with_payloads). Reading 400 whole items and their payloads was a tenth of a claim's time.
-    return (
-        select(Item.id, Item.agent, Item.trace_id, Item.created_at)
-        .where(Item.agent == served.agent, Item.category == served.category, Item.kind == served.kind,
-               Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
-               Item.created_at >= now - timedelta(days=days), Item.id != served.id,
-               _not_planted(), ~_decided_by(reviewer_id))
+def _confirmed_good():
+    """Approved by two reviewers, or by a lead: known good."""
+    approvals = select(Decision.id).where(Decision.item_id == Item.id, Decision.verdict == Verdict.APPROVE)
+    two_reviewers = select(sa.func.count(sa.distinct(Decision.reviewer_id))).where(
+        Decision.item_id == Item.id, Decision.verdict == Verdict.APPROVE).scalar_subquery() >= 2
+    by_lead = approvals.join(User, User.id == Decision.reviewer_id).where(User.role != Role.REVIEWER).exists()
+    return sa.or_(by_lead, two_reviewers)
+
+
+def _slot_nearest(*, confirmed: bool):
+    """Approved items of the served item's slot that this reviewer never decided and was never planted
+    from: of the RECENT most recently decided, the NEAREST nearest in creation time."""
+    recent = (
+        select(Item.id, Item.agent, Item.trace_id, Item.created_at, Item.decided_at)
+        .where(Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
+               # Read backwards through ix_items_settled, stopping after RECENT matches; an index on
+               # kind or created_at would read the whole window and sort it.
+               Item.decided_at >= _SINCE, not_indexed(Item.created_at) >= _SINCE,
+               Item.agent == sa.bindparam("agent"), Item.category == sa.bindparam("category"),
+               not_indexed(Item.kind) == sa.bindparam("kind"), Item.id != sa.bindparam("served_id"),
+               _not_planted(),
+               ~select(Decision.id).where(Decision.item_id == Item.id,
+                                          Decision.reviewer_id == sa.bindparam("reviewer_id")).exists(),
+               _unused_by_reviewer(Item.agent + ":" + Item.trace_id),
+               *([_confirmed_good()] if confirmed else []))
         .order_by(Item.decided_at.desc())
-        .limit(400)
+        .limit(RECENT)
+        .subquery()
     )
+    return (select(recent.c.id, recent.c.agent, recent.c.trace_id, recent.c.created_at)
+            .order_by(*_nearest_first(recent.c), recent.c.decided_at.desc(), recent.c.id.desc())
+            .limit(NEAREST))
 
 
-def decided_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
-                    exclude: set[str]) -> list[Source]:
+_DECIDED_NEAREST = _slot_nearest(confirmed=False)
+_CONFIRMED_NEAREST = _slot_nearest(confirmed=True)
+
+
+def _slot_params(served: Item, reviewer_id: int, settings: Settings, now: datetime) -> dict:
+    return {"agent": served.agent, "category": served.category, "kind": served.kind, "served_id": served.id,
+            "since": now - timedelta(days=settings.canaries.source_days), "near": served.created_at,
+            "reviewer_id": reviewer_id}
+
+
+def decided_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
+                    now: datetime) -> Iterator[Source]:
     """Approved items of the slot decided by others: this reviewer never saw them and never will."""
-    rows = session.exec(_slot_items(session, served, reviewer_id, now, settings.canaries.source_days)).all()
-    return least_used_first(session, _with_payloads(session, _nearest(rows, served.created_at, exclude)))
+    rows = session.connection().execute(_DECIDED_NEAREST, _slot_params(served, reviewer_id, settings, now)).all()
+    return _item_sources(session, least_used_first(session, rows))
 
 
-def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings, now: datetime,
-                   exclude: set[str]) -> list[Source]:
+def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
+                   now: datetime) -> Iterator[Source]:
     """Items of the slot approved by two reviewers, or by a lead: known good, for controls."""
-    approvals = (
-        select(Decision.item_id)
-        .join(User, User.id == Decision.reviewer_id)
-        .where(Decision.verdict == Verdict.APPROVE)
-        .group_by(Decision.item_id)
-        .having(sa.or_(sa.func.count(sa.distinct(Decision.reviewer_id)) >= 2,
-                       sa.func.max(sa.case((User.role != Role.REVIEWER, 1), else_=0)) == 1))
-    )
-    rows = session.exec(
-        _slot_items(session, served, reviewer_id, now, settings.canaries.source_days).where(Item.id.in_(approvals))
-    ).all()
-    return least_used_first(session, _with_payloads(session, _nearest(rows, served.created_at, exclude)))
+    rows = session.connection().execute(_CONFIRMED_NEAREST, _slot_params(served, reviewer_id, settings, now)).all()
+    return _item_sources(session, least_used_first(session, rows))
 
 
 def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:
@@ -151,8 +211,8 @@ def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> lis
     out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "payload": p}
            for k, a, c, p in items]
     kept = session.exec(
-        select(reservoir.ReservoirOutput).where(reservoir.ReservoirOutput.agent == agent)
-        .order_by(reservoir.ReservoirOutput.created_at.desc()).limit(BANK_ITEMS)
+        select(ReservoirOutput).where(ReservoirOutput.agent == agent)
+        .order_by(ReservoirOutput.created_at.desc()).limit(BANK_ITEMS)
     ).all()
     out += [{"kind": "output", "agent": r.agent, "category": r.category, "payload": r.payload} for r in kept]
     return out

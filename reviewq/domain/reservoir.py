@@ -70,24 +70,3 @@ def purge(*, session: Session, settings: CanarySettings, now: datetime) -> int:
     if settings.reservoir:
         query = query.where(ReservoirOutput.created_at < now - timedelta(days=settings.source_days))
     return session.execute(query).rowcount
-
-
-def candidates(
-    *, session: Session, agent: str, category: str, near: datetime, now: datetime, settings: CanarySettings,
-    exclude_refs: set[str], limit: int = 20,
-) -> list[ReservoirOutput]:
-    """Reservoir outputs of one slot inside the window: the batch created at `near` first, then the nearest."""
-    since = now - timedelta(days=settings.source_days)
-    slot = select(ReservoirOutput).where(
-        ReservoirOutput.agent == agent, ReservoirOutput.category == category,
-        ReservoirOutput.created_at >= since, ReservoirOutput.created_at <= now,
-    )
-    rows = list(session.exec(slot.where(ReservoirOutput.created_at == near).limit(limit)).all())
-    rows += session.exec(
-        slot.where(ReservoirOutput.created_at != near, ReservoirOutput.created_at >= near - timedelta(days=1),
-                   ReservoirOutput.created_at <= near + timedelta(days=1))
-        .order_by(ReservoirOutput.created_at.desc()).limit(200)
-    ).all()
-    rows = [r for r in rows if f"{r.agent}:{r.trace_id}" not in exclude_refs]
-    rows.sort(key=lambda r: (r.created_at != near, abs((r.created_at - near).total_seconds())))
-    return rows[:limit]

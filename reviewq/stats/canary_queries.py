@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from reviewq.domain.vigilance import MinuteCounts
 from reviewq.models import Injection, InjectionKind, InjectionOutcome, Item, User
+from reviewq.sqlfuncs import count_where, floor_int
 from reviewq.stats.filters import Filters
-from reviewq.stats.sqlfuncs import count_where, floor_int
 
 SCORED = (
     InjectionOutcome.CAUGHT,

@@ -27,9 +27,9 @@ from reviewq.models import (
     User,
 )
 from reviewq.models.rollups import DecisionRollup
+from reviewq.sqlfuncs import count_where, floor_int, not_indexed
 from reviewq.stats.canary_queries import CANARY_DECIDED, MEASURED, SCORED, _scope, missed_flag, sequences_by_reviewer
 from reviewq.stats.filters import Filters
-from reviewq.stats.sqlfuncs import count_where, floor_int, not_indexed
 
 FALLBACK = (ActiveTimeSource.MISSING, ActiveTimeSource.IMPLAUSIBLE)
 LENGTH_SAMPLE = 2000  # decided items whose payload lengths set the team's "long item" threshold

@@ -55,3 +55,24 @@ def _not_indexed_default(element, compiler, **kw):
 @compiles(not_indexed, "sqlite")
 def _not_indexed_sqlite(element, compiler, **kw):
     return f"+{compiler.process(element.clauses, **kw)}"
+
+
+class seconds_apart(FunctionElement):  # noqa: N801 - reads like the SQL it renders
+    """|a - b| in seconds between two timestamps: for ordering by nearness in time."""
+
+    type = sa.Float()
+    inherit_cache = True
+    name = "seconds_apart"
+
+
+@compiles(seconds_apart)
+def _seconds_apart_default(element, compiler, **kw):
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"abs(extract(epoch from ({a} - {b})))"
+
+
+@compiles(seconds_apart, "sqlite")
+def _seconds_apart_sqlite(element, compiler, **kw):
+    # Timestamps are stored as ISO text in UTC, which julianday() reads (to about a millisecond).
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(abs(julianday({a}) - julianday({b})) * 86400.0)"
