@@ -47,6 +47,8 @@ class Injection(SQLModel, table=True):
         sa.UniqueConstraint("reviewer_id", "source_ref", name="uq_injections_reviewer_ref"),
         sa.Index("ix_injections_reviewer_outcome", "reviewer_id", "outcome", "decided_at"),
         sa.Index("ix_injections_week", "week_start", "outcome"),
+        # How often each candidate source was planted, for anyone (projection_sources.least_used_first).
+        sa.Index("ix_injections_source_ref", "source_ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
