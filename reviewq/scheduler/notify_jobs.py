@@ -18,25 +18,27 @@ from reviewq.models import utcnow
 log = logging.getLogger(__name__)
 
 
-# The scan writes this many approvals' notifications per transaction, up to SCAN_BATCH a run: on
-# SQLite reviewers wait for the write lock while it is held, and 500 announcements at once (a
-# crowd of new approvals) held it for most of a second. 50 settled approvals (a team deciding
-# 75 a second) still held it 50-100 ms, the reviewers' p99; 10 held it 30-40 ms under that load
-# (the holder also waits for the GIL).
+# The scan writes this many approvals' notifications per transaction: on SQLite reviewers wait for
+# the write lock while it is held, and 500 announcements at once (a crowd of new approvals) held
+# it for most of a second. 50 settled approvals (a team deciding 75 a second) still held it
+# 50-100 ms, the reviewers' p99; 10 held it 30-40 ms under that load (the holder also waits for
+# the GIL). What is due is read first, outside the lock (domain.notifications.due_work).
 SCAN_CHUNK = 10
 
 
 def scan_job(database: Database, settings: Settings):
-    from reviewq.domain.notifications import SCAN_BATCH, ScanReport, scan
+    from reviewq.domain.notifications import SCAN_BATCH, ScanReport, due_work, scan
 
     total = ScanReport()
-    for _ in range(SCAN_BATCH // SCAN_CHUNK):
+    if not settings.notify.enabled:
+        return total
+    with database.session_scope(readonly=True) as session:
+        due = due_work(session=session, now=utcnow(), limit=SCAN_BATCH)
+    for chunk in due.chunks(SCAN_CHUNK):
         with database.session_scope() as session:
-            report = scan(session=session, settings=settings, now=utcnow(), limit=SCAN_CHUNK)
+            report = scan(session=session, settings=settings, now=utcnow(), due=chunk)
         for name in ("announced", "unstaffed", "escalated", "settled"):
             getattr(total, name).extend(getattr(report, name))
-        if max(len(report.announced), len(report.escalated), len(report.settled)) < SCAN_CHUNK:
-            break  # no part of the scan was cut short: nothing more is due
     return total
 
 
