@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,6 +158,15 @@ def _ping_when_idle(engine: Engine) -> None:
 _LAST_CHECKIN = "reviewq.last_checkin"
 
 
+# A read engine's write engine: the same database, for caches kept per database (projection_bank).
+_WRITE_ENGINE_OF: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def database_key(engine: Engine) -> Engine:
+    """One engine per database: a read engine's write engine, else the engine itself."""
+    return _WRITE_ENGINE_OF.get(engine, engine)
+
+
 @dataclass
 class Database:
     """The write engine and, for SQLite, a deferred-transaction engine for read-only work."""
@@ -169,6 +179,8 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         engine = make_engine(settings)
         read_engine = make_engine(settings, readonly=True) if is_sqlite(settings.database.url) else engine
+        if read_engine is not engine:
+            _WRITE_ENGINE_OF[read_engine] = engine
         return cls(settings=settings, engine=engine, read_engine=read_engine)
 
     @property

@@ -161,8 +161,13 @@ def _plants_on(session: Session, reviewer_id: int) -> bool:
 
 def choose(
     *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, now: datetime, settings: Settings,
-    rng: random.Random, library: Library | None,
+    rng: random.Random, library: Library | None, cached_only: bool = False,
 ) -> Planted | None:
+    """A planted copy to stand in for `served`, or None if nothing fits.
+
+    `cached_only`: raise NotCached (projection_bank) rather than build the agent's value bank or
+    the slot's profile here (the caller holds the write transaction).
+    """
     retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
     found = {"session": session, "served": served, "reviewer_id": reviewer_id, "settings": settings, "now": now}
     if kind == InjectionKind.CONTROL:
@@ -178,7 +183,8 @@ def choose(
         ):
             for origin in candidates(**found):
                 if bank is None:  # reused for a minute: building one costs ~100 ms (projection_bank.py)
-                    bank = bank_for(session=session, agent=served.agent, now=now, days=settings.canaries.source_days)
+                    bank = bank_for(session=session, agent=served.agent, now=now, days=settings.canaries.source_days,
+                                    cached_only=cached_only)
                 item = {"kind": origin.kind, "agent": origin.agent, "category": origin.category,
                         "payload": origin.payload}
                 try:
@@ -189,7 +195,7 @@ def choose(
                                explanation=mutation.explanation, bucket=mutator.bucket, template=mutator.name,
                                origin=origin, original_payload=origin.payload)
     return _library_fill_in(session=session, served=served, reviewer_id=reviewer_id, kind=kind, now=now,
-                            settings=settings, rng=rng, library=library, retired=retired)
+                            settings=settings, rng=rng, library=library, retired=retired, cached_only=cached_only)
 
 
 _USED_ENTRIES = select(Injection.library_entry_id).where(
@@ -197,11 +203,11 @@ _USED_ENTRIES = select(Injection.library_entry_id).where(
 
 
 def _library_fill_in(*, session, served, reviewer_id, kind, now, settings, rng, library,
-                     retired: set[str] | frozenset[str] = frozenset()) -> Planted | None:
+                     retired: set[str] | frozenset[str] = frozenset(), cached_only: bool = False) -> Planted | None:
     if library is None:
         return None
     slot = slot_for(session=session, agent=served.agent, category=served.category, kind=served.kind.value,
-                    now=now, days=settings.canaries.source_days)
+                    now=now, days=settings.canaries.source_days, cached_only=cached_only)
     used = set(session.connection().execute(_USED_ENTRIES, {"reviewer_id": reviewer_id}).scalars())
     used |= retired_library_entries(retired)
     entries = [e for e in entries_for_slot(library, slot, control=kind == InjectionKind.CONTROL) if e.id not in used]
