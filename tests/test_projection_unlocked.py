@@ -178,3 +178,91 @@ def test_a_failure_while_planting_serves_the_real_item_and_keeps_the_decision(da
     with database.session_scope() as s:
         copy = s.exec(select(Item).where(Item.public_id == copy_id)).one()
         assert s.exec(select(Decision).where(Decision.item_id == copy.id)).one().verdict == Verdict.APPROVE
+
+
+def _team_with_two_sources(database, now) -> list[str]:
+    """As _team_with_a_known_good_source, with a second approved source: a canary for each of two claims."""
+    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+    with database.session_scope() as s:
+        source = enqueue(session=s, now=now - timedelta(minutes=35),
+                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
+        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=database.settings)
+    return real_ids
+
+
+def _canary_app(database, monkeypatch):
+    """An app planting a canary at every claim, recording each choose call's `cached_only` and whether
+    the real item's claim was committed by then (seen leased from another connection)."""
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 500,
+                                                   "controls_per_reviewer_per_week": 0, "reservoir": False})
+    other = Database.from_settings(settings)
+    calls: list[tuple[bool, bool]] = []
+    real_choose = projection.choose
+
+    def choose(**kwargs):
+        with other.session(readonly=True) as s:
+            committed = s.get(Item, kwargs["served"].id).status == ItemStatus.LEASED
+        calls.append((kwargs.get("cached_only", False), committed))
+        return real_choose(**kwargs)
+
+    monkeypatch.setattr(projection, "choose", choose)
+    return settings, create_app(settings, claim_rng=Always()), calls, other
+
+
+def test_a_canary_is_chosen_in_the_claims_transaction_once_the_agents_bank_is_built(database, monkeypatch):
+    """The first canary builds the agent's value bank after the claim's commit; the next one, with the
+    bank cached, is chosen and written in the claim's own transaction. Both are planted."""
+    now = utcnow()
+    real_ids = _team_with_two_sources(database, now)
+    settings, app, calls, other = _canary_app(database, monkeypatch)
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        headers = json_headers(client)
+        first = client.post("/queue/next", headers=headers).get_json()["item"]
+        assert first["id"] not in real_ids
+        # Cold bank: tried in the transaction (nothing built), then chosen after the real claim committed.
+        assert calls == [(True, False), (False, True)]
+        second = client.post(f"/queue/items/{first['id']}/decide", headers=headers,
+                             json={"verdict": "reject", "reason": "hallucinated_fact"}).get_json()["next"]
+        assert second["id"] not in real_ids and second["id"] != first["id"]
+        assert calls[2:] == [(True, False)]  # warm bank: chosen before anything was committed
+    finally:
+        app.extensions["reviewq.db"].dispose()
+        other.dispose()
+    with database.session_scope() as s:
+        injections = s.exec(select(Injection)).all()
+        assert len(injections) == 2 and {i.kind for i in injections} == {InjectionKind.CANARY}
+        for real in s.exec(select(Item).where(Item.public_id.in_(real_ids))).all():
+            assert real.status == ItemStatus.QUEUED and real.lease_holder is None  # given back unseen
+
+
+def test_a_failure_while_planting_in_the_transaction_keeps_the_decision_and_serves_the_real_item(database,
+                                                                                               monkeypatch):
+    """Planting is undone to its savepoint: the verdict before it commits and the real item is served."""
+    now = utcnow()
+    real_ids = _team_with_two_sources(database, now)
+    settings, app, calls, other = _canary_app(database, monkeypatch)
+    real_write = projection.write
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        headers = json_headers(client)
+        first = client.post("/queue/next", headers=headers).get_json()["item"]  # builds the bank
+        assert first["id"] not in real_ids
+
+        def broken_write(**kwargs):
+            real_write(**kwargs)  # the copy is written, then planting fails
+            raise RuntimeError("a mutator's bug")
+
+        monkeypatch.setattr(projection, "write", broken_write)
+        decided = client.post(f"/queue/items/{first['id']}/decide", headers=headers, json={"verdict": "approve"})
+        assert decided.status_code == 200, decided.get_data(as_text=True)
+        assert calls[-1] == (True, False) and decided.get_json()["next"]["id"] in real_ids
+    finally:
+        app.extensions["reviewq.db"].dispose()
+        other.dispose()
+    with database.session_scope() as s:
+        assert len(s.exec(select(Injection)).all()) == 1  # only the first copy
+        assert len(s.exec(select(Decision).join(Item, Item.id == Decision.item_id)
+                          .where(Item.public_id == first["id"])).all()) == 1
