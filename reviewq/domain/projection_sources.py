@@ -156,12 +156,12 @@ def _slot_nearest(*, confirmed: bool):
     from: of the RECENT most recently decided, the NEAREST nearest in creation time."""
     recent = (
         select(Item.id, Item.agent, Item.trace_id, Item.created_at, Item.decided_at)
-        .where(Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
-               # Read backwards through ix_items_settled, stopping after RECENT matches; an index on
-               # kind or created_at would read the whole window and sort it.
+        .where(Item.agent == sa.bindparam("agent"), Item.category == sa.bindparam("category"),
+               Item.kind == sa.bindparam("kind"), Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
+               # Read backwards through ix_items_slot, stopping after RECENT matches; an index on
+               # created_at would read the whole window and sort it.
                Item.decided_at >= _SINCE, not_indexed(Item.created_at) >= _SINCE,
-               Item.agent == sa.bindparam("agent"), Item.category == sa.bindparam("category"),
-               not_indexed(Item.kind) == sa.bindparam("kind"), Item.id != sa.bindparam("served_id"),
+               Item.id != sa.bindparam("served_id"),
                _not_planted(),
                ~select(Decision.id).where(Decision.item_id == Item.id,
                                           Decision.reviewer_id == sa.bindparam("reviewer_id")).exists(),

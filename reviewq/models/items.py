@@ -98,8 +98,11 @@ class Item(ItemBase, table=True):
         # instead of sorting the whole queue on every claim (SQLite indexes carry the rowid anyway).
         sa.Index("ix_items_claim", "status", "kind", "deadline", "created_at", "id"),
         sa.Index("ix_items_queue_age", "status", "kind", "created_at", "id"),
-        # Recently settled items: mutation-canary sources and approval waits.
+        # Recently settled items: the dashboard's filters and approval waits.
         sa.Index("ix_items_settled", "status", "outcome", "decided_at"),
+        # A slot's recently approved items, newest first: the sources of mutation canaries and
+        # controls (projection_sources.py), read inside a claim's write transaction.
+        sa.Index("ix_items_slot", "agent", "category", "kind", "status", "outcome", "decided_at"),
         sa.Index("ix_items_assigned", "assigned_to", "status", "not_before"),
     )
 
