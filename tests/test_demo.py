@@ -50,10 +50,14 @@ def test_demo_dashboard_recovers_the_profiles(dashboard):
     assert set(rows) >= {"ada", "ben", "cleo", "dev", "eli", "fay", "gus", "hana"}
     decay = dashboard["decay"]
     bins = {b["start"]: b for b in decay["bins"]}
-    # The rubber-stamper's canaries all sit in minute 0-10 (she never accrues active minutes), so the
-    # story is read from 10-20 minutes, before the decaying reviewers fade, against after 20.
-    assert bins[10]["rate"] > decay["late"]["rate"] + 0.15, decay
+    # The headline test, within reviewers (VIGILANCE.md §4): early catches are likelier, the interval
+    # clear of 1, and the verdict says so.
+    assert decay["verdict"] == "decrement" and decay["mh"]["low"] > 1.3, decay
     assert decay["logistic"]["slope_per_min"] < 0
+    # The pooled view agrees in direction. The rubber-stamper's canaries all sit in minute 0-10 (she
+    # never accrues active minutes), so it is read from 10-20 minutes, before the decaying reviewers
+    # fade, against after 20 (by 0.14 once sources were chosen nearest-first in SQL: the draw, not a rule).
+    assert bins[10]["rate"] > decay["late"]["rate"] + 0.1, decay
     # The rubber-stamper: the shortest dwell and the lowest catch rate.
     assert rows["cleo"]["median_active_s"] < 2 < min(r["median_active_s"] for n, r in rows.items() if n != "cleo")
     assert rows["cleo"]["catch"]["rate"] == min(r["catch"]["rate"] for r in rows.values() if r["catch"]["n"])
