@@ -67,6 +67,32 @@ def test_only_a_committed_settlement_wakes_waiters(database):
         wakeups.hub.unregister("itm_commit", ev)
 
 
+def test_a_released_savepoint_is_not_a_commit(database):
+    """A savepoint released inside the settling transaction (the queue page plants a copy under one)
+    wakes nobody: waiters woken then would re-read the approval still pending and sleep on. The
+    transaction's own commit wakes them, and so does it for a delivery queued before the savepoint."""
+    ev = wakeups.hub.register("itm_nested")
+    outbox_runs: list[int] = []
+
+    def outbox_kicked():
+        outbox_runs.append(1)
+
+    wakeups.delivery_committed.subscribe(outbox_kicked)
+    try:
+        with database.session() as s:
+            s.connection()
+            wakeups.announce_settled(session=s, public_id="itm_nested")
+            wakeups.announce_delivery(session=s)
+            with s.begin_nested():
+                s.connection()
+            assert not ev.is_set() and outbox_runs == []
+            s.commit()
+        assert ev.is_set() and outbox_runs == [1]
+    finally:
+        wakeups.hub.unregister("itm_nested", ev)
+        wakeups.delivery_committed.unsubscribe(outbox_kicked)
+
+
 def test_a_decision_before_the_wait_is_not_missed(live_server, database, settings, now):
     """An approval decided before the long-poll starts is returned at once, settled."""
     token = issue_token(database, now=now)

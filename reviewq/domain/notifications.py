@@ -127,31 +127,25 @@ _SCAN_LIMIT = sa.bindparam("limit", type_=sa.Integer(), literal_execute=True)
 _SCAN_IDS = sa.bindparam("ids", expanding=True)
 
 
-def _newly_due(*columns, key=None):
-    query = select(*columns).where(
+def _newly_due(*columns):
+    return select(*columns).where(
         Item.status.in_(OPEN_STATUSES), Item.kind == ItemKind.APPROVAL, Item.deadline > _SCAN_NOW,
         sa.or_(Item.not_before.is_(None), Item.not_before <= _SCAN_NOW),
         ~select(ApprovalWatch.id).where(ApprovalWatch.item_id == Item.id).exists())
-    if key is not None:
-        query = query.where(key.in_(_SCAN_IDS))
-    return query.order_by(Item.deadline, Item.id).limit(_SCAN_LIMIT)
 
 
-def _escalations_due(*columns, key=None):
-    query = (
+def _escalations_due(*columns):
+    return (
         select(*columns)
         .join(Item, Item.id == ApprovalWatch.item_id)
         .where(ApprovalWatch.settled_at.is_(None), ApprovalWatch.next_escalation_at <= _SCAN_NOW,
                Item.status.in_(OPEN_STATUSES))
     )
-    if key is not None:
-        query = query.where(key.in_(_SCAN_IDS))
-    return query.order_by(ApprovalWatch.next_escalation_at, ApprovalWatch.id).limit(_SCAN_LIMIT)
 
 
-def _settled_watches(*columns, key=None):
+def _settled_watches(*columns):
     """Settled, or planted and past its deadline (a planted approval has no Approval record to expire)."""
-    query = (
+    return (
         select(*columns)
         .join(Item, Item.id == ApprovalWatch.item_id)
         .where(ApprovalWatch.settled_at.is_(None), sa.or_(
@@ -159,19 +153,23 @@ def _settled_watches(*columns, key=None):
             sa.and_(Item.status.in_(OPEN_STATUSES), Item.deadline <= _SCAN_NOW,
                     ~select(Approval.id).where(Approval.item_id == Item.id).exists())))
     )
-    if key is not None:
-        query = query.where(key.in_(_SCAN_IDS))
-    return query.order_by(ApprovalWatch.id).limit(_SCAN_LIMIT)
 
 
-_NEWLY_DUE, _NEWLY_DUE_IDS, _NEWLY_DUE_OF = (
-    _newly_due(Item), _newly_due(Item.id), _newly_due(Item, key=Item.id))
-_ESCALATIONS_DUE, _ESCALATIONS_DUE_IDS, _ESCALATIONS_DUE_OF = (
-    _escalations_due(ApprovalWatch, Item), _escalations_due(ApprovalWatch.id),
-    _escalations_due(ApprovalWatch, Item, key=ApprovalWatch.id))
-_SETTLED_WATCHES, _SETTLED_WATCHES_IDS, _SETTLED_WATCHES_OF = (
-    _settled_watches(ApprovalWatch, Item), _settled_watches(ApprovalWatch.id),
-    _settled_watches(ApprovalWatch, Item, key=ApprovalWatch.id))
+def _three_forms(query, whole: tuple, key, order_by: tuple) -> tuple:
+    """(whole rows, their ids, whole rows of given ids) of one scan read, in `order_by`, up to the limit."""
+    def form(columns, restricted=False):
+        built = query(*columns)
+        if restricted:
+            built = built.where(key.in_(_SCAN_IDS))
+        return built.order_by(*order_by).limit(_SCAN_LIMIT)
+    return form(whole), form((key,)), form(whole, restricted=True)
+
+
+_NEWLY_DUE, _NEWLY_DUE_IDS, _NEWLY_DUE_OF = _three_forms(_newly_due, (Item,), Item.id, (Item.deadline, Item.id))
+_ESCALATIONS_DUE, _ESCALATIONS_DUE_IDS, _ESCALATIONS_DUE_OF = _three_forms(
+    _escalations_due, (ApprovalWatch, Item), ApprovalWatch.id, (ApprovalWatch.next_escalation_at, ApprovalWatch.id))
+_SETTLED_WATCHES, _SETTLED_WATCHES_IDS, _SETTLED_WATCHES_OF = _three_forms(
+    _settled_watches, (ApprovalWatch, Item), ApprovalWatch.id, (ApprovalWatch.id,))
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,10 @@ def announce_delivery(*, session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # SQLAlchemy sends after_commit for a released SAVEPOINT too, before the transaction
+        # commits: a waiter woken then re-read the approval still pending and was never woken again.
+        return
     for public_id in session.info.pop(_PENDING, ()):
         hub.notify(public_id)
     if session.info.pop(_DELIVERY, False):
