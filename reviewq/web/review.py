@@ -197,20 +197,21 @@ def _claim(now) -> Item | None:
     session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
     item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     if plan is not None:
-        copy = _plant_now(item, plan, now) if plan.kind == InjectionKind.CANARY else _CHOOSE_APART
-        if copy is _CHOOSE_APART:
+        try:
+            copy = _plant_now(item, plan, now)
+        except NotCached:
             copy = _plant_after_commit(item, plan, now)
         item = copy or item
     note_opened(session=session, item=item, reviewer_id=reviewer_id, now=now)  # queue health
     return item
 
 
-_CHOOSE_APART = object()
-
-
-def _plant_now(item: Item, plan: projection.PlantPlan, now):
+def _plant_now(item: Item, plan: projection.PlantPlan, now) -> Item | None:
     """The copy standing in, chosen in this transaction (under a savepoint); None to serve the real
-    item; _CHOOSE_APART if choosing would build something first."""
+    item. Raises NotCached if choosing would build something first, and for a control (its
+    known-good check may read a long window), so the caller chooses after the commit."""
+    if plan.kind != InjectionKind.CANARY:
+        raise NotCached(plan.kind)
     session, settings, rng = db_session(), get_settings(), claim_rng()
     try:
         with session.begin_nested():
@@ -221,7 +222,7 @@ def _plant_now(item: Item, plan: projection.PlantPlan, now):
                 session=session, planted=planted, served=item, plan=plan, reviewer_id=current_user.id, now=now,
                 settings=settings, rng=rng)
     except NotCached:
-        return _CHOOSE_APART
+        raise
     except Exception:
         log.exception("planting a copy for reviewer %s failed; the real item is served", current_user.id)
         return None
