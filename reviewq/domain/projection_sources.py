@@ -95,23 +95,25 @@ _RESERVOIR_PAYLOADS = select(ReservoirOutput.id, ReservoirOutput.payload).where(
     ReservoirOutput.id.in_(sa.bindparam("ids", expanding=True)))
 
 
-def _item_sources(session: Session, rows: Sequence) -> Iterator[Source]:
-    """Sources for (id, agent, trace_id, created_at) item rows, in their order, payloads read as needed."""
+def _with_full_rows(session: Session, rows: Sequence, statement) -> Iterator[tuple[Any, Any]]:
+    """(row, its full row by id from `statement`) in the rows' order, PAYLOADS_AT_ONCE per read."""
     for start in range(0, len(rows), PAYLOADS_AT_ONCE):
         chunk = rows[start:start + PAYLOADS_AT_ONCE]
-        full = {r.id: r for r in session.connection().execute(_ITEM_PAYLOADS, {"ids": [r.id for r in chunk]})}
+        full = {f.id: f for f in session.connection().execute(statement, {"ids": [r.id for r in chunk]})}
         for r in chunk:
-            item = full[r.id]
-            yield Source(r.agent, item.category, getattr(item.kind, "value", item.kind), r.trace_id, item.payload,
-                         r.created_at, _ref(r), r.id)
+            yield r, full[r.id]
+
+
+def _item_sources(session: Session, rows: Sequence) -> Iterator[Source]:
+    """Sources for (id, agent, trace_id, created_at) item rows, in their order, payloads read as needed."""
+    for r, item in _with_full_rows(session, rows, _ITEM_PAYLOADS):
+        yield Source(r.agent, item.category, getattr(item.kind, "value", item.kind), r.trace_id, item.payload,
+                     r.created_at, _ref(r), r.id)
 
 
 def _reservoir_sources(session: Session, rows: Sequence) -> Iterator[Source]:
-    for start in range(0, len(rows), PAYLOADS_AT_ONCE):
-        chunk = rows[start:start + PAYLOADS_AT_ONCE]
-        payloads = dict(session.connection().execute(_RESERVOIR_PAYLOADS, {"ids": [r.id for r in chunk]}).all())
-        for r in chunk:
-            yield Source(r.agent, r.category, "output", r.trace_id, payloads[r.id], r.created_at, _ref(r), None)
+    for r, kept in _with_full_rows(session, rows, _RESERVOIR_PAYLOADS):
+        yield Source(r.agent, r.category, "output", r.trace_id, kept.payload, r.created_at, _ref(r), None)
 
 
 def _reservoir_nearest():
