@@ -18,16 +18,17 @@ from sqlmodel import Session, create_engine
 
 from reviewq.config import Settings, is_sqlite
 from reviewq.sqlite_checkpoint import BACKSTOP_PAGES, checkpointer_for, stop_checkpointer
+from reviewq.write_lock import WriteLock
 
-_write_locks: dict[str, threading.Lock] = {}
+_write_locks: dict[str, WriteLock] = {}
 _write_locks_guard = threading.Lock()
 
 
-def _write_lock_for(url: str) -> threading.Lock:
+def _write_lock_for(url: str) -> WriteLock:
     database = make_url(url).database or ""
     key = os.path.realpath(database) if database not in ("", ":memory:") else f"memory:{id(url)}"
     with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+        return _write_locks.setdefault(key, WriteLock())
 
 
 def connections_per_engine(settings: Settings) -> int:
@@ -35,7 +36,8 @@ def connections_per_engine(settings: Settings) -> int:
     return settings.database.pool_size * 3
 
 
-def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool_size: int) -> Engine:
+def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool_size: int,
+                        background: bool = False) -> Engine:
     memory = make_url(url).database in (None, "", ":memory:")
     engine = create_engine(
         url,
@@ -62,8 +64,10 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
 
     # Writers in this process queue on a Python lock before BEGIN IMMEDIATE: SQLite's own busy
     # handler sleeps with a growing backoff (up to 100 ms a try), which turned waits between
-    # threads into long tail latencies. Other processes still wait through busy_timeout, and a
-    # writer that cannot get the lock in that time goes on to SQLite's handler as before.
+    # threads into long tail latencies. The lock hands turns over in order, the web's writers
+    # before the scheduler's (`background`, reviewq.write_lock). Other processes still wait
+    # through busy_timeout, and a writer that cannot get the lock in that time goes on to
+    # SQLite's handler as before.
     # Every engine of this process on the same file shares the lock: the in-process scheduler
     # (its own Database) otherwise met the web's writers only in SQLite's handler, and lost to
     # 16 busy reviewers until "database is locked".
@@ -76,7 +80,7 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
         if not immediate:
             conn.exec_driver_sql("BEGIN")
             return
-        if write_lock.acquire(timeout=busy_timeout_ms / 1000):
+        if write_lock.acquire(timeout=busy_timeout_ms / 1000, background=background):
             conn.info["reviewq.write_lock"] = True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -88,17 +92,31 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
         if info.pop("reviewq.write_lock", None):
             write_lock.release()
 
-    # Released as the transaction ends. These hooks run just before the COMMIT or ROLLBACK is
-    # sent, so the next writer may wait a moment in SQLite's handler, never for a backoff step.
-    @event.listens_for(engine, "commit")
-    def _on_commit(conn):
-        _release(conn.info)
+    # Released once the COMMIT or ROLLBACK is done, not before it is sent: a next writer whose
+    # BEGIN IMMEDIATE met the finishing COMMIT slept in SQLite's busy handler (1 ms at least),
+    # and with the lock busy most of the time that was a millisecond of every transaction.
+    dialect = engine.dialect
+    plain_commit, plain_rollback = dialect.do_commit, dialect.do_rollback
+
+    def _release_after(end, proxied) -> None:
+        try:
+            end(proxied)
+        finally:
+            try:
+                info = proxied.info
+            except NotImplementedError:  # the dialect's first-connect check: no pool record, no lock
+                info = {}
+            _release(info)
+
+    def do_commit(proxied) -> None:
+        _release_after(plain_commit, proxied)
         if checkpointer is not None:
             checkpointer.wake()
 
-    @event.listens_for(engine, "rollback")
-    def _on_rollback(conn):
-        _release(conn.info)
+    def do_rollback(proxied) -> None:
+        _release_after(plain_rollback, proxied)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
 
     # A connection returned without an explicit end (reset on return) lets go too.
     @event.listens_for(engine.pool, "reset")
@@ -112,12 +130,12 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
     return engine
 
 
-def make_engine(settings: Settings, *, readonly: bool = False) -> Engine:
+def make_engine(settings: Settings, *, readonly: bool = False, background: bool = False) -> Engine:
     url = settings.database.url
     if is_sqlite(url):
         return _make_sqlite_engine(
             url, settings.database.sqlite_busy_timeout_ms, immediate=not readonly,
-            pool_size=settings.database.pool_size,
+            pool_size=settings.database.pool_size, background=background,
         )
     engine = create_engine(
         url,
@@ -176,8 +194,9 @@ class Database:
     read_engine: Engine
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        engine = make_engine(settings)
+    def from_settings(cls, settings: Settings, *, background: bool = False) -> Database:
+        """`background`: the scheduler's, whose SQLite writes let the web's go first (reviewq.write_lock)."""
+        engine = make_engine(settings, background=background)
         read_engine = make_engine(settings, readonly=True) if is_sqlite(settings.database.url) else engine
         if read_engine is not engine:
             _WRITE_ENGINE_OF[read_engine] = engine

@@ -401,7 +401,23 @@ def test_queue_status_counts_shared_work_and_approvals_due_soon(rita, database):
          approval_item(now=utcnow(), deadline_in=timedelta(minutes=10)),
          approval_item(now=utcnow(), deadline_in=timedelta(hours=2)))
     body = client.get("/queue/status", headers=h).json
-    assert body["queue"] == {"waiting": 4, "approvals_due_soon": 1}
+    assert body["queue"] == {"waiting": 4, "approvals_due_soon": 1, "count_cap": 1000}
     assert body["session"]["running"] is False
     client.post("/queue/next", headers=h)  # claims one: it is no longer waiting
     assert client.get("/queue/status", headers=h).json["queue"]["waiting"] == 3
+
+
+def test_queue_counts_stop_at_the_cap(rita, database, monkeypatch):
+    """Counting stops at COUNT_CAP (the page shows "N+"): every next counts, and counting a deep
+    queue item by item cost each call milliseconds."""
+    from reviewq.domain import queue_status
+
+    client, h, _ = rita
+    monkeypatch.setattr(queue_status, "COUNT_CAP", 3)
+    soon = [approval_item(now=utcnow(), deadline_in=timedelta(minutes=10)) for _ in range(4)]
+    _add(database, output_item(), *soon)
+    queue = client.get("/queue/status", headers=h).json["queue"]
+    assert (queue["waiting"], queue["approvals_due_soon"]) == (3, 3)
+    monkeypatch.setattr(queue_status, "COUNT_CAP", 10)
+    queue = client.get("/queue/status", headers=h).json["queue"]
+    assert (queue["waiting"], queue["approvals_due_soon"]) == (5, 4)

@@ -55,7 +55,7 @@ def build_scheduler(settings: Settings, database: Database) -> BackgroundSchedul
 
 
 def start_in_process(settings: Settings) -> BackgroundScheduler:
-    database = Database.from_settings(settings)
+    database = Database.from_settings(settings, background=True)
     scheduler = build_scheduler(settings, database)
     scheduler.start()
     log.info("scheduler started in-process")

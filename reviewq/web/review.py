@@ -19,7 +19,7 @@ from reviewq.domain.canary_scoring import due_reveals
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.notifications import note_opened
 from reviewq.domain.projection_bank import NotCached
-from reviewq.domain.queue_status import planted_history, planted_totals, queue_counts
+from reviewq.domain.queue_status import COUNT_CAP, planted_history, planted_totals, queue_counts
 from reviewq.domain.reasons import known_reasons, reason_label
 from reviewq.domain.skips import skip_item
 from reviewq.models import DecisionCreate, InjectionKind, Item, ItemKind, ReasonBucket, ReviewSession
@@ -87,7 +87,7 @@ def status():
 
 def _queue_counts(now, session=None) -> dict[str, int]:
     counts = queue_counts(session=session or db_session(), now=now)
-    return {"waiting": counts.waiting, "approvals_due_soon": counts.approvals_due_soon}
+    return {"waiting": counts.waiting, "approvals_due_soon": counts.approvals_due_soon, "count_cap": COUNT_CAP}
 
 
 def _queue_counts_committed(now) -> dict[str, int]:

@@ -279,3 +279,27 @@ def test_a_late_approve_is_refused_on_the_page_and_the_next_item_follows(browser
             assert s.exec(select(Decision).where(Decision.item_id == item.id)).first() is None
     finally:
         context.close()
+
+
+def test_a_deep_queue_shows_its_count_as_at_least_the_cap(browser, live_server, database, monkeypatch):
+    """The server counts waiting work up to a cap; the header then reads "3+", never a wrong exact number."""
+    from reviewq.domain import queue_status
+    from reviewq.web import review
+
+    monkeypatch.setattr(queue_status, "COUNT_CAP", 3)
+    monkeypatch.setattr(review, "COUNT_CAP", 3)
+    now = utcnow()
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now)
+        for _ in range(5):
+            enqueue(session=s, data=output_item(), now=now)
+        enqueue(session=s, data=approval_item(now=now, deadline_in=timedelta(minutes=10)), now=now)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        _login(page, live_server.url, "rita")
+        expect(page.locator("#item")).to_be_visible()
+        expect(page.locator("#queue-waiting")).to_have_text("3+")
+        expect(page.locator("#queue-due")).to_have_text("1")  # under the cap: exact
+    finally:
+        context.close()

@@ -87,8 +87,10 @@
     renderSession();
   }
   function renderQueue(q) {
-    $("queue-waiting").textContent = String(q.waiting);
-    $("queue-due").textContent = String(q.approvals_due_soon);
+    // The server counts up to count_cap: "1000+" means at least that many.
+    var count = function (n) { return q.count_cap && n >= q.count_cap ? n + "+" : String(n); };
+    $("queue-waiting").textContent = count(q.waiting);
+    $("queue-due").textContent = count(q.approvals_due_soon);
     $("queue-due-noun").textContent = q.approvals_due_soon === 1 ? "approval" : "approvals";
     $("queue-due-wrap").classList.toggle("due-soon", q.approvals_due_soon > 0);
   }
