@@ -62,6 +62,36 @@ def create_approvals(target: harness.BenchTarget, count: int, seed: int = 23) ->
     return ids
 
 
+def wait_until_announced(target: harness.BenchTarget, *, timeout: float) -> bool:
+    """Wait until the server has announced every open approval and sent every notification.
+
+    Creating 10,000 approvals in seconds leaves the notification scan a backlog (500 a run, every
+    5 s) that outlasts the long-polls' opening. That is the cost of the burst, not of 10,000 agents
+    waiting; the phase measures the latter, so it starts once the backlog is done.
+    """
+    from sqlmodel import select
+
+    from reviewq.domain.notifications import due_work
+    from reviewq.models import DeliveryStatus, NotificationDelivery
+
+    if not target.settings.notify.enabled:
+        return True
+    database = Database.from_settings(target.settings)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with database.session_scope(readonly=True) as session:
+                unannounced = due_work(session=session, now=utcnow(), limit=1).announce
+                unsent = session.exec(select(NotificationDelivery.id).where(
+                    NotificationDelivery.status == DeliveryStatus.PENDING).limit(1)).first()
+            if not unannounced and unsent is None:
+                return True
+            time.sleep(0.5)
+        return False
+    finally:
+        database.dispose()
+
+
 def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions: int, log=print) -> dict:
     log(f"crowd: creating {waiters:,} approvals…")
     ids = create_approvals(target, waiters)
@@ -70,7 +100,8 @@ def review_under_waiters(target: harness.BenchTarget, *, waiters: int, decisions
         log(f"crowd: opening {waiters:,} long-polls…")
         opened_s = crowd.open(timeout=300)
         server = [target.proc.pid, *harness.children(target.proc.pid)]
-        settled = wait_until_idle(server, timeout=300)
+        announced = wait_until_announced(target, timeout=300)
+        settled = wait_until_idle(server, timeout=300) and announced
         early = crowd.answered()
         early_answers = crowd.wait_for(early, timeout=0)
         log(f"crowd: {waiters:,} waiting (opened in {opened_s:.1f} s); reviewers decide {decisions}…")
