@@ -5,17 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq.domain.claims import claim_next, release, renew_lease, sweep_expired_leases
 from reviewq.domain.decide import decide
 from reviewq.domain.errors import InvalidTransition, LeaseLost, ValidationFailed
 from reviewq.domain.items import enqueue
+from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.transitions import set_status
 from reviewq.models import (
     AuditEvent,
     Decision,
     DecisionCreate,
+    Item,
     ItemStatus,
     Outcome,
     ReasonBucket,
@@ -199,3 +202,36 @@ def test_assigned_items_are_interleaved_with_real_work_given_an_rng(session, now
         order.append(item.public_id)
     assert len(order) == 31 and planted.public_id in order
     assert 0 < order.index(planted.public_id) < 30
+
+
+def test_two_person_rule_holds_for_outputs_and_counts_approvers(session, now, settings):
+    """An output needing two approvals is never re-offered to its first approver, from the shared
+    queue or as an assignment, and one reviewer approving twice (a lease forced back to them) is
+    still one approver: the item stays open until someone else approves."""
+    alice, bob = (make_user(session, n, now=now) for n in ("alice", "bob"))
+    shared = enqueue(session=session, data=output_item(required_approvals=2), now=now).item
+    assigned = enqueue(session=session, data=output_item(required_approvals=2, assigned_to=alice.id),
+                       now=now).item
+    claimed = set()
+    for _ in (shared, assigned):
+        got = claim_next(session=session, reviewer_id=alice.id, now=now, lease_seconds=60)
+        claimed.add(got.public_id)
+        r = decide(session=session, public_id=got.public_id, reviewer=alice, data=APPROVE, now=now,
+                   settings=settings)
+        assert not r.settled and r.item.status == ItemStatus.QUEUED
+    assert claimed == {shared.public_id, assigned.public_id}
+    assert claim_next(session=session, reviewer_id=alice.id, now=now, lease_seconds=60) is None
+
+    # Forced back to alice (as a lease taken before the rule applied would be): her second approve
+    # does not count.
+    session.execute(sa.update(Item).where(Item.id == shared.id).values(
+        status=ItemStatus.LEASED, lease_holder=alice.id, leased_at=now, lease_expires_at=now + timedelta(minutes=1)))
+    again = decide(session=session, public_id=shared.public_id, reviewer=alice, data=APPROVE, now=now,
+                   settings=settings)
+    assert not again.settled and again.item.status == ItemStatus.QUEUED
+    assert approvals_given(session=session, item_id=shared.id) == 1
+
+    got = claim_next(session=session, reviewer_id=bob.id, now=now, lease_seconds=60)
+    assert got.public_id == shared.public_id
+    done = decide(session=session, public_id=shared.public_id, reviewer=bob, data=APPROVE, now=now, settings=settings)
+    assert done.settled and done.item.outcome == Outcome.APPROVE

@@ -52,14 +52,15 @@ def _candidate_queries():
         )
         .order_by(Item.deadline, Item.created_at, Item.id)
     )
+    # Outputs can need two approvals too (the item's required_approvals): the same rule applies.
     assigned = (
         select(Item.id)
-        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to == reviewer_id, due)
+        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to == reviewer_id, due, _not_decided_by())
         .order_by(Item.not_before.asc().nulls_first(), Item.created_at, Item.id)
     )
     oldest = (
         select(Item.id)
-        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to.is_(None), due)
+        .where(queued, Item.kind == ItemKind.OUTPUT, Item.assigned_to.is_(None), due, _not_decided_by())
         .order_by(Item.created_at, Item.id)
     )
     return approvals, assigned, oldest

@@ -17,7 +17,7 @@ from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost
 from reviewq.domain.items import RETURNS_ITEMS, get_item, set_loaded
 from reviewq.domain.reasons import reason_for
-from reviewq.domain.reviewer import ReviewerRef, approvals_given
+from reviewq.domain.reviewer import ReviewerRef, other_approvers
 from reviewq.domain.session_clock import clock_decision
 from reviewq.domain.transitions import check, entering, guard, per_table
 from reviewq.models import (
@@ -139,10 +139,10 @@ def _settle_or_requeue(
     if item.deadline is not None and item.deadline <= now:
         refuse_late_verdict(session=session, item=item, reviewer_id=reviewer.id, verdict=Verdict(verdict).value,
                             now=now, settings=settings)
-    approvals_so_far = 0
-    if item.required_approvals > 1:
-        approvals_so_far = approvals_given(session=session, item_id=item.id)
-    settled = verdict == Verdict.REJECT or approvals_so_far + 1 >= item.required_approvals
+    approvers_before = 0
+    if item.required_approvals > 1:  # a reviewer approving again is not a second person
+        approvers_before = other_approvers(session=session, item_id=item.id, reviewer_id=reviewer.id)
+    settled = verdict == Verdict.REJECT or approvers_before + 1 >= item.required_approvals
     shown_at = item.leased_at or now
     status = ItemStatus.DECIDED if settled else ItemStatus.QUEUED
     check(item.status, status)

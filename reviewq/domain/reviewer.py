@@ -28,9 +28,11 @@ class ReviewerRef(Protocol):
 
 
 # Both run on every decision: the statements are built once.
-_APPROVALS_GIVEN = select(sa.func.count(Decision.id)).where(
+# Approvers, not approvals: one reviewer approving twice is still one person.
+_APPROVALS_GIVEN = select(sa.func.count(sa.distinct(Decision.reviewer_id))).where(
     Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
 )
+_OTHER_APPROVERS = _APPROVALS_GIVEN.where(Decision.reviewer_id != sa.bindparam("reviewer_id"))
 _LATEST_SESSION = (
     select(ReviewSession)
     .where(ReviewSession.reviewer_id == sa.bindparam("reviewer_id"))
@@ -40,8 +42,13 @@ _LATEST_SESSION = (
 
 
 def approvals_given(*, session: Session, item_id: int) -> int:
-    """Approve decisions recorded so far on one item (the two-person rule's progress)."""
+    """Reviewers who have approved this item so far (the two-person rule's progress)."""
     return session.execute(_APPROVALS_GIVEN, {"item_id": item_id}).scalar_one()
+
+
+def other_approvers(*, session: Session, item_id: int, reviewer_id: int) -> int:
+    """Reviewers other than `reviewer_id` who have approved this item: with theirs, the count that settles."""
+    return session.execute(_OTHER_APPROVERS, {"item_id": item_id, "reviewer_id": reviewer_id}).scalar_one()
 
 
 def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:
