@@ -100,7 +100,7 @@ def test_controls_need_a_lead_or_two_reviewers(session, settings, now):
     _approve_all(session, ann, settings, now - timedelta(hours=2))
     twice = enqueue(session=session, now=now - timedelta(hours=3), data=output_item(
         agent="acme", category="orders", trace_id="acme-twice", required_approvals=2)).item
-    for who in (ann, bob):  # one approval each (claim_next would hand ann the same output again)
+    for who in (ann, bob):  # one approval each
         _approve_next(session, who, settings, now - timedelta(hours=2))
     by_lead = _slot_item(session, now - timedelta(hours=3), "by-lead")
     _approve_all(session, lena, settings, now - timedelta(hours=2))
@@ -108,6 +108,30 @@ def test_controls_need_a_lead_or_two_reviewers(session, settings, now):
     good = {s.item_id for s in sources.confirmed_good(session=session, served=served, reviewer_id=cat.id,
                                                       settings=settings, now=now)}
     assert good == {twice.id, by_lead.id} and once.id not in good
+
+
+def test_controls_look_only_among_the_most_recently_approved(session, settings, now, monkeypatch):
+    """A slot with few confirmed items is not read to the end of its window: the search stops after
+    CONFIRMED_SCAN approved items, most recently decided first."""
+    cat = make_user(session, "cat", now=now)
+    lena = make_user(session, "lena", Role.LEAD, now=now)
+    ann = make_user(session, "ann", now=now)
+    old_good = _slot_item(session, now - timedelta(hours=6), "old-good")
+    _approve_all(session, lena, settings, now - timedelta(hours=5))  # confirmed, decided first
+    for i in range(3):  # then approved by one reviewer only: not confirmed
+        _slot_item(session, now - timedelta(hours=6), f"once-{i}")
+    _approve_all(session, ann, settings, now - timedelta(hours=4))
+    served = _slot_item(session, now - timedelta(hours=6), "served")
+
+    def good():
+        return {s.item_id for s in sources.confirmed_good(session=session, served=served, reviewer_id=cat.id,
+                                                          settings=settings, now=now)}
+
+    assert good() == {old_good.id}
+    monkeypatch.setattr(sources, "CONFIRMED_SCAN", 3)  # the three newer approvals fill the scan
+    assert good() == set()
+    monkeypatch.setattr(sources, "CONFIRMED_SCAN", 4)
+    assert good() == {old_good.id}
 
 
 def test_reservoir_sources_come_nearest_first_and_skip_what_was_planted_for_the_reviewer(session, settings, now):

@@ -35,6 +35,9 @@ from reviewq.sqlfuncs import not_indexed, seconds_apart
 
 NEAREST = 25  # candidates tried per source kind, nearest in creation time first
 RECENT = 400  # most recently approved items of the slot among which the nearest are looked for
+# Controls look for confirmed-good items among this many most recently approved of the slot: where
+# few are confirmed, the search read every approved item of the source window.
+CONFIRMED_SCAN = 4000
 PAYLOADS_AT_ONCE = 4  # candidates whose payloads are read per statement
 BANK_ITEMS = 300  # recent real items of the agent read for the value bank
 
@@ -155,20 +158,27 @@ def _confirmed_good():
 
 def _slot_nearest(*, confirmed: bool):
     """Approved items of the served item's slot that this reviewer never decided and was never planted
-    from: of the RECENT most recently decided, the NEAREST nearest in creation time."""
+    from: of the RECENT most recently decided, the NEAREST nearest in creation time. Controls take
+    only confirmed-good items, among the CONFIRMED_SCAN most recently approved."""
+    slot = (
+        Item.agent == sa.bindparam("agent"), Item.category == sa.bindparam("category"),
+        Item.kind == sa.bindparam("kind"), Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
+        # Read backwards through ix_items_slot, stopping after enough matches; an index on
+        # created_at would read the whole window and sort it.
+        Item.decided_at >= _SINCE, not_indexed(Item.created_at) >= _SINCE,
+        Item.id != sa.bindparam("served_id"),
+    )
+    if confirmed:
+        scanned = (select(Item.id).where(*slot).order_by(Item.decided_at.desc())
+                   .limit(sa.bindparam("confirmed_scan", type_=sa.Integer())).correlate(None))
+        slot = (Item.id.in_(scanned), _confirmed_good())
     recent = (
         select(Item.id, Item.agent, Item.trace_id, Item.created_at, Item.decided_at)
-        .where(Item.agent == sa.bindparam("agent"), Item.category == sa.bindparam("category"),
-               Item.kind == sa.bindparam("kind"), Item.status == ItemStatus.DECIDED, Item.outcome == Outcome.APPROVE,
-               # Read backwards through ix_items_slot, stopping after RECENT matches; an index on
-               # created_at would read the whole window and sort it.
-               Item.decided_at >= _SINCE, not_indexed(Item.created_at) >= _SINCE,
-               Item.id != sa.bindparam("served_id"),
+        .where(*slot,
                _not_planted(),
                ~select(Decision.id).where(Decision.item_id == Item.id,
                                           Decision.reviewer_id == sa.bindparam("reviewer_id")).exists(),
-               _unused_by_reviewer(Item.agent + ":" + Item.trace_id),
-               *([_confirmed_good()] if confirmed else []))
+               _unused_by_reviewer(Item.agent + ":" + Item.trace_id))
         .order_by(Item.decided_at.desc())
         .limit(RECENT)
         .subquery()
@@ -198,7 +208,8 @@ def decided_sources(*, session: Session, served: Item, reviewer_id: int, setting
 def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
                    now: datetime) -> Iterator[Source]:
     """Items of the slot approved by two reviewers, or by a lead: known good, for controls."""
-    rows = session.connection().execute(_CONFIRMED_NEAREST, _slot_params(served, reviewer_id, settings, now)).all()
+    params = {**_slot_params(served, reviewer_id, settings, now), "confirmed_scan": CONFIRMED_SCAN}
+    rows = session.connection().execute(_CONFIRMED_NEAREST, params).all()
     return _item_sources(session, least_used_first(session, rows))
 
 
