@@ -54,7 +54,8 @@ _LAST_REJECT = (
 _APPROVAL_OF_ITEM = select(Approval).where(Approval.item_id == sa.bindparam("item_id"))
 
 
-def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
+def approval_public(*, session: Session, item: Item, approval: Approval | None = None) -> ApprovalPublic:
+    """What the agent sees; `approval`: the item's record when the caller has just read it."""
     given = approvals_given(session=session, item_id=item.id)
     status = agent_status(item)
     reason = note = None
@@ -63,7 +64,8 @@ def approval_public(*, session: Session, item: Item) -> ApprovalPublic:
         if last_reject is not None:
             reason, note = last_reject
     payload = item.payload or {}
-    approval = approval_record(session=session, item_id=item.id)
+    if approval is None:
+        approval = approval_record(session=session, item_id=item.id)
     return ApprovalPublic(
         id=item.public_id,
         trace_id=item.trace_id,
@@ -94,7 +96,7 @@ def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Appro
     if approval is None:
         return None
     if approval.callback_url:
-        data = approval_public(session=session, item=item).model_dump(mode="json")
+        data = approval_public(session=session, item=item, approval=approval).model_dump(mode="json")
         enqueue_delivery(
             session=session, item_id=item.id, token_id=approval.token_id, url=approval.callback_url,
             event_type=EVENT_APPROVAL_DECIDED, data=data, now=now,
