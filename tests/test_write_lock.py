@@ -202,3 +202,20 @@ def test_start_in_process_gives_the_scheduler_a_background_engine(sqlite_setting
         assert made == [True]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_connection_invalidated_mid_transaction_lets_go(sqlite_settings):
+    """No ROLLBACK is sent on an invalidated connection, so its turn is given back as it is dropped."""
+    database = Database.from_settings(sqlite_settings)
+    lock = _write_lock_for(sqlite_settings.database.url)
+    try:
+        session = database.session()
+        session.execute(sa.text("SELECT 1"))  # BEGIN IMMEDIATE: holds the turn
+        assert lock.locked()
+        session.connection().invalidate()
+        assert not lock.locked()
+        session.close()
+        with database.session_scope() as again:  # the next writer gets in at once
+            again.execute(sa.text("SELECT 1"))
+    finally:
+        database.dispose()
