@@ -212,38 +212,45 @@ def _plant_now(item: Item, plan: projection.PlantPlan, now) -> Item | None:
     known-good check may read a long window), so the caller chooses after the commit."""
     if plan.kind != InjectionKind.CANARY:
         raise NotCached(plan.kind)
-    session, settings, rng = db_session(), get_settings(), claim_rng()
+    session = db_session()
     try:
         with session.begin_nested():
-            planted = projection.choose(session=session, served=item, reviewer_id=current_user.id, kind=plan.kind,
-                                        now=now, settings=settings, rng=rng, library=projection.library_for(settings),
-                                        cached_only=True)
-            return None if planted is None else projection.stand_in(
-                session=session, planted=planted, served=item, plan=plan, reviewer_id=current_user.id, now=now,
-                settings=settings, rng=rng)
+            return _stand_in_copy(item, plan, now, choose_in=session, served_there=item, cached_only=True)
     except NotCached:
         raise
     except Exception:
-        log.exception("planting a copy for reviewer %s failed; the real item is served", current_user.id)
+        _log_planting_failed()
         return None
 
 
 def _plant_after_commit(item: Item, plan: projection.PlantPlan, now) -> Item | None:
-    session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
     held_until = item.lease_expires_at
     commit()
     try:
         with get_database().session(readonly=True) as read:
-            planted = projection.choose(session=read, served=read.get(Item, item.id), reviewer_id=reviewer_id,
-                                        kind=plan.kind, now=now, settings=settings, rng=rng,
-                                        library=projection.library_for(settings))
-        return None if planted is None else projection.stand_in(
-            session=session, planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
-            settings=settings, rng=rng, served_until=held_until)
+            return _stand_in_copy(item, plan, now, choose_in=read, served_there=read.get(Item, item.id),
+                                  served_until=held_until)
     except Exception:
-        log.exception("planting a copy for reviewer %s failed; the real item is served", reviewer_id)
-        session.rollback()
+        _log_planting_failed()
+        db_session().rollback()
         return None
+
+
+def _stand_in_copy(item: Item, plan: projection.PlantPlan, now, *, choose_in, served_there: Item,
+                   cached_only: bool = False, served_until=None) -> Item | None:
+    """Choose a copy for `item` through `choose_in` (where `served_there` is the item) and write it
+    through the request's session; None when nothing fits or the real item must stay."""
+    settings, rng, reviewer_id = get_settings(), claim_rng(), current_user.id
+    planted = projection.choose(session=choose_in, served=served_there, reviewer_id=reviewer_id, kind=plan.kind,
+                                now=now, settings=settings, rng=rng, library=projection.library_for(settings),
+                                cached_only=cached_only)
+    return None if planted is None else projection.stand_in(
+        session=db_session(), planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
+        settings=settings, rng=rng, served_until=served_until)
+
+
+def _log_planting_failed() -> None:
+    log.exception("planting a copy for reviewer %s failed; the real item is served", current_user.id)
 
 
 def _view(item: Item | None) -> dict[str, Any] | None:
