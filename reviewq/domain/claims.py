@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.errors import LeaseLost
-from reviewq.domain.items import RETURNS_ITEMS
+from reviewq.domain.items import loading_items
 from reviewq.domain.transitions import entering, guard, per_table
 from reviewq.models import Decision, Item, ItemKind, ItemStatus
 from reviewq.models.common import UTCDateTime
@@ -84,7 +84,7 @@ def _claim_statement(postgres: bool, assigned_first: bool):
             query = query.with_for_update(skip_locked=True, of=Item)
         # Keep FROM items inside the subquery instead of correlating it to the UPDATE's table.
         firsts.append(query.correlate(None).scalar_subquery())
-    return (
+    return loading_items(
         sa.update(Item)
         .where(Item.id == sa.func.coalesce(*firsts), guard(ItemStatus.LEASED, ItemStatus.QUEUED))
         .values(
@@ -93,8 +93,6 @@ def _claim_statement(postgres: bool, assigned_first: bool):
             leased_at=_NOW,
             lease_expires_at=_UNTIL,
         )
-        .returning(Item)
-        .execution_options(**RETURNS_ITEMS)
     )
 
 
@@ -127,23 +125,24 @@ def _is_postgres(session: Session) -> bool:
 _RENEWED = {"lease_expires_at": _UNTIL, "updated_at": _NOW}
 
 
-@per_table
-def _resume_held():
-    first_held = (
-        select(Item.id)
+def _first_held(what):
+    """`what` for the item this reviewer took first among those they hold on a live lease."""
+    return (
+        select(what)
         .where(guard(ItemStatus.LEASED, ItemStatus.LEASED), Item.lease_holder == sa.bindparam("reviewer_id"),
                Item.lease_expires_at > _NOW)
         .order_by(Item.leased_at, Item.id)
         .limit(1)
-        .correlate(None)
-        .scalar_subquery()
     )
-    return (
+
+
+@per_table
+def _resume_held():
+    first_held = _first_held(Item.id).correlate(None).scalar_subquery()
+    return loading_items(
         sa.update(Item)
         .where(Item.id == first_held)
         .values(**_RENEWED)
-        .returning(Item)
-        .execution_options(**RETURNS_ITEMS)
     )
 
 
@@ -151,6 +150,21 @@ def resume_held(*, session: Session, reviewer_id: int, now: datetime, lease_seco
     """The item this reviewer still holds a live lease on, with the lease renewed (a page reload)."""
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
     return session.scalars(_resume_held(), params).first()
+
+
+@per_table
+def _peek_held():
+    return _first_held(Item)
+
+
+def held_unrenewed(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
+    """The item resume_held would return, read without writing, if its lease needs no renewal yet:
+    at least half of it is left, more than the page's heartbeat interval (a third), so the page
+    keeps it. None otherwise (nothing held, or a lease to renew through resume_held)."""
+    item = session.scalars(_peek_held(), {"reviewer_id": reviewer_id, "now": now}).first()
+    if item is None or item.lease_expires_at - now < timedelta(seconds=lease_seconds / 2):
+        return None
+    return item
 
 
 def held_by(target: ItemStatus):

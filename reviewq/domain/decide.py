@@ -15,7 +15,7 @@ from reviewq.domain.approval_settlement import refuse_late_verdict
 from reviewq.domain.claims import held_by
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost
-from reviewq.domain.items import RETURNS_ITEMS, get_item, set_loaded
+from reviewq.domain.items import get_item, loading_items, set_loaded
 from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef, other_approvers
 from reviewq.domain.session_clock import clock_decision
@@ -69,12 +69,10 @@ def _settle_held(verdict: Verdict):
     """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
     final = Item.required_approvals <= 1 if verdict == Verdict.APPROVE else sa.true()
     in_time = sa.or_(Item.deadline.is_(None), Item.deadline > _NOW)
-    return (
+    return loading_items(
         sa.update(Item)
         .where(held_by(ItemStatus.DECIDED), final, in_time)
         .values(**entering(ItemStatus.DECIDED, _NOW), outcome=_outcome_sql(verdict), decided_at=_NOW)
-        .returning(Item)
-        .execution_options(**RETURNS_ITEMS)
     )
 
 

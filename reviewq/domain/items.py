@@ -67,7 +67,18 @@ def get_item(*, session: Session, public_id: str) -> Item:
 
 # UPDATE … RETURNING Item: the returned row refreshes an Item already in the session. Set on the
 # prebuilt statement, not per call: per-call options made SQLAlchemy recompute its cache key.
-RETURNS_ITEMS = {"synchronize_session": False, "populate_existing": True}
+def loading_items(update: sa.Update) -> sa.Select:
+    """`update` RETURNING every column of items, run as a SELECT that loads Item objects (refreshing
+    any the session holds already).
+
+    Run as ORM-enabled DML instead, SQLAlchemy annotates the statement afresh on every execution,
+    so its cache key is computed again from the whole tree: a third of a claim's cost, with its
+    three subqueries. A prebuilt select().from_statement() keeps its memoized key."""
+    return (
+        sa.select(Item)
+        .from_statement(update.returning(*Item.__table__.columns))
+        .execution_options(populate_existing=True)
+    )
 
 
 def set_loaded(obj, **values) -> None:
