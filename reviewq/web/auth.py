@@ -92,17 +92,21 @@ def _unauthorized():
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
-def role_required(*roles: Role, json: bool = False):
+def role_required(*roles: Role, json: bool = False, reads_first: bool = False):
     """Let in logged-in users holding one of `roles`: 401/redirect without a login, 403 without the role.
 
     `json=True` marks an endpoint that only ever answers JSON (the queue page's fetch calls), so
-    it refuses with 401/403 JSON whatever the request's Accept header says.
+    it refuses with 401/403 JSON whatever the request's Accept header says. `reads_first=True`
+    marks a POST that usually only reads: its user is read in a read session, and the view calls
+    `begin_writing()` if it must write (on SQLite the write lock is taken only then).
     """
     allowed = frozenset(Role(r) for r in roles)
 
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
+            if reads_first:
+                db_session(readonly=True)  # the user loader reads through it
             if not current_user.is_authenticated:
                 if json:
                     return error_response(401, "unauthorized", "log in first")

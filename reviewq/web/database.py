@@ -33,9 +33,22 @@ def db_session(*, readonly: bool = False) -> Session:
     if session is None:
         session = get_database().session(readonly=readonly)
         g.db_session = session
+        g.db_readonly = readonly
         g.db_after_commit = []
         g.db_unless_committed = []
     return session
+
+
+def begin_writing() -> Session:
+    """This request's session, able to write: a request that began on a read session (a read-first
+    view, which writes only when its reads say so) trades it for a write session here."""
+    session = g.get("db_session")
+    if session is not None and g.get("db_readonly"):
+        session.rollback()
+        session.close()
+        g.db_session = session = get_database().session()
+        g.db_readonly = False
+    return db_session()
 
 
 def after_commit(callback: Callable[[], None]) -> None:
