@@ -16,6 +16,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
+from reviewq import python_turns
 from reviewq.config import Settings, is_sqlite
 from reviewq.sqlite_checkpoint import BACKSTOP_PAGES, checkpointer_for, stop_checkpointer
 from reviewq.write_lock import WriteLock
@@ -80,6 +81,10 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
         if not immediate:
             conn.exec_driver_sql("BEGIN")
             return
+        # The scheduler's transactions take a turn with the queue calls (python_turns), so
+        # neither slows the other by interleaving; the turn is given back with the lock.
+        if background and python_turns.take_background_turn():
+            conn.info["reviewq.python_turn"] = True
         if write_lock.acquire(timeout=busy_timeout_ms / 1000, background=background):
             conn.info["reviewq.write_lock"] = True
         try:
@@ -91,6 +96,8 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
     def _release(info) -> None:
         if info.pop("reviewq.write_lock", None):
             write_lock.release()
+        if info.pop("reviewq.python_turn", None):
+            python_turns.give_back()
 
     # Released once the COMMIT or ROLLBACK is done, not before it is sent: a next writer whose
     # BEGIN IMMEDIATE met the finishing COMMIT slept in SQLite's busy handler (1 ms at least),

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
+from reviewq.python_turns import is_queue_call, queue_call_turn
 from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
@@ -56,6 +57,7 @@ class ReviewqFront:
         self.agents = ThreadPoolExecutor(each, thread_name_prefix="reviewq-api")
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
+        self.queue_calls_take_turns = is_sqlite(settings.database.url)  # reviewq.python_turns
         # What of a parked long-poll's scope uvicorn reads once it answers (its access log, if
         # anything set one up, also reads the client, path and query).
         access_log = logging.getLogger("uvicorn.access").hasHandlers()
@@ -107,6 +109,9 @@ class ReviewqFront:
         (agents opening long-polls) holds a scope each, not an environ too (VmHWM; issue 11)."""
         environ = build_environ(scope, body)
         environ[ASYNC_WAIT] = loop
+        if self.queue_calls_take_turns and is_queue_call(scope["path"]):
+            with queue_call_turn():
+                return call_app(self.app, environ), environ.get(LONG_POLL)
         return call_app(self.app, environ), environ.get(LONG_POLL)
 
     async def _read_body(self, scope, receive) -> bytes | None:
