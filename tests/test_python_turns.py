@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -19,15 +18,7 @@ from reviewq.db import Database
 from reviewq.serving.front import ReviewqFront
 from reviewq.web import create_app
 from tests.conftest import make_test_settings
-
-WAIT_S = 5.0  # bounds every wait below; each normally takes milliseconds
-
-
-def _until(condition, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
+from tests.support.waiting import WAIT_S, until
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def patient(monkeypatch):
     turns = python_turns.turns()
     assert not turns.locked() and turns.waiting() == 0
     yield turns
-    _until(lambda: not turns.locked() and turns.waiting() == 0)
+    until(lambda: not turns.locked() and turns.waiting() == 0)
 
 
 def test_the_reviewers_hot_calls_are_queue_calls(client):
@@ -110,7 +101,7 @@ def test_on_sqlite_a_queue_call_waits_for_the_turn_and_others_do_not(patient, tm
     try:
         assert patient.acquire(timeout=WAIT_S)  # another call is running
         queued = _request(front, "POST", "/queue/items/itm_a/decide")
-        _until(lambda: patient.waiting() == 1)
+        until(lambda: patient.waiting() == 1)
         page = _request(front, "GET", "/dashboard")
         page.join(WAIT_S)
         assert app.served == ["/dashboard"]  # a page never waits for the queue's turn
@@ -128,7 +119,7 @@ def test_queue_calls_go_in_arrival_order(patient, tmp_path):
         threads = []
         for i, path in enumerate(["/queue/next", "/queue/items/itm_b/decide", "/queue/status"]):
             threads.append(_request(front, "GET" if path.endswith("status") else "POST", path))
-            _until(lambda n=i + 1: patient.waiting() == n)
+            until(lambda n=i + 1: patient.waiting() == n)
         patient.release()
         for t in threads:
             t.join(WAIT_S)
@@ -137,11 +128,8 @@ def test_queue_calls_go_in_arrival_order(patient, tmp_path):
         _close(front)
 
 
-def test_a_call_that_has_waited_its_patience_runs_anyway(monkeypatch, tmp_path):
-    """A slow call holding the turn delays the others by at most CALL_PATIENCE_S."""
-    monkeypatch.setattr(python_turns, "CALL_PATIENCE_S", 0.05)
-    turns = python_turns.turns()
-    front, app = _front(f"sqlite:///{tmp_path / 'turns.db'}")
+def _runs_while_the_turn_is_held(turns, url: str) -> None:
+    front, app = _front(url)
     try:
         assert turns.acquire(timeout=WAIT_S)
         try:
@@ -154,19 +142,15 @@ def test_a_call_that_has_waited_its_patience_runs_anyway(monkeypatch, tmp_path):
         _close(front)
 
 
+def test_a_call_that_has_waited_its_patience_runs_anyway(monkeypatch, tmp_path):
+    """A slow call holding the turn delays the others by at most CALL_PATIENCE_S."""
+    monkeypatch.setattr(python_turns, "CALL_PATIENCE_S", 0.05)
+    _runs_while_the_turn_is_held(python_turns.turns(), f"sqlite:///{tmp_path / 'turns.db'}")
+
+
 def test_on_postgresql_queue_calls_do_not_take_turns(patient):
     """Several processes and statements that wait on the network: side by side is faster there."""
-    front, app = _front("postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        assert patient.acquire(timeout=WAIT_S)
-        try:
-            call = _request(front, "POST", "/queue/next")
-            call.join(WAIT_S)
-            assert app.served == ["/queue/next"] and patient.waiting() == 0
-        finally:
-            patient.release()
-    finally:
-        _close(front)
+    _runs_while_the_turn_is_held(patient, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def test_a_background_write_waits_for_a_queue_calls_turn_and_gives_it_back(patient, tmp_path):
@@ -188,7 +172,7 @@ def test_a_background_write_waits_for_a_queue_calls_turn_and_gives_it_back(patie
         assert patient.acquire(timeout=WAIT_S)  # a queue call is running
         thread = threading.Thread(target=job, daemon=True)
         thread.start()
-        _until(lambda: patient.waiting() == 1)
+        until(lambda: patient.waiting() == 1)
         # The web's own writes never wait for a turn.
         with web.engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO t VALUES (2)")
@@ -215,7 +199,7 @@ def test_the_app_serves_through_the_front_with_turns(patient, tmp_path):
     try:
         assert patient.acquire(timeout=WAIT_S)
         call = _request(front, "GET", "/queue/status", statuses)
-        _until(lambda: patient.waiting() == 1)
+        until(lambda: patient.waiting() == 1)
         assert statuses == []
         patient.release()
         call.join(WAIT_S)

@@ -17,15 +17,7 @@ import sqlalchemy as sa
 from reviewq.db import Database, _write_lock_for
 from reviewq.write_lock import WriteLock
 from tests.conftest import make_test_settings
-
-WAIT_S = 5.0  # bounds every wait below; each normally takes milliseconds
-
-
-def _until(condition, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.001)
+from tests.support.waiting import WAIT_S, until
 
 
 def _queue(lock: WriteLock, order: list[str], name: str, *, background: bool = False,
@@ -42,7 +34,7 @@ def _queue(lock: WriteLock, order: list[str], name: str, *, background: bool = F
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    _until(lambda: lock.waiting() > before)
+    until(lambda: lock.waiting() > before)
     return thread
 
 
@@ -172,10 +164,10 @@ def test_the_scheduler_writes_after_the_web(sqlite_settings):
         holder.execute(sa.text("SELECT 1"))  # BEGIN IMMEDIATE: this session holds the turn
         job = threading.Thread(target=write, args=(scheduler, "scheduler"))
         job.start()
-        _until(lambda: lock.waiting() == 1)
+        until(lambda: lock.waiting() == 1)
         request = threading.Thread(target=write, args=(web, "web"))
         request.start()
-        _until(lambda: lock.waiting() == 2)
+        until(lambda: lock.waiting() == 2)
         holder.commit()
         holder.close()
         for t in (job, request):
