@@ -157,7 +157,7 @@ def _peek_held():
     return _first_held(Item)
 
 
-def held_unrenewed(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
+def held_fresh(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
     """The item resume_held would return, read without writing, if its lease needs no renewal yet:
     at least half of it is left, more than the page's heartbeat interval (a third), so the page
     keeps it. None otherwise (nothing held, or a lease to renew through resume_held)."""

@@ -72,8 +72,7 @@ def next_item():
     turn of the review loop, a third of the lock's time with four reviewers).
     """
     now, lease_seconds = app_now(), get_settings().queue.lease_seconds
-    item = claims.held_unrenewed(session=db_session(), reviewer_id=current_user.id, now=now,
-                                 lease_seconds=lease_seconds)
+    item = claims.held_fresh(session=db_session(), reviewer_id=current_user.id, now=now, lease_seconds=lease_seconds)
     if item is not None:
         body = {"item": _view(item), **_session_and_clock(now), "queue": _queue_counts(now)}
         db_session().rollback()
