@@ -65,15 +65,14 @@ def get_item(*, session: Session, public_id: str) -> Item:
     return item
 
 
-# UPDATE … RETURNING Item: the returned row refreshes an Item already in the session. Set on the
-# prebuilt statement, not per call: per-call options made SQLAlchemy recompute its cache key.
 def loading_items(update: sa.Update) -> sa.Select:
     """`update` RETURNING every column of items, run as a SELECT that loads Item objects (refreshing
     any the session holds already).
 
     Run as ORM-enabled DML instead, SQLAlchemy annotates the statement afresh on every execution,
     so its cache key is computed again from the whole tree: a third of a claim's cost, with its
-    three subqueries. A prebuilt select().from_statement() keeps its memoized key."""
+    three subqueries. A prebuilt select().from_statement() keeps its memoized key (so build it
+    once, with its options: per-call options would make SQLAlchemy key it again)."""
     return (
         sa.select(Item)
         .from_statement(update.returning(*Item.__table__.columns))
