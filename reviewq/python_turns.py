@@ -37,12 +37,11 @@ def is_queue_call(path: str) -> bool:
 
 
 @contextmanager
-def queue_call_turn() -> Iterator[bool]:
-    """Run a queue call in its turn, or beside the holder after CALL_PATIENCE_S; yields whether
-    it had the turn."""
+def queue_call_turn() -> Iterator[None]:
+    """Run a queue call in its turn, or beside the holder after CALL_PATIENCE_S."""
     held = _TURNS.acquire(timeout=CALL_PATIENCE_S)
     try:
-        yield held
+        yield
     finally:
         if held:
             _TURNS.release()

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
@@ -109,10 +110,9 @@ class ReviewqFront:
         (agents opening long-polls) holds a scope each, not an environ too (VmHWM; issue 11)."""
         environ = build_environ(scope, body)
         environ[ASYNC_WAIT] = loop
-        if self.queue_calls_take_turns and is_queue_call(scope["path"]):
-            with queue_call_turn():
-                return call_app(self.app, environ), environ.get(LONG_POLL)
-        return call_app(self.app, environ), environ.get(LONG_POLL)
+        turn = queue_call_turn() if self.queue_calls_take_turns and is_queue_call(scope["path"]) else nullcontext()
+        with turn:
+            return call_app(self.app, environ), environ.get(LONG_POLL)
 
     async def _read_body(self, scope, receive) -> bytes | None:
         declared = _content_length(scope)

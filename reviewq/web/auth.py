@@ -68,8 +68,9 @@ def _load_user(user_id: str) -> LoginUser | None:
         with get_database().read_engine.connect() as reader:
             row = reader.execute(_USER_SNAPSHOT, params).first()
     else:
-        # A POST writes anyway: its own transaction reads the user (a second connection per call
-        # cost the four-reviewer review loop 5-15 % of its decisions per second).
+        # A POST reads the user through its own session (a second connection per call cost the
+        # four-reviewer review loop 5-15 % of its decisions per second): the write transaction,
+        # or the read session of a view that reads first (role_required).
         row = db_session().execute(_USER_SNAPSHOT, params).first()
     if row is None or not row.active:
         return None
