@@ -18,6 +18,7 @@ from reviewq.domain.wakeups import hub
 from reviewq.models import Verdict, utcnow
 from reviewq.serving import front as front_module
 from reviewq.serving.front import ReviewqFront
+from reviewq.serving.parking import park
 from reviewq.serving.protocol import CONNECTION, GuardedH11Protocol, LeanEvent
 from tests.support.api import add_reviewer, ask, bearer, decide_next, envelope, issue_token
 from tests.support.in_thread import in_thread
@@ -100,10 +101,49 @@ def test_a_decision_wakes_every_parked_waiter_with_the_answer(app, database, set
                 conn.close()
 
 
-def test_a_parked_scope_keeps_only_what_answering_reads_and_the_connection_still_behaves(app, database, settings,
-                                                                                          now, monkeypatch):
-    """A parked waiter's scope is slimmed (memory: one of 10,000), yet "connection: close" still closes
-    after the answer, and a kept-alive connection serves its next request."""
+def test_a_parked_waiter_leaves_uvicorns_books_and_its_connection_still_behaves(app, database, settings, now,
+                                                                                 monkeypatch):
+    """A parked long-poll keeps its socket and poll, not uvicorn's connection (memory: one of 10,000);
+    yet "connection: close" still closes after the answer, and a kept-alive connection serves its
+    next request, also one the client sent while it waited."""
+    parked = []
+    monkeypatch.setattr(front_module, "park", lambda poll, recheck: (parked.append(poll), park(poll, recheck)))
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        closing = _park(url, token, approval_id, extra="Connection: close\r\n")
+        kept_alive = _park(url, token, approval_id)
+        pipelined = _park(url, token, approval_id)
+        try:
+            assert _until(lambda: len(parked) == 3)
+            assert sorted(p.keep_alive for p in parked) == [False, True, True]  # the first asked to close
+            state = parked[0].origin[2]
+            assert all(p in state.connections for p in parked)
+            assert _until(lambda: not any(isinstance(c, GuardedH11Protocol) for c in state.connections)), \
+                "uvicorn still holds the parked connections"
+            pipelined.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            decide_next(database, add_reviewer(database, "rita", now=now), Verdict.APPROVE, settings=settings,
+                        now=utcnow())
+            for conn in (closing, kept_alive, pipelined):
+                head, _, body = _read_response(conn)
+                assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["status"] == "approved"
+                assert b"\r\nserver: " in head.lower() and b"\r\ndate: " in head.lower()
+            closing.settimeout(5)
+            assert closing.recv(1) == b"", "the connection that asked to close stayed open"
+            kept_alive.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            for conn in (kept_alive, pipelined):
+                head, _, body = _read_response(conn)
+                assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["status"] == "ok"
+            assert _until(lambda: not any(p in state.connections for p in parked))
+        finally:
+            for conn in (closing, kept_alive, pipelined):
+                conn.close()
+
+
+def test_where_the_socket_cannot_be_taken_over_the_wait_keeps_a_slim_scope(app, database, settings, now,
+                                                                           monkeypatch):
+    """The fallback (TLS, another ASGI server): the waiter stays in its request's task with its scope
+    slimmed to what answering reads, and the connection still behaves."""
     parked_scopes = []
     slim = front_module._slim
 
@@ -112,6 +152,7 @@ def test_a_parked_scope_keeps_only_what_answering_reads_and_the_connection_still
         parked_scopes.append(scope)
 
     monkeypatch.setattr(front_module, "_slim", spying_slim)
+    monkeypatch.setattr(front_module, "take_over", lambda connection: None)
     # As in `reviewq serve`: nothing handles uvicorn's access log (pytest's capture handler on the
     # root logger would count), so uvicorn reads neither the client nor the path when answering.
     access = logging.getLogger("uvicorn.access")
@@ -140,6 +181,26 @@ def test_a_parked_scope_keeps_only_what_answering_reads_and_the_connection_still
         finally:
             closing.close()
             kept_alive.close()
+
+
+def test_a_graceful_shutdown_answers_parked_waiters_with_the_state_then(app, database, settings, now):
+    """Stopping the server answers each parked waiter at once (still pending), and closes its connection."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        conns = [_park(url, token, approval_id) for _ in range(2)]
+        assert _until(lambda: hub.waiting() == 2)
+    try:
+        for conn in conns:
+            conn.settimeout(5)
+            head, _, body = _read_response(conn)
+            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+            assert json.loads(body)["status"] == "pending"
+            assert conn.recv(1) == b""
+        assert hub.waiting() == 0
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def test_a_parked_waiter_that_runs_out_answers_with_the_approval_as_it_is_then(app, database, settings, now):

@@ -26,6 +26,7 @@ from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
 from reviewq.python_turns import is_queue_call, queue_call_turn
+from reviewq.serving.parking import ParkedPoll, keeps_alive, park, take_over
 from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
@@ -96,7 +97,6 @@ class ReviewqFront:
             return None
         del body
         if poll is not None:
-            _slim(scope, self.scope_kept)
             return poll, response.status, [h for h in response.headers if h[0] != b"content-length"]
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         if response.rest is None:
@@ -151,12 +151,21 @@ class ReviewqFront:
         parked = await self._answer(scope, receive, send)
         if parked is None:
             return
-        # A long-poll: its wait happens in this frame, the only one of ours a parked waiter keeps.
         poll, status, headers = parked
         del parked
+        connection = scope.get(CONNECTION)
+        # A long-poll leaves uvicorn's books when it can: its socket and poll are all it keeps.
+        taken = take_over(connection) if connection is not None else None
+        if taken is not None:
+            del scope[CONNECTION]  # the scope and the connection held each other: freed now, not by the collector
+            sock, early = taken
+            keep_alive = keeps_alive(scope.get("http_version", "1.1"), scope.get("headers", ()), headers)
+            park(ParkedPoll(sock, early, poll, status, headers, keep_alive, connection), self._recheck)
+            return
+        # Otherwise its wait happens in this frame, the only one of ours it keeps.
+        _slim(scope, self.scope_kept)
         # A client that hangs up stops its wait: nobody is left to answer.
         hang_up = _HangUp(asyncio.current_task())
-        connection = scope.get(CONNECTION)
         watcher = None
         if connection is not None:
             connection.when_lost(hang_up)
