@@ -26,10 +26,10 @@ from tests.support.live_server import free_port
 
 
 @contextmanager
-def served(app, settings):
+def served(app, settings, front=None):
     """The app behind ReviewqFront and GuardedH11Protocol on a loop in a thread (as a worker serves it)."""
     port = free_port()
-    config = uvicorn.Config(app=ReviewqFront(app, settings), http=GuardedH11Protocol, interface="asgi3",
+    config = uvicorn.Config(app=front or ReviewqFront(app, settings), http=GuardedH11Protocol, interface="asgi3",
                             lifespan="off", loop="asyncio", log_config=None, access_log=False,
                             host="127.0.0.1", port=port)
     server = uvicorn.Server(config)

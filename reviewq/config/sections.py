@@ -44,6 +44,7 @@ class ServerSettings(Section):
     header_timeout_s: Annotated[float, Field(gt=0)] = 15.0
     body_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_url_bytes: Annotated[int, Field(ge=256)] = 4096
+    max_queued_requests: AtLeastOne = 256
 
 
 class DatabaseSettings(Section):

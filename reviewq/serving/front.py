@@ -26,6 +26,7 @@ from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
 from reviewq.domain.wakeups import hub, wait_until_async
 from reviewq.python_turns import is_queue_call, queue_call_turn
+from reviewq.serving.agent_queue import AgentQueue
 from reviewq.serving.parking import ParkedPoll, keeps_alive, park, take_over
 from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
@@ -59,6 +60,7 @@ class ReviewqFront:
         self.agents = ThreadPoolExecutor(each, thread_name_prefix="reviewq-api")
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
+        self.agent_queue = AgentQueue(settings.server.max_queued_requests)
         self.queue_calls_take_turns = is_sqlite(settings.database.url)  # reviewq.python_turns
         # What of a parked long-poll's scope uvicorn reads once it answers (its access log, if
         # anything set one up, also reads the client, path and query).
@@ -88,13 +90,19 @@ class ReviewqFront:
         if body is None:  # the client went away
             return None
         loop = asyncio.get_running_loop()
-        pool = self.agents if scope["path"].startswith("/api/") else self.people
+        agent = scope["path"].startswith("/api/")
+        if agent and not self.agent_queue.admit(scope, body):
+            return None  # held until the queue has room (reviewq.serving.agent_queue)
         try:
-            response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
+            response, poll = await loop.run_in_executor(self.agents if agent else self.people, self._run_app,
+                                                        scope, body, loop)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
             return None
+        finally:
+            if agent:
+                self.agent_queue.done()
         del body
         if poll is not None:
             return poll, response.status, [h for h in response.headers if h[0] != b"content-length"]

@@ -69,8 +69,7 @@ class ParkedPoll:
                  headers: list[tuple[bytes, bytes]], keep_alive: bool, connection) -> None:
         self.sock, self.early, self.poll = sock, early, poll
         self.status, self.headers, self.keep_alive = status, headers, keep_alive
-        # What a new uvicorn connection is made of, for a kept-alive one handed back.
-        self.origin = (type(connection), connection.config, connection.server_state, connection.app_state)
+        self.origin = origin_of(connection)
         self.hung_up = self.closing = self.answering = False
         self.task: asyncio.Task | None = None
 
@@ -103,6 +102,21 @@ class ParkedPoll:
         asyncio.get_running_loop().remove_reader(self.sock.fileno())
 
 
+def origin_of(connection) -> tuple:
+    """What a new uvicorn connection like this one is made of (see `hand_back`)."""
+    return type(connection), connection.config, connection.server_state, connection.app_state
+
+
+async def hand_back(origin: tuple, sock: socket.socket, data: bytes):
+    """Make `sock` a uvicorn connection again, as if it had just sent `data`; its protocol."""
+    cls, config, state, app_state = origin
+    _, protocol = await asyncio.get_running_loop().connect_accepted_socket(
+        lambda: cls(config=config, server_state=state, app_state=app_state), sock)
+    if data:
+        protocol.data_received(data)
+    return protocol
+
+
 def park(parked: ParkedPoll, recheck: Recheck) -> None:
     """Count `parked` among uvicorn's connections and start the task that waits and answers."""
     state = parked.origin[2]
@@ -115,7 +129,7 @@ def park(parked: ParkedPoll, recheck: Recheck) -> None:
 
 async def _serve(parked: ParkedPoll, recheck: Recheck) -> None:
     loop = asyncio.get_running_loop()
-    cls, config, state, app_state = parked.origin
+    state = parked.origin[2]
     handed_back = False
     try:
         if not parked.early:  # one that already sent more is not read again before its answer
@@ -137,11 +151,8 @@ async def _serve(parked: ParkedPoll, recheck: Recheck) -> None:
         except OSError:
             return  # the client is gone
         if parked.keep_alive:
-            _, protocol = await loop.connect_accepted_socket(
-                lambda: cls(config=config, server_state=state, app_state=app_state), parked.sock)
+            await hand_back(parked.origin, parked.sock, parked.early)
             handed_back = True
-            if parked.early:
-                protocol.data_received(parked.early)
     finally:
         state.connections.discard(parked)
         if not handed_back:
