@@ -7,11 +7,11 @@ over [server] max_url_bytes is a 414. All three answer in the API's JSON error s
 
 A long-poll (GET /api/v1/approvals/<id>?wait=N) runs its view in a pool thread as usual: the
 view authenticates, reads the approval and, if it is still pending, leaves a `LongPoll` in the
-environ instead of blocking. The wait then happens here, on the loop, woken by the same
-wake-ups as before (reviewq.domain.wakeups), with each re-read in a small pool of its own.
-Agents may park 10,000 of them at once, so a parked long-poll is lean: its request's own task
-waits (no second task, none watching for the hang-up: the connection reports that), and it
-keeps only the answer's status, headers and what its re-read needs.
+environ instead of blocking. The wait then happens on the loop, woken by the same wake-ups as
+before (reviewq.domain.wakeups), with each re-read in a small pool of its own. Agents may park
+10,000 of them at once, so a parked long-poll leaves uvicorn's books: its socket, its poll and
+one task (reviewq.serving.parking). Agents' requests past [server] max_queued_requests wait as
+their socket and bytes (reviewq.serving.agent_queue).
 """
 
 from __future__ import annotations
