@@ -50,7 +50,7 @@ def test_held_requests_run_in_order_once_there_is_room_and_people_pass_meanwhile
             threads.append(threading.Thread(target=post, args=(f"t{i}", i == 3)))
             threads[-1].start()
             # One at a time, so arrival order is known: the first two run, the rest are held.
-            until(lambda: len(started) + len(front.agent_queue.held) == i + 1)
+            until(lambda arrived=i + 1: len(started) + len(front.agent_queue.held) == arrived)
         assert len(started) == 2 and len(front.agent_queue.held) == 3
         held = list(front.agent_queue.held)
         assert all(isinstance(h, HeldRequest) for h in held)

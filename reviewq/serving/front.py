@@ -93,9 +93,9 @@ class ReviewqFront:
         agent = scope["path"].startswith("/api/")
         if agent and not self.agent_queue.admit(scope, body):
             return None  # held until the queue has room (reviewq.serving.agent_queue)
+        pool = self.agents if agent else self.people
         try:
-            response, poll = await loop.run_in_executor(self.agents if agent else self.people, self._run_app,
-                                                        scope, body, loop)
+            response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")

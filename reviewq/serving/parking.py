@@ -62,8 +62,8 @@ def take_over(connection) -> tuple[socket.socket, bytes] | None:
 class ParkedPoll:
     """One parked long-poll: its socket and what answering it needs. Among uvicorn's connections."""
 
-    __slots__ = ("answering", "closing", "early", "headers", "hung_up", "keep_alive", "origin", "poll", "sock", "status",
-                 "task")
+    __slots__ = ("answering", "closing", "early", "headers", "hung_up", "keep_alive", "origin", "poll", "sock",
+                 "status", "task")
 
     def __init__(self, sock: socket.socket, early: bytes, poll: LongPoll, status: int,
                  headers: list[tuple[bytes, bytes]], keep_alive: bool, connection) -> None:
