@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 
 import requests
@@ -18,7 +19,7 @@ from reviewq.domain.wakeups import hub
 from reviewq.models import Verdict, utcnow
 from reviewq.serving import front as front_module
 from reviewq.serving.front import ReviewqFront
-from reviewq.serving.parking import park
+from reviewq.serving.parking import park, take_over
 from reviewq.serving.protocol import CONNECTION, GuardedH11Protocol, LeanEvent
 from tests.support.api import add_reviewer, ask, bearer, decide_next, envelope, issue_token
 from tests.support.in_thread import in_thread
@@ -203,6 +204,31 @@ def test_a_graceful_shutdown_answers_parked_waiters_with_the_state_then(app, dat
             conn.close()
 
 
+def test_a_long_poll_parked_after_the_server_began_stopping_answers_at_once(app, database, settings, now,
+                                                                           monkeypatch):
+    """uvicorn tells only the connections it holds to stop: a long-poll whose view was still running
+    then parks afterwards, and must answer at once (still pending) and close, not wait its minute."""
+
+    def taken_over_after_shutdown(connection):
+        connection.shutdown()  # as uvicorn's graceful shutdown does while the view runs
+        return take_over(connection)
+
+    monkeypatch.setattr(front_module, "take_over", taken_over_after_shutdown)
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600)
+    with served(app, settings) as url:
+        conn = _park(url, token, approval_id)
+        try:
+            conn.settimeout(5)
+            head, _, body = _read_response(conn)
+            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+            assert json.loads(body)["status"] == "pending"
+            assert conn.recv(1) == b""
+            assert _until(lambda: hub.waiting() == 0)
+        finally:
+            conn.close()
+
+
 def test_a_parked_waiter_that_runs_out_answers_with_the_approval_as_it_is_then(app, database, settings, now):
     """The parked waiter kept only the deadline; at the end of its wait it reads the approval again
     and answers with its whole JSON, as a GET shows it."""
@@ -256,8 +282,12 @@ def test_lean_event_sets_clears_and_wakes_every_waiter():
     assert in_thread(asyncio.run, main()) is None
 
 
+# What a recv brought beyond the response read (the next one, pipelined), per socket.
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def _read_response(conn: socket.socket) -> tuple[bytes, bytes, bytes]:
-    data = b""
+    data = _unread.pop(conn, b"")
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         assert chunk, "closed before answering"
@@ -269,4 +299,5 @@ def _read_response(conn: socket.socket) -> tuple[bytes, bytes, bytes]:
         chunk = conn.recv(65536)
         assert chunk, "closed mid-body"
         body += chunk
+    body, _unread[conn] = body[:length], body[length:]
     return head, sep, body

@@ -168,7 +168,10 @@ class ReviewqFront:
             del scope[CONNECTION]  # the scope and the connection held each other: freed now, not by the collector
             sock, early = taken
             keep_alive = keeps_alive(scope.get("http_version", "1.1"), scope.get("headers", ()), headers)
-            park(ParkedPoll(sock, early, poll, status, headers, keep_alive, connection), self._recheck)
+            parked = ParkedPoll(sock, early, poll, status, headers, keep_alive, connection)
+            if connection.shutting_down:  # the server began stopping while the view ran: answer now
+                parked.shutdown()
+            park(parked, self._recheck)
             return
         # Otherwise its wait happens in this frame, the only one of ours it keeps.
         _slim(scope, self.scope_kept)
@@ -181,7 +184,8 @@ class ReviewqFront:
             watcher = asyncio.create_task(_watch_disconnect(receive, hang_up))
         try:
             value = await wait_until_async(
-                poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
+                poll.key, check=poll.check, wake_in=poll.wake_in,
+                timeout=0 if connection is not None and connection.shutting_down else poll.timeout,
                 waiter=poll.waiter, value=poll.value, run=self._recheck,
             )
         except asyncio.CancelledError:

@@ -74,7 +74,8 @@ class ParkedPoll:
         self.task: asyncio.Task | None = None
 
     def shutdown(self) -> None:
-        """uvicorn's graceful shutdown: answer now, with the state as it is then, and close."""
+        """uvicorn's graceful shutdown (or one begun before it parked): answer now, with the
+        state as it is then, and close."""
         self.closing = True
         self.keep_alive = False
         if self.task is not None and not self.answering:
@@ -164,6 +165,8 @@ async def _settled(parked: ParkedPoll, recheck: Recheck) -> Any:
     """The value to answer with: once settled, at the wait's end, or at once when shutting down."""
     poll = parked.poll
     try:
+        if parked.closing:  # parked after the server began stopping
+            return (await recheck(poll.check))[1]
         return await wait_until_async(poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
                                       waiter=poll.waiter, value=poll.value, run=recheck)
     except asyncio.CancelledError:

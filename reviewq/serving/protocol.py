@@ -84,7 +84,7 @@ class GuardedH11Protocol(H11Protocol):
     # In slots, not the instance dict: H11Protocol's own attributes nearly fill the keys CPython
     # shares between instances, and three more gave every connection a dict of its own (1.3 KB of
     # allocations a connection, by tracemalloc; the server's RSS did not move measurably).
-    __slots__ = ("_head_timer", "_lost", "_on_lost")
+    __slots__ = ("_head_timer", "_lost", "_on_lost", "shutting_down")
 
     header_timeout_s: float = 15.0  # set per worker from [server] header_timeout_s
 
@@ -92,6 +92,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._lost = False
         self._on_lost: Callable[[], None] | None = None
+        self.shutting_down = False
         super().connection_made(transport)
         self.flow._is_writable_event = _lean(self.flow._is_writable_event)  # type: ignore[assignment]
         self._arm_head_timer()
@@ -124,6 +125,12 @@ class GuardedH11Protocol(H11Protocol):
             self.loop.call_soon(callback)
         else:
             self.flow.resume_reading()  # a hang-up is seen only while reading
+
+    def shutdown(self) -> None:
+        # A long-poll whose view is still running when the server stops learns it here, when it
+        # parks (reviewq.serving.front): it is no longer among the connections told to stop.
+        self.shutting_down = True
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
