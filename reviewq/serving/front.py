@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from functools import partial
 
 from reviewq.config import Settings, is_sqlite
 from reviewq.db import connections_per_engine
@@ -29,6 +30,7 @@ from reviewq.python_turns import is_queue_call, queue_call_turn
 from reviewq.serving.agent_queue import AgentQueue
 from reviewq.serving.parking import ParkedPoll, keeps_alive, park, take_over
 from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
+from reviewq.serving.shared_rechecks import SharedRechecks
 from reviewq.serving.wsgi_bridge import WsgiResponse, build_environ, call_app, pump
 from reviewq.web.long_poll import ASYNC_WAIT, LONG_POLL, LongPoll
 
@@ -60,6 +62,8 @@ class ReviewqFront:
         self.agents = ThreadPoolExecutor(each, thread_name_prefix="reviewq-api")
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
+        # Waiters woken together on one approval share a re-read (one decision wakes hundreds).
+        self.shared_rechecks = SharedRechecks(self.rechecks)
         self.agent_queue = AgentQueue(settings.server.max_queued_requests)
         self.queue_calls_take_turns = is_sqlite(settings.database.url)  # reviewq.python_turns
         # What of a parked long-poll's scope uvicorn reads once it answers (its access log, if
@@ -186,7 +190,7 @@ class ReviewqFront:
             value = await wait_until_async(
                 poll.key, check=poll.check, wake_in=poll.wake_in,
                 timeout=0 if connection is not None and connection.shutting_down else poll.timeout,
-                waiter=poll.waiter, value=poll.value, run=self._recheck,
+                waiter=poll.waiter, value=poll.value, run=partial(self._recheck, poll.key),
             )
         except asyncio.CancelledError:
             if not hang_up.called:
@@ -211,8 +215,8 @@ class ReviewqFront:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _recheck(self, check):
-        return asyncio.get_running_loop().run_in_executor(self.rechecks, check)
+    def _recheck(self, key, check):
+        return self.shared_rechecks.run(key, check)
 
 
 _SCOPE_ANSWERING = ("method", "headers", CONNECTION)

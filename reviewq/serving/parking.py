@@ -19,6 +19,7 @@ import http
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from reviewq.domain.wakeups import hub, wait_until_async
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 # no longer read until then.
 MAX_EARLY_BYTES = 64 * 1024
 
-Recheck = Callable[[Callable[[], tuple[bool, Any]]], Awaitable[tuple[bool, Any]]]
+# (key, check): the check's value, read in a pool (reviewq.serving.shared_rechecks).
+Recheck = Callable[[str, Callable[[], tuple[bool, Any]]], Awaitable[tuple[bool, Any]]]
 
 
 def take_over(connection) -> tuple[socket.socket, bytes] | None:
@@ -166,14 +168,14 @@ async def _settled(parked: ParkedPoll, recheck: Recheck) -> Any:
     poll = parked.poll
     try:
         if parked.closing:  # parked after the server began stopping
-            return (await recheck(poll.check))[1]
+            return (await recheck(poll.key, poll.check))[1]
         return await wait_until_async(poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
-                                      waiter=poll.waiter, value=poll.value, run=recheck)
+                                      waiter=poll.waiter, value=poll.value, run=partial(recheck, poll.key))
     except asyncio.CancelledError:
         if parked.hung_up or not parked.closing:
             raise
         asyncio.current_task().uncancel()
-        return (await recheck(poll.check))[1]
+        return (await recheck(poll.key, poll.check))[1]
     finally:
         if poll.waiter is not None:  # a wait cancelled before it ran never reached its own finally
             hub.unregister(poll.key, poll.waiter)
