@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
 from reviewq.domain.tokens import revoke_token
+from reviewq.models import utcnow
 from tests.conftest import make_test_settings
 from tests.support.api import bearer, issue_token
 
@@ -168,6 +171,46 @@ def test_rate_limit_is_shared_by_every_worker_process(db_url, database, now):
     finally:
         for app in apps:
             app.extensions["reviewq.db"].dispose()
+
+
+def test_reads_counted_together_are_each_counted(db_url, database, now):
+    """Concurrent reads share count transactions (reviewq.group_commit) yet the limit is exact:
+    of 12 at once with a limit of 8, exactly 8 pass and the counter holds 12."""
+    from reviewq.domain import rate_counters
+    from reviewq.domain.tokens import RATE_WINDOW
+    from reviewq.web import create_app
+
+    app = create_app(make_test_settings(db_url, api={"rate_limit_per_minute": 8}))
+    token = issue_token(database, now=now)
+    start = threading.Barrier(12)
+
+    def read(_):
+        client = app.test_client()
+        start.wait(10)
+        return client.get("/api/v1/approvals/itm_missing", headers=bearer(token)).status_code
+
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            codes = list(pool.map(read, range(12)))
+        assert sorted(codes) == [404] * 8 + [429] * 4, codes
+        with database.session(readonly=True) as session:
+            count = rate_counters.peek(session=session, key=f"api:token:{token.token.id}", now=utcnow(),
+                                       window=RATE_WINDOW)
+        assert count is not None and count.count == 12
+    finally:
+        app.extensions["reviewq.db"].dispose()
+
+
+def test_uses_recorded_together_get_the_answers_they_would_get_alone(session, now):
+    """record_uses, one batch of interleaved tokens: each use its own place in its token's count."""
+    from reviewq.domain.tokens import TokenUse, record_use, record_uses
+
+    uses = [TokenUse(token_id, now, now, 2) for token_id in (7, 7, 8, 7, 8, 8)]
+    waits = record_uses(session=session, uses=uses)
+    assert [w > 0 for w in waits] == [False, False, False, True, False, True]
+    assert all(w == pytest.approx(60.0) for w in waits if w > 0)
+    assert record_use(session=session, token_id=8, last_used_at=now, now=now + timedelta(seconds=61),
+                      per_minute=2) == 0.0  # a new window
 
 
 def test_rate_window_restarts_after_a_minute(session, now):

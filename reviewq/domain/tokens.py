@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -114,12 +115,38 @@ def record_use(*, session: Session, token_id: int, last_used_at: datetime | None
     last_used_at moves at most once a minute, so busy agents don't rewrite their token row on
     every request. The caller commits right away: the counter row stays locked until then.
     """
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        session.execute(_STAMP_USED, {"token_id": token_id, "now": now})
-    counted = rate_counters.hit(session=session, key=f"api:token:{token_id}", now=now, window=RATE_WINDOW)
-    if counted.count <= per_minute:
-        return 0.0
-    return max(1.0, counted.resets_in(now=now, window=RATE_WINDOW))
+    return record_uses(session=session, uses=[TokenUse(token_id, last_used_at, now, per_minute)])[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """One request of a token, to count (see `record_uses`)."""
+
+    token_id: int
+    last_used_at: datetime | None
+    now: datetime
+    per_minute: int
+
+
+def record_uses(*, session: Session, uses: Sequence[TokenUse]) -> list[float]:
+    """`record_use` for many requests in one transaction, in order: each gets the count it would
+    have got alone (one bump of `amount` per token, then each request's place within it)."""
+    by_token: dict[int, list[int]] = {}
+    for i, use in enumerate(uses):
+        by_token.setdefault(use.token_id, []).append(i)
+    waits = [0.0] * len(uses)
+    for token_id, places in by_token.items():
+        mine = [uses[i] for i in places]
+        now = max(u.now for u in mine)
+        if any(u.last_used_at is None or now - u.last_used_at >= LAST_USED_RESOLUTION for u in mine):
+            session.execute(_STAMP_USED, {"token_id": token_id, "now": now})
+        counted = rate_counters.hit(session=session, key=f"api:token:{token_id}", now=now, window=RATE_WINDOW,
+                                    amount=len(mine))
+        first = counted.count - len(mine) + 1
+        for offset, (i, use) in enumerate(zip(places, mine, strict=True)):
+            if first + offset > use.per_minute:
+                waits[i] = max(1.0, counted.resets_in(now=now, window=RATE_WINDOW))
+    return waits
 
 
 def revoke_token(*, session: Session, token_id: int, now: datetime, actor: str) -> ApiToken:

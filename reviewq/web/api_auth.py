@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import current_app, g, request
 
-from reviewq.domain.tokens import record_use, verify_token
+from reviewq.domain.tokens import TokenUse, record_use, record_uses, verify_token
+from reviewq.group_commit import GroupCommit
 from reviewq.models import ApiToken, Scope
 from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings, unless_committed
@@ -68,6 +70,18 @@ def authenticate(*scopes: Scope) -> Caller:
 
 
 def _count_alone(use: dict) -> float:
-    """Count one request of a token in its own short write transaction."""
-    with get_database().session_scope() as writer:
-        return record_use(session=writer, **use)
+    """Count one request of a token in a short write transaction of its own, or shared with the
+    other requests counting at that moment (reviewq.group_commit)."""
+    counts = current_app.extensions.get(_GROUPED)
+    if counts is None:
+        database = get_database()
+
+        def flush(uses: Sequence[TokenUse]) -> list[float]:
+            with database.session_scope() as writer:
+                return record_uses(session=writer, uses=uses)
+
+        counts = current_app.extensions.setdefault(_GROUPED, GroupCommit(flush))
+    return counts.submit(TokenUse(**use))
+
+
+_GROUPED = "reviewq.grouped_token_counts"
