@@ -8,6 +8,7 @@ import sys
 
 from sqlmodel import select
 
+from reviewq import migrate
 from reviewq.db import Database
 from reviewq.domain.tokens import hash_token
 from reviewq.domain.users import authenticate
@@ -24,6 +25,12 @@ def run(args, *, db_url=None, stdin=None, env=None, cwd=None):
         [sys.executable, "-m", "reviewq", *args], input=stdin, capture_output=True, text=True,
         env=full_env, cwd=cwd, timeout=120,
     )
+
+
+def upgraded(settings) -> None:
+    """The schema `reviewq db upgrade` makes, for a test of other commands: the same Alembic upgrade, run
+    in this process (a CLI process costs 2-3 s to start). The command itself is run below."""
+    migrate.upgrade(settings)
 
 
 def test_help_lists_the_commands():
@@ -63,9 +70,9 @@ def test_db_upgrade_user_add_and_token_create(db_url, settings):
         database.dispose()
 
 
-def test_errors_are_one_line_with_an_exit_code(db_url):
+def test_errors_are_one_line_with_an_exit_code(db_url, settings):
     """Bad input gives a clear message and exit code 1 or 2, never a traceback."""
-    run(["db", "upgrade"], db_url=db_url)
+    upgraded(settings)
     short = run(["user", "add", "kim", "--password-stdin"], db_url=db_url, stdin="short\n")
     assert short.returncode == 1 and "at least 8 characters" in short.stderr
     assert "Traceback" not in short.stderr
@@ -79,9 +86,9 @@ def test_errors_are_one_line_with_an_exit_code(db_url):
     assert "Traceback" not in bad_config.stderr
 
 
-def test_password_is_never_an_argument(db_url):
+def test_password_is_never_an_argument(db_url, settings):
     """Without a terminal or --password-stdin, user add refuses instead of reading argv."""
-    run(["db", "upgrade"], db_url=db_url)
+    upgraded(settings)
     result = run(["user", "add", "ann"], db_url=db_url, stdin="")
     assert result.returncode == 2 and "--password-stdin" in result.stderr
 
@@ -98,7 +105,7 @@ def test_serve_runs_on_loopback(db_url, settings):
 
     from tests.support.live_server import serve_in_subprocess
 
-    assert run(["db", "upgrade"], db_url=db_url).returncode == 0
+    upgraded(settings)
     server, _proc = serve_in_subprocess({"REVIEWQ_SERVER_MODE": "test", "REVIEWQ_DATABASE_URL": db_url})
     try:
         response = requests.get(f"{server.url}/healthz", timeout=5)
@@ -116,7 +123,7 @@ def test_user_password_and_unlock_for_an_operator(db_url, settings):
     from reviewq.domain.login_throttle import LoginLimits, attempt_failed, locked_accounts
     from reviewq.models import utcnow
 
-    run(["db", "upgrade"], db_url=db_url)
+    upgraded(settings)
     run(["user", "add", "ada", "--role", "admin", "--password-stdin"], db_url=db_url, stdin="first-long-secret\n")
     common = run(["user", "password", "ada", "--password-stdin"], db_url=db_url, stdin="password123\n")
     assert common.returncode == 1 and "most common passwords" in common.stderr

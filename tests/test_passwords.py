@@ -9,7 +9,7 @@ from reviewq.domain.users import authenticate
 from reviewq.models import Role
 from tests.factories import make_user
 from tests.support.web import csrf_token, login
-from tests.test_cli import run
+from tests.test_cli import run, upgraded
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_a_lead_resets_a_reviewers_password_but_not_an_admins(app, database, ids
 
 def test_cli_set_password(db_url, settings):
     """`reviewq user set-password NAME --password-stdin` changes it; unknown names and short passwords fail."""
-    assert run(["db", "upgrade"], db_url=db_url).returncode == 0
+    upgraded(settings)
     assert run(["user", "add", "kim", "--password-stdin"], db_url=db_url, stdin="first-password\n").returncode == 0
     ok = run(["user", "set-password", "kim", "--password-stdin"], db_url=db_url, stdin="second-password\n")
     assert ok.returncode == 0 and "password of 'kim' changed" in ok.stdout, ok.stderr
