@@ -17,8 +17,9 @@ from tests.factories import PASSWORD
 from tests.support.api import add_reviewer, envelope, issue_token
 from tests.support.live_server import serve_in_subprocess
 
-# Timed answers from a server under 10,000 waiters: not to share the CPU with another test worker.
-pytestmark = pytest.mark.serial
+# Timed answers from a server under load (10,000 waiters, stalled sockets, a deadline): each such test
+# is marked `serial`, not to share the CPU with another test worker. The oversized-request test
+# times nothing and runs in the parallel phase.
 
 THREADS = 4
 
@@ -52,6 +53,7 @@ def _read_all(conn: socket.socket, limit: float) -> bytes:
     return data
 
 
+@pytest.mark.serial
 def test_slow_clients_do_not_hold_up_health_checks(database, db_url):
     """Stalled bodies, a huge Content-Length and stalled headers on threads+8 sockets leave /healthz fast."""
     server, _proc = _serve(db_url, server_body_timeout_s="3", server_header_timeout_s="3")
@@ -106,6 +108,7 @@ def test_long_urls_and_headers_get_json_errors(database, db_url):
         server.stop()
 
 
+@pytest.mark.serial
 @pytest.mark.timeout(600)  # opening and parking 10,000 waiters on a shared 2-core machine
 def test_ten_thousand_waiters_hold_no_threads(database, db_url, settings, now):
     """10,000 open long-polls leave /healthz and a reviewer fast, and a decision wakes its waiters."""
@@ -146,6 +149,7 @@ def test_ten_thousand_waiters_hold_no_threads(database, db_url, settings, now):
         print(proc.stderr.read().decode()[-5000:])  # shown if the test failed
 
 
+@pytest.mark.serial
 def test_a_waiter_sees_the_deadline_fail_closed(database, db_url, settings, now):
     """A long-poll outliving its approval's deadline answers `expired`/`deny` at the deadline."""
     issued = issue_token(database, now=now)
