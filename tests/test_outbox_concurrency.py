@@ -13,6 +13,7 @@ from reviewq.db import Database
 from reviewq.models import DeliveryStatus, Verdict, WebhookDelivery, utcnow
 from reviewq.scheduler import build_scheduler
 from tests.support.api import add_reviewer, ask, decide_next, hook_settings, issue_token
+from tests.support.live_server import SHUTDOWN_POLL_S
 
 SLOW_S = 3.0
 SLOW_DELIVERIES = 12
@@ -47,7 +48,8 @@ class SlowReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                         daemon=True).start()
         self.allowed = f"127.0.0.1:{self.server.server_address[1]}"
         self.url = f"http://{self.allowed}/hook"
 

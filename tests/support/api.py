@@ -19,6 +19,7 @@ from reviewq.domain.tokens import IssuedToken, create_token
 from reviewq.models import ALL_SCOPES, DecisionCreate, ReasonBucket, Role, User, Verdict
 from reviewq.models.approvals import ApprovalCreate
 from tests.factories import make_user
+from tests.support.live_server import SHUTDOWN_POLL_S
 
 
 def issue_token(database: Database, agent: str = "billing-agent", scopes=ALL_SCOPES, *, now: datetime) -> IssuedToken:
@@ -99,7 +100,8 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                         daemon=True).start()
         return self
 
     @property

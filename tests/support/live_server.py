@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 import requests
 from werkzeug.serving import make_server
 
+# How often a test's in-thread HTTP server checks for shutdown(): socketserver's default of 0.5 s made
+# every stop wait up to half a second (a live server or webhook receiver: about 100 tests).
+SHUTDOWN_POLL_S = 0.05
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,7 +36,7 @@ class LiveServer:
 def serve_app_in_thread(app) -> LiveServer:
     """A threaded werkzeug server on a free loopback port, serving `app` until stopped."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, daemon=True)
     thread.start()
 
     def stop():

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support.live_server import free_port
+from tests.support.live_server import SHUTDOWN_POLL_S, free_port
 
 
 @dataclass
@@ -130,7 +130,8 @@ class SlackApi:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
+                         daemon=True).start()
         return self
 
     @property
