@@ -193,11 +193,7 @@ def test_a_graceful_shutdown_answers_parked_waiters_with_the_state_then(app, dat
         assert _until(lambda: hub.waiting() == 2)
     try:
         for conn in conns:
-            conn.settimeout(5)
-            head, _, body = _read_response(conn)
-            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
-            assert json.loads(body)["status"] == "pending"
-            assert conn.recv(1) == b""
+            _assert_answered_pending_then_closed(conn)
         assert hub.waiting() == 0
     finally:
         for conn in conns:
@@ -219,11 +215,7 @@ def test_a_long_poll_parked_after_the_server_began_stopping_answers_at_once(app,
     with served(app, settings) as url:
         conn = _park(url, token, approval_id)
         try:
-            conn.settimeout(5)
-            head, _, body = _read_response(conn)
-            assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
-            assert json.loads(body)["status"] == "pending"
-            assert conn.recv(1) == b""
+            _assert_answered_pending_then_closed(conn)
             assert _until(lambda: hub.waiting() == 0)
         finally:
             conn.close()
@@ -280,6 +272,15 @@ def test_lean_event_sets_clears_and_wakes_every_waiter():
         return event._waiters
 
     assert in_thread(asyncio.run, main()) is None
+
+
+def _assert_answered_pending_then_closed(conn: socket.socket) -> None:
+    """Answered at once with the approval still pending, "connection: close", then closed."""
+    conn.settimeout(5)
+    head, _, body = _read_response(conn)
+    assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
+    assert json.loads(body)["status"] == "pending"
+    assert conn.recv(1) == b""
 
 
 # What a recv brought beyond the response read (the next one, pipelined), per socket.

@@ -175,7 +175,7 @@ class ReviewqFront:
             parked = ParkedPoll(sock, early, poll, status, headers, keep_alive, connection)
             if connection.shutting_down:  # the server began stopping while the view ran: answer now
                 parked.shutdown()
-            park(parked, self._recheck)
+            park(parked, self.shared_rechecks.run)
             return
         # Otherwise its wait happens in this frame, the only one of ours it keeps.
         _slim(scope, self.scope_kept)
@@ -190,7 +190,7 @@ class ReviewqFront:
             value = await wait_until_async(
                 poll.key, check=poll.check, wake_in=poll.wake_in,
                 timeout=0 if connection is not None and connection.shutting_down else poll.timeout,
-                waiter=poll.waiter, value=poll.value, run=partial(self._recheck, poll.key),
+                waiter=poll.waiter, value=poll.value, run=partial(self.shared_rechecks.run, poll.key),
             )
         except asyncio.CancelledError:
             if not hang_up.called:
@@ -214,9 +214,6 @@ class ReviewqFront:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-    def _recheck(self, key, check):
-        return self.shared_rechecks.run(key, check)
 
 
 _SCOPE_ANSWERING = ("method", "headers", CONNECTION)
