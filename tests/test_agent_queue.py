@@ -79,3 +79,28 @@ def test_a_replayed_request_is_the_request_with_its_body_and_length():
                                            b"content-length: 7\r\n\r\n{\"x\":1}")
     get = {**scope, "method": "GET", "query_string": b"", "headers": [(b"host", b"t")]}
     assert replayed(get, b"") == b"GET /api/v1/items HTTP/1.1\r\nhost: t\r\n\r\n"
+
+
+def test_a_held_request_told_of_shutdown_answers_503_retry_and_leaves_the_books():
+    import json
+    import socket
+    from types import SimpleNamespace
+
+    ours, theirs = socket.socketpair()
+    state = SimpleNamespace(connections=set())
+    held = HeldRequest(ours, b"GET /api/v1/approvals/a HTTP/1.1\r\n\r\n", (None, None, state, None))
+    state.connections.add(held)
+    held.shutdown()
+    theirs.settimeout(5)
+    answer = b""
+    while chunk := theirs.recv(4096):
+        answer += chunk
+    theirs.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 503 Service Unavailable"
+    headers = dict(line.split(b": ", 1) for line in lines[1:])
+    assert headers[b"connection"] == b"close" and headers[b"retry-after"] == b"1"
+    assert int(headers[b"content-length"]) == len(body)
+    assert json.loads(body)["error"]["code"] == "shutting_down"
+    assert held not in state.connections and ours.fileno() == -1

@@ -21,7 +21,7 @@ import socket
 import weakref
 from collections import deque
 
-from reviewq.serving.parking import hand_back, origin_of, take_over
+from reviewq.serving.parking import hand_back, origin_of, response_head, take_over
 from reviewq.serving.protocol import CONNECTION, error_body
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ class HeldRequest:
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: the request never ran; say so, and close."""
         body = error_body("shutting_down", "the server is shutting down; send the request again")
-        head = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-                b"content-length: %d\r\nconnection: close\r\nretry-after: 1\r\n\r\n" % len(body))
+        head = response_head(503, [(b"content-type", b"application/json"), (b"retry-after", b"1")], len(body),
+                             keep_alive=False)
         try:
             self.sock.send(head + body)
         except OSError:
