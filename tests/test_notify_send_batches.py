@@ -79,3 +79,107 @@ def test_webhook_dispatch_does_not_send_notifications(database, settings, tmp_pa
     finally:
         dispatcher.shutdown()
     assert _pending(database) == ANNOUNCED
+
+
+def _webhook_settings(settings, receiver, **notify):
+    import base64
+    import secrets
+
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    spec = {"type": "webhook", "url": receiver.url, "secret": secret}
+    return notify_settings(settings, channels={"team": spec}, default_channel="team", escalation_channel="team",
+                           **notify)
+
+
+def _deliveries(database) -> list[NotificationDelivery]:
+    with database.session() as s:
+        return list(s.scalars(sa.select(NotificationDelivery).order_by(NotificationDelivery.id)))
+
+
+def _announce(database, settings, now, count: int) -> None:
+    on_call(database, add_reviewer(database, "ada", now=now), now)
+    token = issue_token(database, now=now)
+    for _ in range(count):
+        ask_approval(database, token, settings, now)
+    assert len(run_scan(database, settings, now).announced) == count
+
+
+def test_each_result_of_one_batch_is_written_to_its_own_row(database, settings, now):
+    """Delivered, gone (410), failed for good and retrying, recorded together, each as its own outcome."""
+    from datetime import timedelta
+
+    from tests.support.api import WebhookReceiver
+
+    statuses = [204, 410, 500, 503]
+    receiver = WebhookReceiver(respond=lambda n: statuses[n] if n < len(statuses) else 500).start()
+    try:
+        settings = _webhook_settings(settings, receiver, max_attempts=2)
+        _announce(database, settings, now, len(statuses))
+        report = sender.deliver_notifications(database, settings, now)
+        assert (report.delivered, report.failed, report.retrying) == (1, 1, 2)
+        rows = _deliveries(database)
+        assert [r.status for r in rows] == [DeliveryStatus.DELIVERED, DeliveryStatus.DISABLED,
+                                            DeliveryStatus.PENDING, DeliveryStatus.PENDING]
+        assert [r.attempts for r in rows] == [1, 1, 1, 1]
+        assert [r.last_status_code for r in rows] == statuses
+        assert [r.last_error for r in rows] == [None, "HTTP 410", "HTTP 500", "HTTP 503"]
+        assert rows[0].delivered_at == now and all(r.delivered_at is None for r in rows[1:])
+        assert rows[0].next_attempt_at is None and rows[1].next_attempt_at is None
+        assert rows[2].next_attempt_at > now and rows[3].next_attempt_at == now + timedelta(seconds=7)  # Retry-After
+        # Their second attempt is their last (max_attempts = 2): both fail for good.
+        report = sender.deliver_notifications(database, settings, now + timedelta(hours=1))
+        assert (report.delivered, report.failed, report.retrying) == (0, 2, 0)
+        assert [(r.status, r.attempts) for r in _deliveries(database)[2:]] == [(DeliveryStatus.FAILED, 2)] * 2
+    finally:
+        receiver.stop()
+
+
+def test_a_row_settled_while_its_batch_was_sent_keeps_its_state(database, settings, now):
+    """A delivery another writer settled mid-send (say, disabled by an operator) is not overwritten."""
+    from tests.support.api import WebhookReceiver
+
+    def respond(n: int) -> int:
+        if n == 0:  # while the first is being sent, the second is settled elsewhere
+            with database.session_scope() as s:
+                second = s.scalars(sa.select(NotificationDelivery).order_by(NotificationDelivery.id)).all()[1]
+                second.status, second.next_attempt_at = DeliveryStatus.DISABLED, None
+        return 204
+
+    receiver = WebhookReceiver(respond=respond).start()
+    try:
+        settings = _webhook_settings(settings, receiver)
+        _announce(database, settings, now, 2)
+        report = sender.deliver_notifications(database, settings, now)
+        assert len(receiver.received) == 2 and report.delivered == 1
+        first, second = _deliveries(database)
+        assert (first.status, first.attempts) == (DeliveryStatus.DELIVERED, 1)
+        assert (second.status, second.attempts, second.last_status_code) == (DeliveryStatus.DISABLED, 0, None)
+    finally:
+        receiver.stop()
+
+
+def test_a_run_claims_again_while_its_batches_come_full(database, settings, tmp_path, monkeypatch):
+    """A backlog larger than one claim is sent in one run, a claim at a time, not one claim per interval."""
+    settings, now = _announced(database, settings, tmp_path)
+    claims = []
+    claim = sender._claim
+
+    def counted(*args, **kwargs):
+        claimed, full = claim(*args, **kwargs)
+        claims.append((len(claimed), full))
+        return claimed, full
+
+    monkeypatch.setattr(sender, "_claim", counted)
+    report = sender.deliver_notifications(database, settings, now, limit=15)
+    assert report.delivered == ANNOUNCED and _pending(database) == 0
+    # Posts and updates (none here) per round: 15 + 15 + 10 posts, the last round not full.
+    assert claims == [(15, True), (0, False), (15, True), (0, False), (10, False), (0, False)]
+
+
+def test_a_run_stops_claiming_after_its_time(database, settings, tmp_path, monkeypatch):
+    """Past DRAIN_S a run ends after its current round; the rest waits for the next run."""
+    monkeypatch.setattr(sender, "DRAIN_S", 0.0)
+    settings, now = _announced(database, settings, tmp_path)
+    assert sender.deliver_notifications(database, settings, now, limit=15).delivered == 15
+    assert _pending(database) == ANNOUNCED - 15
+    assert sender.deliver_notifications(database, settings, now, limit=15).delivered == 15
