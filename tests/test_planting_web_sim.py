@@ -21,6 +21,7 @@ from tests.support.web import json_headers, login
 
 P_CATCH, P_FALSE_ALARM = 0.7, 0.5
 SOURCES, REAL_ITEMS = 10, 40
+READ_S = 15
 
 
 def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed(database):
@@ -43,7 +44,10 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
     truth = random.Random(11)  # the reviewer's own behaviour, apart from the claims' draws
     expected = {"canaries": 0, "caught": 0, "controls": 0, "false_alarms": 0}
     served_real: list[str] = []
-    app = create_app(settings, claim_rng=random.Random(7))
+    # The app's clock moves only as the reviewer does (READ_S an item): the claims' draws then take
+    # the same path however loaded the machine is (a rate read at wall-clock moments did not).
+    clock = [now]
+    app = create_app(settings, clock=lambda: clock[0], claim_rng=random.Random(7))
     try:
         client = app.test_client()
         login(client, "rita")
@@ -66,6 +70,7 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
                 expected["controls"] += 1
                 reject = truth.random() < P_FALSE_ALARM
                 expected["false_alarms"] += reject
+            clock[0] += timedelta(seconds=READ_S)
             body = {"verdict": "reject", "reason": "other"} if reject else {"verdict": "approve"}
             decided = client.post(f"/queue/items/{item['id']}/decide", headers=headers, json=body)
             assert decided.status_code == 200, decided.get_data(as_text=True)
