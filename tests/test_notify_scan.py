@@ -176,3 +176,33 @@ def test_notifications_can_be_switched_off(database, settings, now):
     token = issue_token(database, now=now)
     ask_approval(database, token, settings, now)
     assert run_scan(database, settings, now).announced == [] and rows(database) == []
+
+
+def test_settling_approvals_writes_their_updates_in_one_statement(database, settings, now):
+    """Every update a scan's settlements send is written by one INSERT, not one ORM object each."""
+    import sqlalchemy as sa
+
+    settings = notify_settings(settings)
+    token = issue_token(database, now=now)
+    ada = add_reviewer(database, "ada", now=now)
+    on_call(database, ada, now)
+    approvals = [ask_approval(database, token, settings, now, timeout_s=600) for _ in range(4)]
+    run_scan(database, settings, now)
+    for i in range(4):
+        decide_next(database, ada, Verdict.APPROVE, settings=settings, now=now + timedelta(seconds=10 + i))
+    inserts = []
+
+    def count(_conn, _cursor, statement, _params, _context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO NOTIFICATION_DELIVERIES"):
+            inserts.append(executemany)
+
+    sa.event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        report = run_scan(database, settings, now + timedelta(seconds=30))
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", count)
+    assert sorted(a for a, _ in report.settled) == sorted(approvals)
+    assert len(inserts) == 1
+    updates = [(n, m) for n, d, m in rows(database) if d.action == DeliveryAction.UPDATE]
+    assert len(updates) == 4 and all(m["settled"].startswith("approved by ada at ") for _, m in updates)
+    assert len({d.delivery_id for _, d, _ in rows(database)}) == len(rows(database))

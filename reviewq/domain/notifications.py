@@ -88,11 +88,26 @@ def _window_start(item: Item) -> datetime:
 
 def enqueue_delivery(*, session: Session, notification: Notification, action: DeliveryAction, message: dict,
              now: datetime) -> None:
-    session.add(NotificationDelivery(
-        notification_id=notification.id, delivery_id="ntd_" + secrets.token_urlsafe(18),
-        channel=notification.channel, action=action, body=json.dumps(message, ensure_ascii=False),
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now,
-    ))
+    enqueue_deliveries(session=session, rows=[delivery_row(notification=notification, action=action, message=message,
+                                                           now=now)])
+
+
+def delivery_row(*, notification: Notification, action: DeliveryAction, message: dict, now: datetime) -> dict:
+    """A pending delivery of `message` to the notification's channel, as `enqueue_deliveries` writes it."""
+    return {"notification_id": notification.id, "delivery_id": "ntd_" + secrets.token_urlsafe(18),
+            "channel": notification.channel, "action": action, "body": json.dumps(message, ensure_ascii=False),
+            "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
+
+
+_INSERT_DELIVERY = sa.insert(NotificationDelivery.__table__)
+
+
+def enqueue_deliveries(*, session: Session, rows: list[dict]) -> None:
+    """Write deliveries in one statement. As ORM objects, each cost 0.2 ms to build (SQLModel's
+    __init__) and its share of a flush: a quarter of the scan's CPU while a team settled approvals."""
+    if not rows:
+        return
+    session.execute(_INSERT_DELIVERY, rows)
     announce_delivery(session=session)  # the outbox runs as soon as this commits
 
 
@@ -303,6 +318,7 @@ def _settle(*, session: Session, settings: Settings, now: datetime, report: Scan
 
 def _settle_rows(*, session: Session, rows, settings: Settings, now: datetime, tz: ZoneInfo, link_base: str,
                  report: ScanReport) -> None:
+    deliveries = []
     for watch, item in rows:
         late = item.status in OPEN_STATUSES
         status, summary = settled_state(session=session, item=item, now=now, settings=settings,
@@ -318,8 +334,9 @@ def _settle_rows(*, session: Session, rows, settings: Settings, now: datetime, t
                 link=item_link(link_base, item.public_id), now=now, tz=tz, share=share, settled=summary,
                 settled_status=status,
             )
-            enqueue_delivery(session=session, notification=n, action=DeliveryAction.UPDATE, message=message, now=now)
+            deliveries.append(delivery_row(notification=n, action=DeliveryAction.UPDATE, message=message, now=now))
         report.settled.append((item.public_id, status))
+    enqueue_deliveries(session=session, rows=deliveries)
 
 
 def scan(*, session: Session, settings: Settings, now: datetime, limit: int = SCAN_BATCH,
