@@ -6,26 +6,30 @@ is decided once, none left leased."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
 from reviewq.domain.canary_rate import boost_rate
 from reviewq.domain.items import enqueue
-from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, User, utcnow
+from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, User
 from reviewq.stats import Filters
 from reviewq.stats import canary_queries as cq
 from reviewq.web import create_app
 from tests.factories import approved_by_two, make_user, output_item
 from tests.support.web import json_headers, login
 
-P_CATCH, P_FALSE_ALARM = 0.7, 0.5
-SOURCES, REAL_ITEMS = 10, 40
+# Enough real work and known-good sources that each kind is planted at least twice, whichever
+# way the claims' draws go (10 plants once drew a single control).
+SOURCES, REAL_ITEMS = 20, 80
 READ_S = 15
+START = datetime(2026, 11, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 
 
 def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed(database):
-    now = utcnow()  # the app's own clock: sources must be recent for it
+    # A fixed instant, mid-week: a claim's rate depends on the time left in the canary week, so
+    # the wall clock made the seeded draws differ from hour to hour (CI once saw 1 control of 10).
+    now = START
     settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
                                                    "controls_per_reviewer_per_week": 500})
     with database.session_scope() as s:
@@ -35,13 +39,14 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
             source = enqueue(session=s, now=at, data=output_item(agent="acme", category="orders",
                                                                  required_approvals=2)).item
             approved_by_two(s, source, at=at, settings=settings)
-        real_ids = {enqueue(session=s, now=now - timedelta(minutes=30 - i / 2),
+        real_ids = {enqueue(session=s, now=now - timedelta(minutes=45 - i / 2),
                             data=output_item(agent="acme", category="orders")).item.public_id
                     for i in range(REAL_ITEMS)}
         boost_rate(session=s, reviewer_id=rita.id, probability=0.3, hours=2, drill=False, reason="simulation",
                    created_by="lena", now=now - timedelta(minutes=1))
 
-    truth = random.Random(11)  # the reviewer's own behaviour, apart from the claims' draws
+    # The reviewer's own behaviour, apart from the claims' draws: every other canary missed, every
+    # other control (the first included) rejected, so both outcomes of each kind occur.
     expected = {"canaries": 0, "caught": 0, "controls": 0, "false_alarms": 0}
     served_real: list[str] = []
     # The app's clock moves only as the reviewer does (READ_S an item): the claims' draws then take
@@ -53,7 +58,7 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
         login(client, "rita")
         headers = json_headers(client)
         item = client.post("/queue/next", headers=headers).get_json()["item"]
-        for _ in range(REAL_ITEMS + 40):
+        for _ in range(REAL_ITEMS * 2):
             if item is None:
                 break
             with database.session_scope() as s:  # the simulation's oracle, never the reviewer's view
@@ -64,11 +69,11 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
                 served_real.append(item["id"])
             elif planted.kind == InjectionKind.CANARY:
                 expected["canaries"] += 1
-                reject = truth.random() < P_CATCH
+                reject = expected["canaries"] % 2 == 1
                 expected["caught"] += reject
             else:
                 expected["controls"] += 1
-                reject = truth.random() < P_FALSE_ALARM
+                reject = expected["controls"] % 2 == 1
                 expected["false_alarms"] += reject
             clock[0] += timedelta(seconds=READ_S)
             body = {"verdict": "reject", "reason": "other"} if reject else {"verdict": "approve"}
@@ -83,7 +88,7 @@ def test_a_simulated_reviewer_through_the_queue_page_is_counted_as_they_reviewed
     assert expected["canaries"] > expected["caught"] > 0, expected
     assert expected["controls"] > expected["false_alarms"] > 0, expected
     with database.session_scope() as s:
-        counts = cq.counts_by_reviewer(session=s, filters=Filters.default(utcnow()))[rita.id]
+        counts = cq.counts_by_reviewer(session=s, filters=Filters.default(clock[0]))[rita.id]
         assert {k: getattr(counts, k) for k in expected} == expected
         # Every real item reached rita once and was decided once; nothing is left leased.
         assert sorted(served_real) == sorted(real_ids)
