@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
-from flask_wtf.csrf import CSRFProtect
 
 from reviewq.config import Settings, secure_cookies
 from reviewq.web.errors import error_response, wants_json
+from reviewq.web.signed_values import RememberingCSRFProtect, RememberingSessionInterface
 
-csrf = CSRFProtect()
+csrf = RememberingCSRFProtect()
 
 # Scripts from this origin only, never inline; agent output can therefore never run.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -75,6 +75,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     # Before CSRF: a form posted over http gets the reason, not "CSRF session token missing".
     if secure_cookies(settings):
         app.before_request(_https_required)
+    app.session_interface = RememberingSessionInterface()
     csrf.init_app(app)
     app.before_request(_nul_in_request)
 
