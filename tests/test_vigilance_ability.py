@@ -113,3 +113,74 @@ def test_sdt_interval_delta_method_brackets_and_shrinks():
     h, f = (90.5 / 101), (10.5 / 101)
     var = sum(p * (1 - p) / (101 * sps.norm.pdf(sps.norm.ppf(p)) ** 2) for p in (h, f))
     assert big.d_high - big.d_prime == pytest.approx(1.959963984540054 * var**0.5)
+
+
+def _rasch_one_cell_at_a_time(cells, *, prior_sd=1.5, max_iter=300, tol=1e-8, ability_prior_mean=None):
+    """The fit as it was written before it was vectorised: each template, then each reviewer, one
+    cell at a time. The reference the numpy sweep is held to."""
+    import math
+
+    reviewers = sorted({r for r, _ in cells})
+    templates = sorted({t for _, t in cells})
+    n_all = sum(n for n, _ in cells.values())
+    k_all = sum(k for _, k in cells.values())
+    mu = math.log((k_all + 0.5) / (n_all - k_all + 0.5)) if n_all else 0.0
+    if ability_prior_mean is not None:
+        mu = ability_prior_mean
+    theta, b = dict.fromkeys(reviewers, mu), dict.fromkeys(templates, 0.0)
+    by_r, by_t = {r: [] for r in reviewers}, {t: [] for t in templates}
+    for (r, t), (n, k) in cells.items():
+        if n:
+            by_r[r].append((t, n, k))
+            by_t[t].append((r, n, k))
+    prec, converged, info = 1 / prior_sd**2, False, {}
+    for _ in range(max_iter):
+        move = 0.0
+        for t, rows in by_t.items():
+            g, h = -b[t] * prec, prec
+            for r, n, k in rows:
+                p = 1 / (1 + math.exp(-(theta[r] - b[t])))
+                g -= k - n * p
+                h += n * p * (1 - p)
+            b[t] += g / h
+            move = max(move, abs(g / h))
+        for r, rows in by_r.items():
+            g, h = -(theta[r] - mu) * prec, prec
+            for t, n, k in rows:
+                p = 1 / (1 + math.exp(-(theta[r] - b[t])))
+                g += k - n * p
+                h += n * p * (1 - p)
+            theta[r] += g / h
+            info[r] = h
+            move = max(move, abs(g / h))
+        if move < tol:
+            converged = True
+            break
+    return theta, b, {r: 1 / math.sqrt(info.get(r, prec)) for r in reviewers}, converged
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rasch_sweep_equals_the_one_cell_at_a_time_fit(seed):
+    """Random teams (sparse draws, perfect and zero scores, empty cells, a lone reviewer): the same
+    abilities, standard errors, difficulties and convergence as the cell-by-cell fit."""
+    rng = random.Random(seed)
+    reviewers = rng.randint(1, 40)
+    templates = rng.randint(1, 25)
+    cells = {}
+    for r in range(reviewers):
+        theta = rng.gauss(1.0, 1.5 if seed % 3 else 4.0)  # every third team: extreme abilities
+        for t in range(templates):
+            if rng.random() < 0.4:
+                continue  # not drawn
+            n = rng.choice([0, 1, 2, 5, 20, 60])
+            p = 1 / (1 + np.exp(-(theta - (t % 7 - 3) / 2)))
+            cells[(r, f"t{t}")] = (n, sum(rng.random() < p for _ in range(n)))
+    if not cells:
+        cells[(0, "t0")] = (3, 3)
+    max_iter = rng.choice([3, 300])  # stopped early as well as converged
+    fit = va.rasch(cells, max_iter=max_iter)
+    theta, b, se, converged = _rasch_one_cell_at_a_time(cells, max_iter=max_iter)
+    assert fit.converged == converged
+    assert {r: a.theta for r, a in fit.abilities.items()} == pytest.approx(theta, abs=1e-9)
+    assert {r: a.se for r, a in fit.abilities.items()} == pytest.approx(se, abs=1e-9)
+    assert fit.difficulties == pytest.approx(b, abs=1e-9)

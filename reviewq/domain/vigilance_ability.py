@@ -52,6 +52,8 @@ def rasch(
     perfect scores finite (a template seen by one reviewer says little about either). Each
     parameter takes a Newton step given the others, until nothing moves.
     """
+    import numpy as np  # here, not at import: the server loads it only once a lead opens a dashboard
+
     reviewers = sorted({r for r, _ in cells})
     templates = sorted({t for _, t in cells})
     n_all = sum(n for n, _ in cells.values())
@@ -59,63 +61,47 @@ def rasch(
     mu = math.log((k_all + 0.5) / (n_all - k_all + 0.5)) if n_all else 0.0
     if ability_prior_mean is not None:
         mu = ability_prior_mean
-    theta = dict.fromkeys(reviewers, mu)
-    b = dict.fromkeys(templates, 0.0)
-    by_r: dict[int, list] = {r: [] for r in reviewers}
-    by_t: dict[str, list] = {t: [] for t in templates}
-    for (r, t), (n, k) in cells.items():
-        if n:
-            by_r[r].append((t, n, k))
-            by_t[t].append((r, n, k))
+    r_index = {r: i for i, r in enumerate(reviewers)}
+    t_index = {t: i for i, t in enumerate(templates)}
+    seen = [(r_index[r], t_index[t], n, k) for (r, t), (n, k) in cells.items() if n]
+    ri = np.array([c[0] for c in seen], dtype=np.intp)
+    ti = np.array([c[1] for c in seen], dtype=np.intp)
+    n = np.array([c[2] for c in seen], dtype=float)
+    k = np.array([c[3] for c in seen], dtype=float)
+    theta = np.full(len(reviewers), mu)
+    b = np.zeros(len(templates))
     prec = 1 / prior_sd**2
     converged = False
-    info_r: dict[int, float] = {}
-    # _expit is written out in the loops below (the same arithmetic, so the same result to the
-    # bit): with 50 reviewers the fit runs a few hundred sweeps of 600 cells, and the calls were
-    # most of its time on the dashboard at 1M decisions.
-    exp = math.exp
+    info = np.full(len(reviewers), prec)
+
+    def caught(x):  # expit, without overflow at either end
+        return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+    # Each sweep takes a Newton step for every difficulty given the abilities, then for every
+    # ability given the new difficulties. Within a block the steps do not depend on each other,
+    # so they are taken together (the dashboard at 1M decisions spent a quarter of its time here
+    # when they were taken one cell at a time).
     for _ in range(max_iter):
-        move = 0.0
-        for t, rows in by_t.items():
-            bt = b[t]
-            g, h = -bt * prec, prec
-            for r, n, k in rows:
-                x = theta[r] - bt
-                if x >= 0:
-                    p = 1 / (1 + exp(-x))
-                else:
-                    e = exp(x)
-                    p = e / (1 + e)
-                g -= k - n * p  # d/db of the log-likelihood is -(k - n p)
-                h += n * p * (1 - p)
-            step = g / h
-            b[t] = bt + step
-            move = max(move, abs(step))
-        for r, rows in by_r.items():
-            th = theta[r]
-            g, h = -(th - mu) * prec, prec
-            for t, n, k in rows:
-                x = th - b[t]
-                if x >= 0:
-                    p = 1 / (1 + exp(-x))
-                else:
-                    e = exp(x)
-                    p = e / (1 + e)
-                g += k - n * p
-                h += n * p * (1 - p)
-            step = g / h
-            theta[r] = th + step
-            info_r[r] = h
-            move = max(move, abs(step))
+        p = caught(theta[ri] - b[ti])
+        g = -b * prec - np.bincount(ti, weights=k - n * p, minlength=len(templates))
+        h = prec + np.bincount(ti, weights=n * p * (1 - p), minlength=len(templates))
+        step_b = g / h
+        b = b + step_b
+        p = caught(theta[ri] - b[ti])
+        g = -(theta - mu) * prec + np.bincount(ri, weights=k - n * p, minlength=len(reviewers))
+        info = prec + np.bincount(ri, weights=n * p * (1 - p), minlength=len(reviewers))
+        step_theta = g / info
+        theta = theta + step_theta
+        move = max(float(np.abs(step_b).max(initial=0.0)), float(np.abs(step_theta).max(initial=0.0)))
         if move < tol:
             converged = True
             break
     abilities = {}
-    for r in reviewers:
-        se = 1 / math.sqrt(info_r.get(r, prec))
-        abilities[r] = Ability(theta[r], se, _expit(theta[r]), _expit(theta[r] - Z95 * se),
-                               _expit(theta[r] + Z95 * se))
-    return RaschFit(abilities=abilities, difficulties=b, converged=converged)
+    for r, i in r_index.items():
+        th, se = float(theta[i]), 1 / math.sqrt(float(info[i]))
+        abilities[r] = Ability(th, se, _expit(th), _expit(th - Z95 * se), _expit(th + Z95 * se))
+    return RaschFit(abilities=abilities, difficulties={t: float(b[i]) for t, i in t_index.items()},
+                    converged=converged)
 
 
 # --- difficulty -----------------------------------------------------------------------------------
