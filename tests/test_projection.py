@@ -309,3 +309,22 @@ def test_the_rate_is_a_control_surface(session, settings, now):
                     now=now + timedelta(hours=1, minutes=1),
                     data=DecisionCreate(verdict=Verdict.REJECT, reason="other"))
     assert result.effects.reveal is not None and result.effects.reveal["outcome"] == "caught"
+
+
+def test_only_reviewers_are_planted_for_whether_the_caller_gives_the_role_or_reads_it(session, settings, now):
+    """A lead working the queue is never served a planted copy: with the role read here, or given by
+    the queue's request (which read it with its user); a reviewer is, either way."""
+    settings = settings.replace(canaries={"per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 0})
+    lena = make_user(session, "lena", Role.LEAD, now=now)
+    rita = make_user(session, "rita", now=now)
+    for i in range(4):
+        enqueue(session=session, now=now - timedelta(minutes=10 - i),
+                data=output_item(agent="acme", category="orders", payload={"input": f"q{i}", "output": f"a{i}"}))
+    planned = {}
+    for who, role in ((lena, None), (lena, Role.LEAD), (rita, None), (rita, Role.REVIEWER)):
+        item, plan = projection.claim_real(session=session, reviewer_id=who.id, now=now, settings=settings,
+                                           rng=Always(), role=role)
+        assert item is not None
+        planned[(who.name, role)] = plan is not None
+    assert planned == {("lena", None): False, ("lena", Role.LEAD): False,
+                       ("rita", None): True, ("rita", Role.REVIEWER): True}

@@ -118,11 +118,16 @@ class PlantPlan:
 
 def claim_real(
     *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
+    role: Role | None = None,
 ) -> tuple[Item | None, PlantPlan | None]:
-    """Claim the next real item and draw whether a planted copy stands in for it."""
+    """Claim the next real item and draw whether a planted copy stands in for it.
+
+    `role`: the reviewer's role if the caller read it in this transaction (the queue's request
+    has, with its user); otherwise it is read here. Only reviewers are planted for.
+    """
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng)
-    if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id):
+    if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id, role):
         # No rng: the strict claim order, nothing planted (as claim_next without one).
         return item, None
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
@@ -155,8 +160,10 @@ def stand_in(
 _ROLE = select(User.role).where(User.id == sa.bindparam("user_id"))
 
 
-def _plants_on(session: Session, reviewer_id: int) -> bool:
-    return session.connection().execute(_ROLE, {"user_id": reviewer_id}).scalar() == Role.REVIEWER
+def _plants_on(session: Session, reviewer_id: int, role: Role | None) -> bool:
+    if role is None:
+        role = session.connection().execute(_ROLE, {"user_id": reviewer_id}).scalar()
+    return role == Role.REVIEWER
 
 
 def choose(

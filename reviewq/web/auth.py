@@ -71,7 +71,7 @@ def _load_user(user_id: str) -> LoginUser | None:
         # A POST reads the user through its own session (a second connection per call cost the
         # four-reviewer review loop 5-15 % of its decisions per second): the write transaction,
         # or the read session of a view that reads first (role_required). Through its connection:
-        # a Core select needs no ORM compile step (a twentieth of a queue call's Python time).
+        # a Core select needs no ORM compile step (47 -> 23 µs in process).
         row = db_session().connection().execute(_USER_SNAPSHOT, params).first()
     if row is None or not row.active:
         return None

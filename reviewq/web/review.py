@@ -205,7 +205,9 @@ def _claim(now) -> Item | None:
     before it is kept, and the request must say so, not fail.
     """
     session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
-    item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
+    # The role this request was let in with (role_required read it with the user): no second read.
+    item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
+                                       role=current_user.role)
     if plan is not None:
         try:
             copy = _plant_now(item, plan, now)

