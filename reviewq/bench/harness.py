@@ -83,9 +83,19 @@ def fresh_database_url(postgres_url: str | None, cleanup: list) -> str:
     return f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
 
 
+def bench_settings(database_url: str) -> Settings:
+    """The settings the bench's own process uses on `database_url` (set-up and checks, not the server's)."""
+    return load_settings(env={"REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test"})
+
+
+def child_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its REVIEWQ_ settings, plus `extra_env`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")}, **(extra_env or {})}
+
+
 def prepare(database_url: str) -> tuple[Settings, str, list[str], str]:
     """Migrate, then create the bench's reviewers, a lead and an agent token."""
-    settings = load_settings(env={"REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test"})
+    settings = bench_settings(database_url)
     migrate.upgrade(settings)
     database = Database.from_settings(settings)
     reviewers = [f"bench-reviewer-{i}" for i in range(REVIEWERS)]
@@ -106,15 +116,15 @@ def prepare(database_url: str) -> tuple[Settings, str, list[str], str]:
 
 
 def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
-                 extra_env: dict[str, str] | None = None, log_path: Path | None = None) -> tuple[str, subprocess.Popen]:
+                 extra_env: dict[str, str] | None = None, log_path: Path | None = None,
+                 cwd: Path | None = None) -> tuple[str, subprocess.Popen]:
     """The server, its stderr written to `log_path` (default: discarded after a start-up failure).
 
     Never a pipe nobody reads: a server logging tracebacks under load filled its 64 KB and then
     blocked in the middle of a request, which looked like waiters lost by the product.
     """
     port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
+    env = child_env({
         "REVIEWQ_DATABASE_URL": database_url,
         "REVIEWQ_SERVER_MODE": "production",
         "REVIEWQ_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
@@ -132,11 +142,11 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
         "REVIEWQ_SAMPLING_DEFAULT_RATE": "1.0",
         "REVIEWQ_SAMPLING_RATES": "{}",
         **(extra_env or {}),
-    }
+    })
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="reviewq-bench-log-")) / "server.log"
     with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "reviewq", "serve"], env=env, cwd=cwd,
                                 stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -155,8 +165,7 @@ def start_server(database_url: str, *, threads: int = 256, workers: int = 2,
 
 def start_scheduler(database_url: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """`reviewq scheduler`, which runs the outbox and expiry jobs when the server is on PostgreSQL."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REVIEWQ_")},
-           "REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test", **(extra_env or {})}
+    env = child_env({"REVIEWQ_DATABASE_URL": database_url, "REVIEWQ_SERVER_MODE": "test", **(extra_env or {})})
     return subprocess.Popen([sys.executable, "-m", "reviewq", "scheduler"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -15,11 +15,20 @@ import click
 @click.option("--quick", is_flag=True, help="A small run (seconds, not minutes) to check the harness works.")
 @click.option("--dashboard-sizes", help="Comma-separated decision counts for the dashboard timing "
                                         "(default 10000,100000,1000000).")
-def bench_command(database_url: str | None, json_path: Path | None, quick: bool, dashboard_sizes: str | None) -> None:
+@click.option("--against", "against", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Instead: the review loop on this checkout and the one in this folder at once, round by "
+                   "round, to compare their CPU per decision on a machine whose speed moves (SQLite).")
+@click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="With --against: how many paired review rounds.")
+def bench_command(database_url: str | None, json_path: Path | None, quick: bool, dashboard_sizes: str | None,
+                  against: Path | None, rounds: int) -> None:
     """Measure ingest, review, approval wake-up, webhook, dashboard and memory figures.
 
     Everything runs on 127.0.0.1 and stops by itself; targets are shown beside each figure.
     """
+    if against is not None:
+        _paired(against, rounds=rounds, decisions=60 if quick else 1200)
+        return
     from dataclasses import replace
 
     from reviewq.bench.figures import write_json
@@ -44,3 +53,26 @@ def bench_command(database_url: str | None, json_path: Path | None, quick: bool,
         click.echo(f"figures written to {json_path}")
     if not all(report.checks.values()):
         raise SystemExit(1)
+
+
+def _paired(against: Path, *, rounds: int, decisions: int) -> None:
+    import http.client
+
+    import requests
+
+    from reviewq.bench import paired
+    from reviewq.cli.common import CommandFailed
+
+    try:
+        other = paired.checkout_of(against)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--against") from None
+    try:
+        with paired.pair(other) as sides:
+            figures = paired.run_rounds(sides, rounds=rounds, decisions=decisions,
+                                        log=lambda m: click.echo(f"… {m}", err=True))
+    except (requests.RequestException, OSError, http.client.HTTPException, RuntimeError) as exc:
+        raise CommandFailed(f"paired bench failed: {exc}") from None
+    click.echo(f"review loop, 4 reviewers on each server, both at once: this = {paired.this_checkout()}, "
+               f"other = {other}")
+    click.echo(paired.table(figures))
