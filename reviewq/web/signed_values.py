@@ -120,7 +120,7 @@ class RememberingCSRFProtect(CSRFProtect):
     """
 
     def __init__(self, app=None):
-        self._tokens: dict[tuple, Remembered] = {}
+        self._tokens: dict[str | bytes, Remembered] = {}  # by CSRF secret: a new one forgets
         super().__init__(app)
 
     def protect(self, apply_exemptions: bool = False):
