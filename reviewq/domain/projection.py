@@ -122,8 +122,9 @@ def claim_real(
 ) -> tuple[Item | None, PlantPlan | None]:
     """Claim the next real item and draw whether a planted copy stands in for it.
 
-    `role`: the reviewer's role if the caller read it in this transaction (the queue's request
-    has, with its user); otherwise it is read here. Only reviewers are planted for.
+    `role`: the reviewer's role if the caller has it already (the queue's request read it with its
+    user, possibly in the read session before this write); otherwise it is read here. Only
+    reviewers are planted for.
     """
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng)
