@@ -32,6 +32,11 @@ def _write_lock_for(url: str) -> WriteLock:
         return _write_locks.setdefault(key, WriteLock())
 
 
+def sqlite_write_lock(url: str) -> WriteLock:
+    """The lock this process's writers to the SQLite file at `url` take before BEGIN IMMEDIATE."""
+    return _write_lock_for(url)
+
+
 def connections_per_engine(settings: Settings) -> int:
     """The most connections one engine of this process opens at once (its pool plus overflow)."""
     return settings.database.pool_size * 3

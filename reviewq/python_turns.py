@@ -47,6 +47,11 @@ def queue_call_turn() -> Iterator[None]:
             _TURNS.release()
 
 
+def take_call_turn_now() -> bool:
+    """The turn for a queue call if it is free this instant (give it back with `give_back`)."""
+    return _TURNS.try_acquire()
+
+
 def take_background_turn() -> bool:
     """A background write transaction's turn (give it back with `give_back`); False after
     BACKGROUND_WAIT_S without one, and it runs anyway."""

@@ -53,6 +53,14 @@ class WriteLock:
                 return True
             return False
 
+    def try_acquire(self) -> bool:
+        """Take the turn only if no one holds it; never waits or queues."""
+        with self._guard:
+            if self._held:
+                return False
+            self._held = True
+            return True
+
     def release(self) -> None:
         with self._guard:
             turn = self._next()

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from reviewq import python_turns
-from reviewq.db import Database
+from reviewq.db import Database, sqlite_write_lock
 from reviewq.serving.front import ReviewqFront
 from reviewq.web import create_app
 from tests.conftest import make_test_settings
@@ -52,9 +52,11 @@ class _Recorder:
 
     def __init__(self):
         self.served: list[str] = []
+        self.threads: list[str] = []
 
     def __call__(self, environ, start_response):
         self.served.append(environ["PATH_INFO"])
+        self.threads.append(threading.current_thread().name)
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
         return [b"{}"]
 
@@ -81,7 +83,7 @@ def _request(front: ReviewqFront, method: str, path: str, statuses: list[int] | 
         else:
             statuses.append(sent[0]["status"])
 
-    thread = threading.Thread(target=asyncio.run, args=(call(),), daemon=True)
+    thread = threading.Thread(target=asyncio.run, args=(call(),), daemon=True, name=f"loop {method} {path}")
     thread.start()
     return thread
 
@@ -124,6 +126,48 @@ def test_queue_calls_go_in_arrival_order(patient, tmp_path):
         for t in threads:
             t.join(WAIT_S)
         assert app.served == ["/queue/next", "/queue/items/itm_b/decide", "/queue/status"]
+    finally:
+        _close(front)
+
+
+def test_on_sqlite_a_queue_call_whose_turn_is_free_runs_on_the_loops_own_thread(tmp_path):
+    """No hand-over to a pool thread and back when nothing would make the call wait."""
+    front, app = _front(f"sqlite:///{tmp_path / 'turns.db'}")
+    turns = python_turns.turns()
+    try:
+        for method, path in [("POST", "/queue/items/itm_a/decide"), ("GET", "/dashboard"), ("GET", "/queue/status")]:
+            _request(front, method, path).join(WAIT_S)
+        assert app.served == ["/queue/items/itm_a/decide", "/dashboard", "/queue/status"]
+        assert app.threads[0] == "loop POST /queue/items/itm_a/decide"
+        assert app.threads[1].startswith("reviewq-web")  # pages run in the people's pool
+        assert app.threads[2] == "loop GET /queue/status"
+        assert not turns.locked()  # each call gave its turn back
+    finally:
+        _close(front)
+
+
+def test_a_queue_call_that_would_wait_for_the_write_lock_runs_in_a_pool_thread(tmp_path):
+    """Another transaction of this process writing: the call must not stall the loop behind it."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    front, app = _front(url)
+    writers = sqlite_write_lock(url)
+    try:
+        assert writers.acquire(timeout=WAIT_S)
+        try:
+            _request(front, "POST", "/queue/next").join(WAIT_S)
+        finally:
+            writers.release()
+        assert app.served == ["/queue/next"] and app.threads[0].startswith("reviewq-web")
+        assert not python_turns.turns().locked()
+    finally:
+        _close(front)
+
+
+def test_on_postgresql_queue_calls_run_in_a_pool_thread():
+    front, app = _front("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        _request(front, "POST", "/queue/next").join(WAIT_S)
+        assert app.served == ["/queue/next"] and app.threads[0].startswith("reviewq-web")
     finally:
         _close(front)
 

@@ -22,8 +22,10 @@ def test_request_threads_fit_the_connection_pool(db_url, threads):
         assert (front.agents._max_workers, front.rechecks._max_workers) == pool_threads(settings)
         assert max(sizes[:2]) <= threads and min(sizes) >= 1
         # A GET holds a read and a write session at once: on PostgreSQL both come from one engine.
-        per_request = 1 if db_url.startswith("sqlite") else 2
-        assert (sizes[0] + sizes[1]) * per_request + sizes[2] <= connections_per_engine(settings)
+        # On SQLite the event loop's thread may run one queue call itself, with a connection too.
+        sqlite = db_url.startswith("sqlite")
+        per_request = 1 if sqlite else 2
+        assert (sizes[0] + sizes[1]) * per_request + sizes[2] + sqlite <= connections_per_engine(settings)
         engine = make_engine(settings)
         try:
             assert engine.pool.size() + engine.pool._max_overflow == connections_per_engine(settings)

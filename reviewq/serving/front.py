@@ -1,7 +1,8 @@
 """The ASGI app in front of Flask: requests wait on the event loop, never in a thread.
 
 A request takes a pool thread only once its headers and whole body are here, so slow or
-stalled clients cost a socket, not a worker thread. The body is read under [api]
+stalled clients cost a socket, not a worker thread. On SQLite a reviewer's queue call whose turn
+is free runs on the loop's own thread instead (`_runs_here`). The body is read under [api]
 max_body_bytes (413, also when chunked) and [server] body_timeout_s (408); a request target
 over [server] max_url_bytes is a 414. All three answer in the API's JSON error shape.
 
@@ -24,9 +25,9 @@ from contextlib import nullcontext
 from functools import partial
 
 from reviewq.config import Settings, is_sqlite
-from reviewq.db import connections_per_engine
+from reviewq.db import connections_per_engine, sqlite_write_lock
 from reviewq.domain.wakeups import hub, wait_until_async
-from reviewq.python_turns import is_queue_call, queue_call_turn
+from reviewq.python_turns import give_back, is_queue_call, queue_call_turn, take_call_turn_now
 from reviewq.serving.agent_queue import AgentQueue
 from reviewq.serving.parking import ParkedPoll, keeps_alive, park, take_over
 from reviewq.serving.protocol import CONNECTION, MAX_HEAD_BYTES, error_body
@@ -66,6 +67,7 @@ class ReviewqFront:
         self.shared_rechecks = SharedRechecks(self.rechecks)
         self.agent_queue = AgentQueue(settings.server.max_queued_requests)
         self.queue_calls_take_turns = is_sqlite(settings.database.url)  # reviewq.python_turns
+        self.write_lock = sqlite_write_lock(settings.database.url) if self.queue_calls_take_turns else None
         # What of a parked long-poll's scope uvicorn reads once it answers (its access log, if
         # anything set one up, also reads the client, path and query).
         access_log = logging.getLogger("uvicorn.access").hasHandlers()
@@ -99,7 +101,13 @@ class ReviewqFront:
             return None  # held until the queue has room (reviewq.serving.agent_queue)
         pool = self.agents if agent else self.people
         try:
-            response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
+            if not agent and self._runs_here(scope["path"]):
+                try:
+                    response, poll = self._call(scope, body, loop)
+                finally:
+                    give_back()
+            else:
+                response, poll = await loop.run_in_executor(pool, self._run_app, scope, body, loop)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_error(send, 500, "internal_error", "an unexpected error occurred")
@@ -117,14 +125,36 @@ class ReviewqFront:
             await self._stream(response, pool, receive, send, loop)
         return None
 
+    def _runs_here(self, path: str) -> bool:
+        """On SQLite, a queue call runs on the loop's own thread when its turn is free this instant
+        and no writer holds the file (it then holds the turn; give it back).
+
+        Queue calls run one at a time anyway (reviewq.python_turns). Handed to a pool thread, each
+        went loop -> pool -> loop, and at every SQLite statement the loop's thread, woken by other
+        clients' bytes, took the GIL from it: 20 thread switches a call, 5 when it runs here. The
+        loop serves nothing else meanwhile, a call's few milliseconds; one that would wait (for
+        the turn, or for the write lock another transaction holds) waits in a pool thread as before.
+        """
+        if not (self.queue_calls_take_turns and is_queue_call(path)):
+            return False
+        if self.write_lock.locked() or not take_call_turn_now():
+            return False
+        if self.write_lock.locked():  # a writer began between the two looks
+            give_back()
+            return False
+        return True
+
     def _run_app(self, scope, body: bytes, loop) -> tuple[WsgiResponse, LongPoll | None]:
         """In a pool thread: the environ is made here, so a burst of thousands of queued requests
         (agents opening long-polls) holds a scope each, not an environ too (VmHWM; issue 11)."""
-        environ = build_environ(scope, body)
-        environ[ASYNC_WAIT] = loop
         turn = queue_call_turn() if self.queue_calls_take_turns and is_queue_call(scope["path"]) else nullcontext()
         with turn:
-            return call_app(self.app, environ), environ.get(LONG_POLL)
+            return self._call(scope, body, loop)
+
+    def _call(self, scope, body: bytes, loop) -> tuple[WsgiResponse, LongPoll | None]:
+        environ = build_environ(scope, body)
+        environ[ASYNC_WAIT] = loop
+        return call_app(self.app, environ), environ.get(LONG_POLL)
 
     async def _read_body(self, scope, receive) -> bytes | None:
         declared = _content_length(scope)
@@ -255,8 +285,10 @@ def pool_threads(settings: Settings) -> tuple[int, int]:
     """
     # A GET holds its read session and its usage counter's write session at once (api_auth):
     # two connections of one engine on PostgreSQL, one of each engine on SQLite.
-    per_request = 1 if is_sqlite(settings.database.url) else 2
-    connections = connections_per_engine(settings)
+    sqlite = is_sqlite(settings.database.url)
+    per_request = 1 if sqlite else 2
+    # On SQLite one connection more is the loop's own, for the queue call it runs (_runs_here).
+    connections = connections_per_engine(settings) - (1 if sqlite else 0)
     threads = settings.server.threads
     rechecks = max(1, min(8, max(2, threads // 8), connections // 4))  # one short read each
     return max(1, min(threads, (connections - rechecks) // (2 * per_request))), rechecks
