@@ -8,9 +8,11 @@ a decide held the write lock 6.3 ms for about 2 ms of its own work, and a notifi
 10 ms (p99 23) with 10,000 approvals open. Taking turns, each runs at full speed.
 
 A queue call waits at most `CALL_PATIENCE_S` and a background transaction `BACKGROUND_WAIT_S`
-for its turn, then runs anyway beside the holder: a slow call (a projection bank to build, a long
-wait for the write lock) delays the others by at most that. Calls go in arrival order, before
-background work unless it has waited the write lock's patience (reviewq.write_lock).
+for its turn, then runs anyway beside the holder. Calls go in arrival order, before background
+work unless it has waited the write lock's patience (reviewq.write_lock). Under `reviewq serve`
+a queue call runs on the event loop's thread (reviewq.serving.front), so the loop serves nothing
+else while one runs: a slow one (a projection bank to build, about 100 ms once a minute per
+agent) holds back the others for its whole length, not only its patience.
 PostgreSQL servers run several processes and their statements wait on the network, so they do
 not take turns (measured: next p99 17 -> 38 ms with turns).
 """
@@ -18,8 +20,6 @@ not take turns (measured: next p99 17 -> 38 ms with turns).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from reviewq.write_lock import WriteLock
 
@@ -36,20 +36,10 @@ def is_queue_call(path: str) -> bool:
     return QUEUE_CALLS.fullmatch(path) is not None
 
 
-@contextmanager
-def queue_call_turn() -> Iterator[None]:
-    """Run a queue call in its turn, or beside the holder after CALL_PATIENCE_S."""
-    held = _TURNS.acquire(timeout=CALL_PATIENCE_S)
-    try:
-        yield
-    finally:
-        if held:
-            _TURNS.release()
-
-
-def take_call_turn_now() -> bool:
-    """The turn for a queue call if it is free this instant (give it back with `give_back`)."""
-    return _TURNS.try_acquire()
+async def take_call_turn() -> bool:
+    """The turn for a queue call served on an event loop, awaited without blocking the loop's
+    thread (give it back with `give_back`); False after CALL_PATIENCE_S without it."""
+    return await _TURNS.acquire_async(timeout=CALL_PATIENCE_S)
 
 
 def take_background_turn() -> bool:

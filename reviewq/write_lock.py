@@ -7,10 +7,14 @@ transactions in a row (40-50 ms, their p99 with 10,000 approvals open). This loc
 to a waiter chosen on release: interactive writers (web requests) in arrival order before
 background jobs, unless a background writer has waited `background_patience_s`, so jobs still
 run under a steady stream of requests.
+
+An event loop waits for its turn without blocking (`acquire_async`): the turn is handed to it
+through the loop, and the loop's thread is free meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -24,6 +28,25 @@ BACKGROUND_PATIENCE_S = 0.1
 class _Turn:
     since: float
     handed: threading.Lock = field(default_factory=threading.Lock)
+    # Set for a turn an event loop waits on: handed by resolving `future` on `loop`.
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future | None = None
+
+    def hand(self) -> bool:
+        """Give the turn to this waiter; False if it can no longer take it (its loop has closed)."""
+        if self.loop is None:
+            self.handed.release()
+            return True
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:
+            return False
+        return True
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(True)
 
 
 class WriteLock:
@@ -53,21 +76,43 @@ class WriteLock:
                 return True
             return False
 
-    def try_acquire(self) -> bool:
-        """Take the turn only if no one holds it; never waits or queues."""
+    async def acquire_async(self, *, timeout: float) -> bool:
+        """`acquire` for a coroutine: True once its task holds the turn; False after `timeout`."""
+        loop = asyncio.get_running_loop()
         with self._guard:
-            if self._held:
-                return False
-            self._held = True
+            if not self._held:
+                self._held = True
+                return True
+            turn = _Turn(since=time.monotonic(), loop=loop, future=loop.create_future())
+            self._interactive.append(turn)
+        try:
+            await asyncio.wait_for(asyncio.shield(turn.future), max(0.0, timeout))
             return True
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            with self._guard:
+                try:
+                    self._interactive.remove(turn)
+                except ValueError:  # handed over while the wait ended: the turn is this task's
+                    if isinstance(stopped, asyncio.CancelledError):
+                        self._release_locked()
+                        raise
+                    return True
+            if isinstance(stopped, asyncio.CancelledError):
+                raise
+            return False
 
     def release(self) -> None:
         with self._guard:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        while True:
             turn = self._next()
             if turn is None:
                 self._held = False
-            else:
-                turn.handed.release()
+                return
+            if turn.hand():
+                return
 
     def locked(self) -> bool:
         return self._held

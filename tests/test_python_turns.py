@@ -146,6 +146,22 @@ def test_on_sqlite_a_queue_call_whose_turn_is_free_runs_on_the_loops_own_thread(
         _close(front)
 
 
+def test_a_queue_call_waits_for_its_turn_on_the_loop_and_then_runs_there(patient, tmp_path):
+    """While another call holds the turn, the waiting call holds no pool thread: once handed the
+    turn it runs on the loop's thread, as if it had been free (no cascade through the pool)."""
+    front, app = _front(f"sqlite:///{tmp_path / 'turns.db'}")
+    try:
+        assert patient.acquire(timeout=WAIT_S)
+        call = _request(front, "POST", "/queue/next")
+        until(lambda: patient.waiting() == 1)
+        assert app.served == [] and front.people._work_queue.qsize() == 0
+        patient.release()
+        call.join(WAIT_S)
+        assert app.served == ["/queue/next"] and app.threads == ["loop POST /queue/next"]
+    finally:
+        _close(front)
+
+
 def test_a_queue_call_that_would_wait_for_the_write_lock_runs_in_a_pool_thread(tmp_path):
     """Another transaction of this process writing: the call must not stall the loop behind it."""
     url = f"sqlite:///{tmp_path / 'turns.db'}"

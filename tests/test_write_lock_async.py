@@ -1,0 +1,124 @@
+"""The write lock's turns awaited on an event loop (reviewq.write_lock.WriteLock.acquire_async).
+
+Threads and coroutines queue for the same turns, in arrival order; a coroutine that gives up or
+is cancelled leaves the queue, and one handed the turn as it gave up still holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from reviewq.write_lock import WriteLock
+from tests.support.waiting import WAIT_S, until
+
+
+def test_a_free_turn_is_taken_at_once_and_a_held_one_after_its_release():
+    lock = WriteLock()
+
+    async def main():
+        assert await lock.acquire_async(timeout=0)
+        waiter = asyncio.create_task(lock.acquire_async(timeout=WAIT_S))
+        await asyncio.sleep(0.01)
+        assert not waiter.done() and lock.waiting() == 1
+        lock.release()
+        assert await waiter  # handed over: the lock stays held, now by the waiter
+        assert lock.locked() and lock.waiting() == 0
+        lock.release()
+        assert not lock.locked()
+
+    asyncio.run(main())
+
+
+def test_threads_and_coroutines_get_their_turns_in_arrival_order():
+    lock = WriteLock()
+    order: list[str] = []
+    assert lock.acquire(timeout=WAIT_S)
+
+    def thread_waiter(name: str) -> None:
+        assert lock.acquire(timeout=WAIT_S)
+        order.append(name)
+        lock.release()
+
+    async def coroutine_waiter(name: str) -> None:
+        assert await lock.acquire_async(timeout=WAIT_S)
+        order.append(name)
+        lock.release()
+
+    first = threading.Thread(target=thread_waiter, args=("thread 1",))
+    first.start()
+    until(lambda: lock.waiting() == 1)
+    second = threading.Thread(target=asyncio.run, args=(coroutine_waiter("coroutine 2"),))
+    second.start()
+    until(lambda: lock.waiting() == 2)
+    third = threading.Thread(target=thread_waiter, args=("thread 3",))
+    third.start()
+    until(lambda: lock.waiting() == 3)
+    lock.release()
+    for t in (first, second, third):
+        t.join(WAIT_S)
+    assert order == ["thread 1", "coroutine 2", "thread 3"]
+    assert not lock.locked()
+
+
+def test_a_coroutine_that_waits_out_its_patience_leaves_the_queue():
+    lock = WriteLock()
+    assert lock.acquire(timeout=WAIT_S)
+
+    async def main():
+        assert not await lock.acquire_async(timeout=0.02)
+
+    asyncio.run(main())
+    assert lock.waiting() == 0 and lock.locked()
+    lock.release()
+    assert not lock.locked()  # nobody was left to hand it to
+
+
+def test_a_cancelled_waiter_leaves_the_queue_and_the_turn_goes_on():
+    lock = WriteLock()
+
+    async def main():
+        assert await lock.acquire_async(timeout=0)
+        cancelled = asyncio.create_task(lock.acquire_async(timeout=WAIT_S))
+        after = asyncio.create_task(lock.acquire_async(timeout=WAIT_S))
+        await asyncio.sleep(0.01)
+        assert lock.waiting() == 2
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert lock.waiting() == 1
+        lock.release()
+        assert await after
+
+    asyncio.run(main())
+    assert lock.locked()
+    lock.release()
+    assert not lock.locked()
+
+
+def test_a_turn_handed_to_a_closed_loop_goes_to_the_next_waiter():
+    lock = WriteLock()
+    assert lock.acquire(timeout=WAIT_S)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    async def wait_forever():
+        started.set()
+        await lock.acquire_async(timeout=WAIT_S)
+
+    task = loop.create_task(wait_forever())
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert started.is_set() and lock.waiting() == 1
+    task.cancel()
+    loop.close()  # a loop gone with its waiter still queued (a worker stopping)
+    taken: list[bool] = []
+    thread = threading.Thread(target=lambda: taken.append(lock.acquire(timeout=WAIT_S)))
+    thread.start()
+    until(lambda: lock.waiting() == 2)
+    lock.release()
+    thread.join(WAIT_S)
+    assert taken == [True] and lock.locked()
+    lock.release()
+    assert not lock.locked()
