@@ -19,6 +19,7 @@ from sqlmodel import Session, create_engine
 from reviewq import python_turns
 from reviewq.config import Settings, is_sqlite
 from reviewq.sqlite_checkpoint import BACKSTOP_PAGES, checkpointer_for, stop_checkpointer
+from reviewq.statement_cache import StatementCache
 from reviewq.write_lock import WriteLock
 
 _write_locks: dict[str, WriteLock] = {}
@@ -47,6 +48,7 @@ def _make_sqlite_engine(url: str, busy_timeout_ms: int, *, immediate: bool, pool
     memory = make_url(url).database in (None, "", ":memory:")
     engine = create_engine(
         url,
+        execution_options={"compiled_cache": StatementCache()},
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         # Sized as for PostgreSQL (connections_per_engine), so that the server's request threads
         # (reviewq.serving.front) never wait on the pool: it was 5 + 10 whatever the threads.
@@ -151,6 +153,7 @@ def make_engine(settings: Settings, *, readonly: bool = False, background: bool 
         )
     engine = create_engine(
         url,
+        execution_options={"compiled_cache": StatementCache()},
         pool_size=settings.database.pool_size,
         max_overflow=connections_per_engine(settings) - settings.database.pool_size,
     )
