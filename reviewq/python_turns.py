@@ -48,8 +48,9 @@ def take_background_turn() -> bool:
     return _TURNS.acquire(timeout=BACKGROUND_WAIT_S, background=True)
 
 
-def give_back() -> None:
-    _TURNS.release()
+def give_back() -> bool:
+    """Give the turn up; True if a waiting thread (a background transaction) now holds it."""
+    return _TURNS.release()
 
 
 def turns() -> WriteLock:

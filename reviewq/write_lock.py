@@ -101,18 +101,19 @@ class WriteLock:
                 raise
             return False
 
-    def release(self) -> None:
+    def release(self) -> bool:
+        """Give the turn up; True if a waiting thread now holds it (not an event loop's task)."""
         with self._guard:
-            self._release_locked()
+            return self._release_locked()
 
-    def _release_locked(self) -> None:
+    def _release_locked(self) -> bool:
         while True:
             turn = self._next()
             if turn is None:
                 self._held = False
-                return
+                return False
             if turn.hand():
-                return
+                return turn.loop is None
 
     def locked(self) -> bool:
         return self._held

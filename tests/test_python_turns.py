@@ -162,6 +162,31 @@ def test_a_queue_call_waits_for_its_turn_on_the_loop_and_then_runs_there(patient
         _close(front)
 
 
+def test_the_loop_steps_aside_after_handing_the_turn_to_a_background_thread(patient, tmp_path, monkeypatch):
+    from reviewq.serving import front as front_module
+
+    stepped: list[str] = []
+    monkeypatch.setattr(front_module, "_step_aside", lambda: stepped.append(threading.current_thread().name))
+    front, app = _front(f"sqlite:///{tmp_path / 'turns.db'}")
+    try:
+        _request(front, "POST", "/queue/next").join(WAIT_S)
+        assert app.served == ["/queue/next"] and stepped == []  # nobody was waiting
+        assert patient.acquire(timeout=WAIT_S)
+        call = _request(front, "POST", "/queue/items/itm_a/decide")
+        until(lambda: patient.waiting() == 1)
+        background = threading.Thread(target=lambda: patient.acquire(timeout=WAIT_S, background=True)
+                                      and patient.release())
+        background.start()
+        until(lambda: patient.waiting() == 2)
+        patient.release()  # to the call first (people before jobs), then from the call to the job
+        call.join(WAIT_S)
+        background.join(WAIT_S)
+        assert app.served[-1] == "/queue/items/itm_a/decide"
+        assert stepped == ["loop POST /queue/items/itm_a/decide"]
+    finally:
+        _close(front)
+
+
 def test_a_queue_call_that_would_wait_for_the_write_lock_runs_in_a_pool_thread(tmp_path):
     """Another transaction of this process writing: the call must not stall the loop behind it."""
     url = f"sqlite:///{tmp_path / 'turns.db'}"

@@ -122,3 +122,29 @@ def test_a_turn_handed_to_a_closed_loop_goes_to_the_next_waiter():
     assert taken == [True] and lock.locked()
     lock.release()
     assert not lock.locked()
+
+
+def test_release_says_whether_a_thread_now_holds_the_turn():
+    """The front steps aside for a background thread handed the turn, never for a coroutine."""
+    lock = WriteLock()
+    assert lock.acquire(timeout=WAIT_S)
+    assert lock.release() is False  # nobody waiting
+
+    assert lock.acquire(timeout=WAIT_S)
+    handed = threading.Event()
+    thread = threading.Thread(target=lambda: lock.acquire(timeout=WAIT_S, background=True) and handed.set())
+    thread.start()
+    until(lambda: lock.waiting() == 1)
+    assert lock.release() is True
+    thread.join(WAIT_S)
+    assert handed.is_set()
+
+    async def main():
+        waiter = asyncio.create_task(lock.acquire_async(timeout=WAIT_S))
+        await asyncio.sleep(0.01)
+        assert lock.release() is False  # handed to a coroutine on this loop
+        assert await waiter
+        assert lock.release() is False
+
+    asyncio.run(main())
+    assert not lock.locked()
