@@ -13,7 +13,6 @@ That accept loop is reviewq.serving.gated_server.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 
@@ -46,7 +45,6 @@ class ReviewqWorker(Worker):
 
     def run(self) -> None:
         raise_fd_limit(self.max_connections + 256)
-        sys.setswitchinterval(float(os.environ.get("RQ_SWITCH", "0.005")))
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
