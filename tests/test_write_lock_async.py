@@ -15,6 +15,24 @@ from reviewq.write_lock import WriteLock
 from tests.support.waiting import WAIT_S, until
 
 
+def _run(coroutine) -> None:
+    """asyncio.run in a thread of its own: a session's browser may keep a loop running in this one."""
+    failed: list[BaseException] = []
+
+    def target():
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # noqa: BLE001 - raised again below, in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+    if failed:
+        raise failed[0]
+
+
 def test_a_free_turn_is_taken_at_once_and_a_held_one_after_its_release():
     lock = WriteLock()
 
@@ -29,7 +47,7 @@ def test_a_free_turn_is_taken_at_once_and_a_held_one_after_its_release():
         lock.release()
         assert not lock.locked()
 
-    asyncio.run(main())
+    _run(main())
 
 
 def test_threads_and_coroutines_get_their_turns_in_arrival_order():
@@ -70,7 +88,7 @@ def test_a_coroutine_that_waits_out_its_patience_leaves_the_queue():
     async def main():
         assert not await lock.acquire_async(timeout=0.02)
 
-    asyncio.run(main())
+    _run(main())
     assert lock.waiting() == 0 and lock.locked()
     lock.release()
     assert not lock.locked()  # nobody was left to hand it to
@@ -92,7 +110,7 @@ def test_a_cancelled_waiter_leaves_the_queue_and_the_turn_goes_on():
         lock.release()
         assert await after
 
-    asyncio.run(main())
+    _run(main())
     assert lock.locked()
     lock.release()
     assert not lock.locked()
@@ -101,18 +119,23 @@ def test_a_cancelled_waiter_leaves_the_queue_and_the_turn_goes_on():
 def test_a_turn_handed_to_a_closed_loop_goes_to_the_next_waiter():
     lock = WriteLock()
     assert lock.acquire(timeout=WAIT_S)
-    loop = asyncio.new_event_loop()
     started = threading.Event()
 
     async def wait_forever():
         started.set()
         await lock.acquire_async(timeout=WAIT_S)
 
-    task = loop.create_task(wait_forever())
-    loop.run_until_complete(asyncio.sleep(0.01))
+    def loop_that_closes():
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(wait_forever())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        task.cancel()
+        loop.close()  # a loop gone with its waiter still queued (a worker stopping)
+
+    closer = threading.Thread(target=loop_that_closes)
+    closer.start()
+    closer.join(WAIT_S)
     assert started.is_set() and lock.waiting() == 1
-    task.cancel()
-    loop.close()  # a loop gone with its waiter still queued (a worker stopping)
     taken: list[bool] = []
     thread = threading.Thread(target=lambda: taken.append(lock.acquire(timeout=WAIT_S)))
     thread.start()
@@ -146,5 +169,5 @@ def test_release_says_whether_a_thread_now_holds_the_turn():
         assert await waiter
         assert lock.release() is False
 
-    asyncio.run(main())
+    _run(main())
     assert not lock.locked()
