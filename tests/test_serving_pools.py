@@ -19,6 +19,8 @@ def test_request_threads_fit_the_connection_pool(db_url, threads):
     front = ReviewqFront(lambda environ, start_response: [], settings)
     try:
         sizes = [pool._max_workers for pool in (front.agents, front.people, front.rechecks)]
+        # Long-poll re-reads run on the event loop's thread on SQLite, in their pool elsewhere.
+        assert front.shared_rechecks.on_loop is db_url.startswith("sqlite")
         assert (front.agents._max_workers, front.rechecks._max_workers) == pool_threads(settings)
         assert max(sizes[:2]) <= threads and min(sizes) >= 1
         # A GET holds a read and a write session at once: on PostgreSQL both come from one engine.

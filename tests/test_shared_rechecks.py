@@ -114,3 +114,47 @@ def test_a_waiter_that_hangs_up_does_not_cancel_the_others_read():
 
     assert _run(main) == (False, "pending")
     assert reads.calls == 1
+
+
+def _run_on_loop(main):
+    """The same, with reads run on the loop's own thread (SQLite)."""
+    return in_thread(asyncio.run, main(SharedRechecks(None, on_loop=True)))
+
+
+def test_on_the_loop_the_read_runs_on_its_thread_and_waiters_woken_together_share_it():
+    reads = _Reads()
+    threads: list[str] = []
+
+    def check():
+        threads.append(threading.current_thread().name)
+        return reads()
+
+    async def main(shared):
+        loop_thread = threading.current_thread().name
+        # Waiters woken in one pass of the loop each ask before the read runs (a callback after them).
+        asked = [shared.run("apr_1", check) for _ in range(50)]
+        assert reads.calls == 0 and shared.queued() == 1
+        answers = await asyncio.gather(*asked)
+        return answers, loop_thread, shared.queued()
+
+    answers, loop_thread, queued = _run_on_loop(main)
+    assert answers == [(False, "pending")] * 50 and reads.calls == 1
+    assert threads == [loop_thread] and queued == 0
+
+
+def test_on_the_loop_a_waiter_woken_after_the_read_gets_its_own_and_failures_reach_every_waiter():
+    reads = _Reads()
+
+    def failing():
+        raise LookupError("gone")
+
+    async def main(shared):
+        early = await shared.run("apr_1", reads)
+        reads.state = "approved"
+        late = await shared.run("apr_1", reads)
+        broken = await asyncio.gather(*[shared.run("apr_2", failing) for _ in range(3)], return_exceptions=True)
+        return early, late, broken, shared.queued()
+
+    early, late, broken, queued = _run_on_loop(main)
+    assert early == (False, "pending") and late == (True, "approved") and reads.calls == 2
+    assert all(isinstance(r, LookupError) for r in broken) and queued == 0

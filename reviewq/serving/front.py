@@ -66,7 +66,8 @@ class ReviewqFront:
         self.people = ThreadPoolExecutor(each, thread_name_prefix="reviewq-web")
         self.rechecks = ThreadPoolExecutor(rechecks, thread_name_prefix="reviewq-recheck")
         # Waiters woken together on one approval share a re-read (one decision wakes hundreds).
-        self.shared_rechecks = SharedRechecks(self.rechecks)
+        # On SQLite the re-reads run on the loop's thread (see reviewq.serving.shared_rechecks).
+        self.shared_rechecks = SharedRechecks(self.rechecks, on_loop=is_sqlite(settings.database.url))
         self.agent_queue = AgentQueue(settings.server.max_queued_requests)
         self.queue_calls_take_turns = is_sqlite(settings.database.url)  # reviewq.python_turns
         self.write_lock = sqlite_write_lock(settings.database.url) if self.queue_calls_take_turns else None
