@@ -8,12 +8,15 @@ rounds alternate which one starts first. A round reports each server's CPU per d
 decisions per second and latencies, and the ratio of the two CPU figures.
 
 Both servers share the machine's cores, so their absolute figures are worse than a lone run's:
-read the ratios. The other checkout needs `reviewq.bench.harness.prepare` (every version since
-the bench existed has it).
+read the ratios. With `one_at_a_time` each round runs the two sides one after the other, each
+alone on the machine (the first alternating): latencies as a lone run has them, at the cost of
+the two sides no longer seeing exactly the same moments. The other checkout needs
+`reviewq.bench.harness.prepare` (every version since the bench existed has it).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import subprocess
@@ -27,6 +30,7 @@ from pathlib import Path
 from reviewq.bench import harness, http_load, machine
 
 SIDES = ("this", "other")
+_INGEST_SEEDS = itertools.count(7)
 
 
 def checkout_of(path: Path) -> Path:
@@ -106,20 +110,27 @@ def pair(other: Path) -> Iterator[dict[str, Side]]:
             side.target.stop()
 
 
-def run_rounds(sides: dict[str, Side], *, rounds: int, decisions: int, log=print) -> list[dict[str, RoundFigures]]:
+def run_rounds(sides: dict[str, Side], *, rounds: int, decisions: int, log=print,
+               one_at_a_time: bool = False) -> list[dict[str, RoundFigures]]:
     """Queue enough work, warm both servers up, then `rounds` review phases run on both at once."""
     for name, side in sides.items():
         log(f"{name}: {side.checkout} at {side.target.url}; ingest…")
         batches = max(1, (decisions * (rounds + 1) * 3 // 2 + 99) // 100)
-        http_load.ingest(side.target.url, side.target.token, batches=batches, batch_size=100, singles=0)
+        # A fresh seed each time: the same outputs again would be taken as duplicates, not queued.
+        http_load.ingest(side.target.url, side.target.token, batches=batches, batch_size=100, singles=0,
+                         seed=next(_INGEST_SEEDS))
         http_load.review(side.target.url, side.target.reviewer_names, harness.BENCH_PASSWORD,
                          decisions=min(200, decisions))
     out = []
     for index in range(rounds):
         order = SIDES if index % 2 == 0 else SIDES[::-1]
-        log(f"round {index + 1} of {rounds}: {decisions} decisions on each, {order[0]} starting first…")
+        log(f"round {index + 1} of {rounds}: {decisions} decisions on each, {order[0]} "
+            f"{'first, then the other alone' if one_at_a_time else 'starting first'}…")
         cpu_before = {name: machine.cpu_seconds(side.target.proc.pid) for name, side in sides.items()}
-        results = _review_both_at_once(sides, order, decisions)
+        if one_at_a_time:
+            results = {name: _review(sides[name], decisions) for name in order}
+        else:
+            results = _review_both_at_once(sides, order, decisions)
         figures = {}
         for name, side in sides.items():
             r = results[name]
@@ -136,10 +147,8 @@ def _review_both_at_once(sides: dict[str, Side], order: tuple[str, ...], decisio
     errors: list[BaseException] = []
 
     def review(name: str) -> None:
-        side = sides[name]
         try:
-            results[name] = http_load.review(side.target.url, side.target.reviewer_names, harness.BENCH_PASSWORD,
-                                             decisions=decisions)
+            results[name] = _review(sides[name], decisions)
         except BaseException as exc:  # raised here once both threads have ended
             errors.append(exc)
 
@@ -151,6 +160,11 @@ def _review_both_at_once(sides: dict[str, Side], order: tuple[str, ...], decisio
     if errors:
         raise errors[0]
     return results
+
+
+def _review(side: Side, decisions: int) -> dict:
+    return http_load.review(side.target.url, side.target.reviewer_names, harness.BENCH_PASSWORD,
+                            decisions=decisions)
 
 
 def table(rounds: list[dict[str, RoundFigures]]) -> str:

@@ -20,15 +20,20 @@ import click
                    "round, to compare their CPU per decision on a machine whose speed moves (SQLite).")
 @click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True,
               help="With --against: how many paired review rounds.")
+@click.option("--one-at-a-time", is_flag=True,
+              help="With --against: in each round, each side's review loop alone on the machine, the first "
+                   "alternating (latencies as a lone run has them), instead of both at once.")
 def bench_command(database_url: str | None, json_path: Path | None, quick: bool, dashboard_sizes: str | None,
-                  against: Path | None, rounds: int) -> None:
+                  against: Path | None, rounds: int, one_at_a_time: bool) -> None:
     """Measure ingest, review, approval wake-up, webhook, dashboard and memory figures.
 
     Everything runs on 127.0.0.1 and stops by itself; targets are shown beside each figure.
     """
     if against is not None:
-        _paired(against, rounds=rounds, decisions=60 if quick else 1200)
+        _paired(against, rounds=rounds, decisions=60 if quick else 1200, one_at_a_time=one_at_a_time)
         return
+    if one_at_a_time:
+        raise click.BadParameter("only with --against", param_hint="--one-at-a-time")
     from dataclasses import replace
 
     from reviewq.bench.figures import write_json
@@ -55,7 +60,7 @@ def bench_command(database_url: str | None, json_path: Path | None, quick: bool,
         raise SystemExit(1)
 
 
-def _paired(against: Path, *, rounds: int, decisions: int) -> None:
+def _paired(against: Path, *, rounds: int, decisions: int, one_at_a_time: bool) -> None:
     import http.client
 
     import requests
@@ -69,10 +74,10 @@ def _paired(against: Path, *, rounds: int, decisions: int) -> None:
         raise click.BadParameter(str(exc), param_hint="--against") from None
     try:
         with paired.pair(other) as sides:
-            figures = paired.run_rounds(sides, rounds=rounds, decisions=decisions,
+            figures = paired.run_rounds(sides, rounds=rounds, decisions=decisions, one_at_a_time=one_at_a_time,
                                         log=lambda m: click.echo(f"… {m}", err=True))
     except (requests.RequestException, OSError, http.client.HTTPException, RuntimeError) as exc:
         raise CommandFailed(f"paired bench failed: {exc}") from None
-    click.echo(f"review loop, 4 reviewers on each server, both at once: this = {paired.this_checkout()}, "
-               f"other = {other}")
+    how = "each alone in turn" if one_at_a_time else "both at once"
+    click.echo(f"review loop, 4 reviewers on each server, {how}: this = {paired.this_checkout()}, other = {other}")
     click.echo(paired.table(figures))
