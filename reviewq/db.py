@@ -200,6 +200,14 @@ def database_key(engine: Engine) -> Engine:
     return _WRITE_ENGINE_OF.get(engine, engine)
 
 
+_READ_ENGINE_OF: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def read_session_of(database: Engine) -> Session:
+    """A read-only session on the database `database_key` named (SQLite: its deferred-transaction engine)."""
+    return Session(_READ_ENGINE_OF.get(database, database), expire_on_commit=False)
+
+
 @dataclass
 class Database:
     """The write engine and, for SQLite, a deferred-transaction engine for read-only work."""
@@ -215,6 +223,7 @@ class Database:
         read_engine = make_engine(settings, readonly=True) if is_sqlite(settings.database.url) else engine
         if read_engine is not engine:
             _WRITE_ENGINE_OF[read_engine] = engine
+        _READ_ENGINE_OF[engine] = read_engine
         return cls(settings=settings, engine=engine, read_engine=read_engine)
 
     @property

@@ -11,8 +11,8 @@ A queue call waits at most `CALL_PATIENCE_S` and a background transaction `BACKG
 for its turn, then runs anyway beside the holder. Calls go in arrival order, before background
 work unless it has waited the write lock's patience (reviewq.write_lock). Under `reviewq serve`
 a queue call runs on the event loop's thread (reviewq.serving.front), so the loop serves nothing
-else while one runs: a slow one (a projection bank to build, about 100 ms once a minute per
-agent) holds back the others for its whole length, not only its patience.
+else while one runs: a slow one holds back the others for its whole length, not only its
+patience (projection banks are rebuilt aside for that reason: reviewq.domain.projection_bank).
 PostgreSQL servers run several processes and their statements wait on the network, so they do
 not take turns (measured: next p99 17 -> 38 ms with turns).
 """

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from reviewq.db import Database
 from reviewq.domain.items import enqueue
-from reviewq.domain.projection_bank import FRESH_S, bank_for, slot_for
+from reviewq.domain.projection_bank import FRESH_S, STALE_S, NotCached, bank_for, slot_for
 from tests.factories import output_item
+from tests.support.waiting import until
 
 
 def _add(database: Database, order: str, now) -> None:
@@ -58,3 +61,57 @@ def test_a_slot_profile_is_reused_within_a_minute_and_rebuilt_after(database, se
     assert again is first and first.count == 1
     assert later is not first and later.count == 2
     assert other is not first
+
+
+class _Clock:
+    """projection_bank's view of the monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.at = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.at
+
+
+def test_past_a_minute_of_real_time_the_kept_bank_is_served_while_a_new_one_is_built_aside(
+        database, settings, now, monkeypatch):
+    """Under `reviewq serve` the queue calls run on the event loop: a build there held everyone."""
+    from reviewq.domain import projection_bank
+
+    clock = _Clock()
+    monkeypatch.setattr(projection_bank, "time", clock)
+    _add(database, "ACM-400001", now)
+    with database.session() as s:
+        first = bank_for(session=s, agent="support-bot", now=now, days=14)
+    _add(database, "ACM-400002", now)
+    clock.at += FRESH_S + 5  # real time: the clock and `now` move together
+    later = now + timedelta(seconds=FRESH_S + 5)
+    with database.session() as s:
+        served = bank_for(session=s, agent="support-bot", now=later, days=14, cached_only=True)
+    assert served is first  # at once, no NotCached: the build runs aside
+    until(lambda: projection_bank.rebuilding() == 0)
+    with database.session() as s:
+        rebuilt = bank_for(session=s, agent="support-bot", now=later, days=14, cached_only=True)
+    assert rebuilt is not first and {"ACM-400001", "ACM-400002"} <= rebuilt.values["AAA-999999"]
+
+
+def test_past_the_stale_limit_or_after_a_jump_in_simulated_time_the_caller_builds(
+        database, settings, now, monkeypatch):
+    from reviewq.domain import projection_bank
+
+    clock = _Clock()
+    monkeypatch.setattr(projection_bank, "time", clock)
+    key = {"agent": "support-bot", "category": "customer_support", "kind": "output", "days": 14}
+    _add(database, "ACM-500001", now)
+    with database.session() as s:
+        first = slot_for(session=s, now=now, **key)
+        clock.at += STALE_S + 1
+        with pytest.raises(NotCached):  # too old to serve: a caller that cannot build is told so
+            slot_for(session=s, now=now + timedelta(seconds=STALE_S + 1), cached_only=True, **key)
+        old = slot_for(session=s, now=now + timedelta(seconds=STALE_S + 1), **key)
+        assert old is not first and projection_bank.rebuilding() == 0
+        # A simulation moving `now` on by hours while the clock stands still builds for its own time.
+        jumped = slot_for(session=s, now=now + timedelta(hours=5), **key)
+        assert jumped is not old and projection_bank.rebuilding() == 0

@@ -11,10 +11,18 @@ time). Neither is changed after it is built, so threads share them.
 when nothing has to be built (NotCached otherwise): on SQLite every other reviewer's claim and
 decision waits for that transaction, and a build is what made planted claims the review path's
 p95 and p99.
+
+Past FRESH_S in real time (the `now` asked for moved with the clock) and up to STALE_S, the
+value in hand is served while a fresh one is built in a thread of its own, through a read
+session: under `reviewq serve` on SQLite the queue calls run on the event loop's thread, and a
+build there (77-100 ms) held every reviewer and every waiting agent. Only the first use of a key,
+or one after STALE_S, builds in the caller. A simulation that moves `now` on faster than the
+clock still gets its values built for its own time, in the caller.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -27,10 +35,13 @@ from sqlmodel import Session
 
 from reviewq.canaries.bank import Bank
 from reviewq.canaries.binding import Slot, slot_profile
-from reviewq.db import database_key
+from reviewq.db import database_key, read_session_of
 from reviewq.domain.projection_sources import bank_items
 
+log = logging.getLogger(__name__)
+
 FRESH_S = 60.0
+STALE_S = 600.0
 
 
 class NotCached(Exception):
@@ -48,31 +59,71 @@ def _database_of(session: Session) -> Engine:
     return database_key(getattr(engine, "engine", engine))  # a session bound to a Connection
 
 
-def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[], Any], *, cached_only: bool) -> Any:
+def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Session], Any], *,
+           cached_only: bool) -> Any:
+    """The value for `key`, built with `build(session)` when what is kept will not do."""
     database = _database_of(session)
     with _lock:
         cached = _built.get(database, {}).get(key)
     if cached is not None:
         built, built_for, value = cached
-        if time.monotonic() - built < FRESH_S and abs((now - built_for).total_seconds()) < FRESH_S:
+        age, moved = time.monotonic() - built, (now - built_for).total_seconds()
+        if age < FRESH_S and abs(moved) < FRESH_S:
+            return value
+        if age < STALE_S and abs(moved - age) < FRESH_S:  # real time has passed, not a simulation's jump
+            _rebuild_aside(database, key, now, build)
             return value
     if cached_only:
         raise NotCached(key)
-    value = build()
+    value = build(session)
+    _keep(database, key, now, value)
+    return value
+
+
+def _keep(database: Engine, key: Hashable, now: datetime, value: Any) -> None:
     with _lock:
         _built.setdefault(database, {})[key] = (time.monotonic(), now, value)
-    return value
+
+
+_rebuilding: set[tuple[int, Hashable]] = set()
+
+
+def _rebuild_aside(database: Engine, key: Hashable, now: datetime, build: Callable[[Session], Any]) -> None:
+    """Build the value again in a thread of its own (one per database and key at a time)."""
+    marker = (id(database), key)
+    with _lock:
+        if marker in _rebuilding:
+            return
+        _rebuilding.add(marker)
+
+    def rebuild() -> None:
+        try:
+            with read_session_of(database) as session:
+                value = build(session)
+            _keep(database, key, now, value)
+        except Exception:  # the stale value stays; the next use past FRESH_S tries again
+            log.exception("rebuilding %s failed", key)
+        finally:
+            with _lock:
+                _rebuilding.discard(marker)
+
+    threading.Thread(target=rebuild, name="reviewq-projection-rebuild", daemon=True).start()
+
+
+def rebuilding() -> int:
+    """Rebuilds running now (for tests)."""
+    with _lock:
+        return len(_rebuilding)
 
 
 def bank_for(*, session: Session, agent: str, now: datetime, days: int, cached_only: bool = False) -> Bank:
     return _fresh(session, ("bank", agent, days), now,
-                  lambda: Bank.build(bank_items(session=session, agent=agent, now=now, days=days)),
+                  lambda s: Bank.build(bank_items(session=s, agent=agent, now=now, days=days)),
                   cached_only=cached_only)
 
 
 def slot_for(*, session: Session, agent: str, category: str, kind: str, now: datetime, days: int,
              cached_only: bool = False) -> Slot:
     return _fresh(session, ("slot", agent, category, kind, days), now,
-                  lambda: slot_profile(session=session, agent=agent, category=category, kind=kind, now=now,
-                                       days=days),
+                  lambda s: slot_profile(session=s, agent=agent, category=category, kind=kind, now=now, days=days),
                   cached_only=cached_only)
