@@ -1,8 +1,8 @@
 """The ASGI app in front of Flask: requests wait on the event loop, never in a thread.
 
 A request takes a pool thread only once its headers and whole body are here, so slow or
-stalled clients cost a socket, not a worker thread. On SQLite a reviewer's queue call whose turn
-runs on the loop's own thread instead, in its turn (`_queue_call`). The body is read under [api]
+stalled clients cost a socket, not a worker thread. On SQLite a reviewer's queue call runs on the
+loop's own thread instead, in its turn (`_queue_call`). The body is read under [api]
 max_body_bytes (413, also when chunked) and [server] body_timeout_s (408); a request target
 over [server] max_url_bytes is a 414. All three answer in the API's JSON error shape.
 
@@ -130,11 +130,11 @@ class ReviewqFront:
 
         Queue calls run one at a time anyway. Handed to a pool thread, each went loop -> pool ->
         loop, and at every SQLite statement the loop's thread, woken by other clients' bytes, took
-        the GIL from it: 20 thread switches a call, 5 here, and the pool's calls took 1.8 times as
-        long. The turn is awaited on the loop, which serves everything else meanwhile; the call
-        itself (a few milliseconds) holds the loop. A call that waited its patience without a
-        turn, or that would wait for the write lock another transaction holds, runs in a pool
-        thread instead, so the loop never blocks on either.
+        the GIL from it: 20 voluntary thread switches a call, under 1 here. The turn is awaited on
+        the loop, which serves everything else meanwhile; the call itself (a few milliseconds)
+        holds the loop. A call that waited its patience without a turn, or that would wait for the
+        write lock another transaction holds, runs in a pool thread instead, so the loop never
+        blocks on either.
         """
         held = await take_call_turn()
         try:
