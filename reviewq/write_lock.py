@@ -119,7 +119,7 @@ class WriteLock:
         return self._held
 
     def waiting(self) -> int:
-        """Threads queued for a turn."""
+        """Threads and event loops queued for a turn."""
         with self._guard:
             return len(self._interactive) + len(self._background)
 
