@@ -67,14 +67,7 @@ class WriteLock:
             turn.handed.acquire()
             queue = self._background if background else self._interactive
             queue.append(turn)
-        if turn.handed.acquire(timeout=max(0.0, timeout)):
-            return True
-        with self._guard:
-            try:
-                queue.remove(turn)
-            except ValueError:  # handed over while the wait ran out: the turn is this thread's
-                return True
-            return False
+        return turn.handed.acquire(timeout=max(0.0, timeout)) or self._withdraw(queue, turn)
 
     async def acquire_async(self, *, timeout: float) -> bool:
         """`acquire` for a coroutine: True once its task holds the turn; False after `timeout`."""
@@ -88,17 +81,21 @@ class WriteLock:
         try:
             await asyncio.wait_for(asyncio.shield(turn.future), max(0.0, timeout))
             return True
-        except (TimeoutError, asyncio.CancelledError) as stopped:
-            with self._guard:
-                try:
-                    self._interactive.remove(turn)
-                except ValueError:  # handed over while the wait ended: the turn is this task's
-                    if isinstance(stopped, asyncio.CancelledError):
-                        self._release_locked()
-                        raise
-                    return True
-            if isinstance(stopped, asyncio.CancelledError):
-                raise
+        except TimeoutError:
+            return self._withdraw(self._interactive, turn)
+        except asyncio.CancelledError:
+            if self._withdraw(self._interactive, turn):  # handed over meanwhile: pass it on
+                self.release()
+            raise
+
+    def _withdraw(self, queue: deque[_Turn], turn: _Turn) -> bool:
+        """Leave the queue once a wait has ended; True if the turn was handed over meanwhile (then it
+        is the waiter's)."""
+        with self._guard:
+            try:
+                queue.remove(turn)
+            except ValueError:
+                return True
             return False
 
     def release(self) -> bool:

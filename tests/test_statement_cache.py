@@ -17,12 +17,8 @@ from reviewq.models import Item
 from reviewq.statement_cache import StatementCache
 
 
-class _Dialect:
-    pass
-
-
 def test_a_key_object_seen_twice_is_then_found_by_identity():
-    cache, dialect = StatementCache(), _Dialect()
+    cache, dialect = StatementCache(), object()
     inner = ("select", ("items", "id"), ("where", 1))
     cache[(dialect, inner, (), False, False)] = "compiled"
     assert cache.get((dialect, inner, (), False, False)) == "compiled"  # first sight: by the whole key
@@ -33,7 +29,7 @@ def test_a_key_object_seen_twice_is_then_found_by_identity():
 
 
 def test_an_identity_hit_still_needs_the_whole_key_to_match():
-    cache, dialect, other_dialect = StatementCache(), _Dialect(), _Dialect()
+    cache, dialect, other_dialect = StatementCache(), object(), object()
     inner = ("select", ("items", "id"))
     for _ in range(3):
         cache[(dialect, inner, (), False, False)] = "for dialect"
@@ -46,7 +42,7 @@ def test_an_identity_hit_still_needs_the_whole_key_to_match():
 
 
 def test_equal_keys_built_afresh_are_found_without_entering_the_index():
-    cache, dialect = StatementCache(), _Dialect()
+    cache, dialect = StatementCache(), object()
     cache[(dialect, ("select", ("items",)), (), False, False)] = "compiled"
     for _ in range(3):
         assert cache.get((dialect, ("select", ("items",)), (), False, False)) == "compiled"
@@ -63,7 +59,7 @@ def test_keys_of_another_shape_take_sqlalchemys_own_lookup():
 
 def test_the_index_and_the_once_seen_ids_stay_bounded(monkeypatch):
     monkeypatch.setattr(statement_cache, "SEEN_ONCE_MAX", 8)
-    cache, dialect = StatementCache(capacity=4), _Dialect()
+    cache, dialect = StatementCache(capacity=4), object()
     inners = [("stmt", i) for i in range(20)]
     for inner in inners:
         cache[(dialect, inner, (), False, False)] = inner

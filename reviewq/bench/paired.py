@@ -112,7 +112,8 @@ def pair(other: Path) -> Iterator[dict[str, Side]]:
 
 def run_rounds(sides: dict[str, Side], *, rounds: int, decisions: int, log=print,
                one_at_a_time: bool = False) -> list[dict[str, RoundFigures]]:
-    """Queue enough work, warm both servers up, then `rounds` review phases run on both at once."""
+    """Queue enough work, warm both servers up, then `rounds` review phases, on both at once or
+    (`one_at_a_time`) on each alone in turn."""
     for name, side in sides.items():
         log(f"{name}: {side.checkout} at {side.target.url}; ingest…")
         batches = max(1, (decisions * (rounds + 1) * 3 // 2 + 99) // 100)

@@ -140,7 +140,7 @@ class ReviewqFront:
         try:
             if held and not self.write_lock.locked():
                 return self._call(scope, body, loop)
-            return await loop.run_in_executor(self.people, self._call, scope, body, loop)
+            return await loop.run_in_executor(self.people, self._run_app, scope, body, loop)
         finally:
             if held and give_back():
                 _step_aside()
