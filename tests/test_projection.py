@@ -254,6 +254,26 @@ def test_the_reservoir_is_bounded_purged_and_can_be_switched_off(session, settin
     assert all(i.status == ItemStatus.QUEUED for i in session.exec(select(Item)).all())  # only sampled ones queued
 
 
+def test_each_reservoir_slot_keeps_its_own_newest_outputs(session, settings, now):
+    """Batches touching several categories trim every slot they touch to its newest outputs, and
+    never another agent's slot of the same category."""
+    small = settings.canaries.__class__(**{**settings.canaries.__dict__, "reservoir_per_category": 5})
+    for batch in range(3):
+        for agent in ("acme", "zeta"):
+            reservoir.keep_unsampled(
+                session=session, agent=agent, settings=small, now=now + timedelta(minutes=batch),
+                rng=random.Random(batch),
+                outputs=[(category, f"{agent}-{category}-{batch}-{i}", {"input": "q", "output": "a"})
+                         for category in ("orders", "refunds") for i in range(4)])
+    slots: dict[tuple[str, str], list[str]] = {}
+    for row in session.exec(select(ReservoirOutput)).all():
+        slots.setdefault((row.agent, row.category), []).append(row.trace_id)
+    assert set(slots) == {(a, c) for a in ("acme", "zeta") for c in ("orders", "refunds")}
+    for (agent, category), traces in slots.items():
+        # The newest batch whole (4), then the newest row of the batch before (highest id wins the tie).
+        assert sorted(traces) == sorted([f"{agent}-{category}-2-{i}" for i in range(4)] + [f"{agent}-{category}-1-3"])
+
+
 def test_weekly_budgets_are_jittered_drawn_once_and_topped_up_on_demand(session, settings, now):
     """Each active reviewer's budget lies within ±30% of the setting, a second run changes nothing, --now adds."""
     settings = settings.replace(canaries={"per_reviewer_per_week": 5, "controls_per_reviewer_per_week": 5})
