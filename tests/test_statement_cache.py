@@ -75,9 +75,9 @@ def test_engines_use_it_and_prebuilt_statements_are_found_by_identity(database):
     now = datetime(2026, 11, 30, tzinfo=UTC)
     params = {"reviewer_id": 1, "week_start": now, "now": now}
     with database.session() as session:
-        rows = [session.connection().execute(_CLAIM_STATE, params).one() for _ in range(3)]
+        rows = [session.connection().execute(_CLAIM_STATE.statement, params).one() for _ in range(3)]
         assert rows[0] == rows[1] == rows[2] and rows[0].canaries == 0
-        inner = _CLAIM_STATE._generate_cache_key().key
+        inner = _CLAIM_STATE.statement._generate_cache_key().key
         assert id(inner) in cache._by_identity
         # Statements built per call still run, and give the right answers.
         for n in (1, 2):

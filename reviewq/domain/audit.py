@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import AuditEvent
 
 # One INSERT, built once, sent at once: no ORM object to flush (every decision writes one).
-_INSERT_EVENT = sa.insert(AuditEvent.__table__)
+_INSERT_EVENT = Prebuilt(sa.insert(AuditEvent.__table__))
 
 
 def record_event(
@@ -24,8 +25,8 @@ def record_event(
     now: datetime,
     details: dict[str, Any] | None = None,
 ) -> None:
-    session.execute(
-        _INSERT_EVENT,
+    _INSERT_EVENT.run(
+        session,
         {"actor": actor, "action": action, "object_type": object_type, "object_id": str(object_id),
          "details": details or {}, "at": now},
     )

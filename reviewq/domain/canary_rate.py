@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 
 from reviewq.config import Settings
 from reviewq.domain.errors import ValidationFailed
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import CanaryBudget, CanaryRateBoost, Decision, Injection, InjectionKind, ReviewSession
 
 DEFAULT_EXPECTED_CLAIMS = 150  # a reviewer with no history yet: a plausible week of claims
@@ -137,7 +138,7 @@ def _claim_state_query() -> sa.Select:
     )
 
 
-_CLAIM_STATE = _claim_state_query()
+_CLAIM_STATE = Prebuilt(_claim_state_query())
 
 
 def spend_probability(budget: int, spent: int, expected: int, cap: float) -> float:
@@ -152,7 +153,7 @@ def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings:
     c = settings.canaries
     week_start = week_start_for(now, ZoneInfo(c.timezone))
     params = {"reviewer_id": reviewer_id, "week_start": week_start, "now": now}
-    state = session.connection().execute(_CLAIM_STATE, params).one()
+    state = _CLAIM_STATE.run(session, params).one()
     budget_canaries, budget_controls, expected = state.budget_canaries, state.budget_controls, state.expected_claims
     if budget_canaries is None:  # the week's first claim, before the weekly job: draw the budget now
         drawn = budget_for(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,

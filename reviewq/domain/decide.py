@@ -20,6 +20,7 @@ from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef, other_approvers
 from reviewq.domain.session_clock import clock_decision
 from reviewq.domain.transitions import check, entering, guard, per_table
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import (
     Decision,
     DecisionCreate,
@@ -87,7 +88,7 @@ def _move_held(status: ItemStatus):
     values = entering(status, _NOW)
     if status == ItemStatus.DECIDED:
         values.update(outcome=sa.bindparam("new_outcome", type_=_ITEMS.c.outcome.type), decided_at=_NOW)
-    return sa.update(_ITEMS).where(still_held).values(**values)
+    return Prebuilt(sa.update(_ITEMS).where(still_held).values(**values))
 
 
 def decide(
@@ -149,14 +150,14 @@ def _settle_or_requeue(
     if settled:
         values.update(outcome=outcome_for(verdict, item.kind), decided_at=now)
         params["new_outcome"] = values["outcome"]
-    if session.execute(_move_held(status), params).rowcount != 1:
+    if _move_held(status).run(session, params).rowcount != 1:
         raise LeaseLost("this item was decided or taken by someone else", field="id")
     set_loaded(item, **values)
     return item, settled, shown_at
 
 
 _DECISIONS = Decision.__table__
-_INSERT_DECISION = sa.insert(_DECISIONS).returning(_DECISIONS.c.id)
+_INSERT_DECISION = Prebuilt(sa.insert(_DECISIONS).returning(_DECISIONS.c.id))
 
 
 
@@ -191,7 +192,7 @@ def _record_decision(
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
     values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}
-    decision.id = session.execute(_INSERT_DECISION, values).scalar_one()
+    decision.id = _INSERT_DECISION.run(session, values).scalar_one()
     make_transient_to_detached(decision)
     session.add(decision)
     return decision, clocked.review_session

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import Injection, InjectionOutcome, Item, ItemKind, ItemStatus
 
 # An approval whose deadline is this close counts as "due soon" on the queue page.
@@ -50,13 +51,13 @@ def _queue_counts_query() -> sa.Select:
     return select(waiting.label("waiting"), due.label("due"))
 
 
-_QUEUE_COUNTS = _queue_counts_query()
+_QUEUE_COUNTS = Prebuilt(_queue_counts_query())
 
 
 def queue_counts(*, session: Session, now: datetime) -> QueueCounts:
     """Work waiting, and approvals about to time out, each counted up to COUNT_CAP."""
-    row = session.connection().execute(
-        _QUEUE_COUNTS, {"now": now, "due_by": now + DUE_SOON, "cap": COUNT_CAP}).one()
+    row = _QUEUE_COUNTS.run(
+        session, {"now": now, "due_by": now + DUE_SOON, "cap": COUNT_CAP}).one()
     return QueueCounts(waiting=row.waiting, approvals_due_soon=row.due)
 
 

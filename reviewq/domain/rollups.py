@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.canary_scoring import may_be_planted
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import ActiveTimeSource, Decision, Injection, Item, ItemKind, Verdict
 from reviewq.models.rollups import (
     ACTIVE_COLUMNS,
@@ -32,7 +33,7 @@ def bucket_of(seconds: float, edges: tuple[int, ...]) -> int:
     return max(0, bisect.bisect_right(edges, seconds) - 1)
 
 
-_UPSERTS: dict[tuple[str, str], sa.Insert] = {}
+_UPSERTS: dict[tuple[str, str], Prebuilt] = {}
 
 
 def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], increments: tuple[str, ...]):
@@ -49,13 +50,13 @@ def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], incr
             index_elements=list(keys),
             set_={name: table.c[name] + base.excluded[name] for name in increments},
         )
-        _UPSERTS[cache_key] = stmt
+        stmt = _UPSERTS[cache_key] = Prebuilt(stmt)
     return stmt
 
 
 def _upsert(session: Session, table: sa.Table, keys: dict, increments: dict) -> None:
     stmt = _upsert_statement(session.get_bind().dialect.name, table, tuple(keys), tuple(increments))
-    session.execute(stmt, {**keys, **increments})
+    stmt.run(session, {**keys, **increments})
 
 
 def record_decision(*, session: Session, item: Item, decision: Decision, settled: bool) -> None:

@@ -16,11 +16,12 @@ from reviewq.config import Settings
 from reviewq.domain.items import set_loaded
 from reviewq.domain.reviewer import latest_session
 from reviewq.domain.time_on_task import ItemTiming, SessionPlacement, SessionSoFar, measure_item, place_in_session
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import ReviewSession
 from reviewq.models.common import UTCDateTime
 
 _SESSIONS = ReviewSession.__table__
-_ADD_TO_SESSION = (
+_ADD_TO_SESSION = Prebuilt(
     sa.update(_SESSIONS)
     .where(_SESSIONS.c.id == sa.bindparam("session_id"))
     .values(active_ms=_SESSIONS.c.active_ms + sa.bindparam("add_ms"), decisions=_SESSIONS.c.decisions + 1,
@@ -61,7 +62,7 @@ def clock_decision(
     )
     if placement.continues:
         review_session = latest
-        session.execute(_ADD_TO_SESSION, {"session_id": latest.id, "add_ms": timing.active_ms, "now": now})
+        _ADD_TO_SESSION.run(session, {"session_id": latest.id, "add_ms": timing.active_ms, "now": now})
         set_loaded(review_session, active_ms=latest.active_ms + timing.active_ms,
                    decisions=latest.decisions + 1, last_activity_at=now)
     else:

@@ -16,6 +16,7 @@ from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import DomainError
 from reviewq.domain.login_throttle import LoginLimits
 from reviewq.domain.users import authenticate, change_own_password, end_sessions
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import Role, User
 from reviewq.web.clock import app_now
 from reviewq.web.database import commit, db_session, get_database, get_settings
@@ -49,9 +50,9 @@ class LoginUser(UserMixin):
 
 
 # Every request loads its user: five columns by primary key, statement built once, no ORM object.
-_USER_SNAPSHOT = sa.select(User.id, User.name, User.role, User.active, User.session_version).where(
+_USER_SNAPSHOT = Prebuilt(sa.select(User.id, User.name, User.role, User.active, User.session_version).where(
     User.id == sa.bindparam("user_id")
-)
+))
 # The user's session version at login, kept in the signed session cookie.
 SESSION_VERSION_KEY = "_rq_sv"
 
@@ -66,13 +67,13 @@ def _load_user(user_id: str) -> LoginUser | None:
         # the write lock with its first statement, and every logged-in page (a dashboard's 200 ms
         # too) held it from here to its end, stalling every reviewer's decision meanwhile.
         with get_database().read_engine.connect() as reader:
-            row = reader.execute(_USER_SNAPSHOT, params).first()
+            row = _USER_SNAPSHOT.run(reader, params).first()
     else:
         # A POST reads the user through its own session (a second connection per call cost the
         # four-reviewer review loop 5-15 % of its decisions per second): the write transaction,
-        # or the read session of a view that reads first (role_required). Through its connection:
-        # a Core select needs no ORM compile step (47 -> 23 µs in process).
-        row = db_session().connection().execute(_USER_SNAPSHOT, params).first()
+        # or the read session of a view that reads first (role_required). On SQLite it runs on
+        # the bare cursor (lean_sql.py).
+        row = _USER_SNAPSHOT.run(db_session(), params).first()
     if row is None or not row.active:
         return None
     # Logout, a password or role change and deactivation bump the version: older cookies are void.

@@ -1,0 +1,216 @@
+"""Prebuilt statements on SQLite's bare cursor (reviewq.lean_sql), against SQLAlchemy's own path.
+
+Whatever a statement does through `Connection.execute`, it must do the same through
+`Prebuilt.run`: the same rows with the same Python types, the same stored values (JSON null
+included), the same errors, inside the same transaction. On SQLite the hot statements must really
+take the bare cursor; on PostgreSQL everything takes SQLAlchemy's path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from reviewq.domain import audit, canary_rate, decide, queue_status, session_clock
+from reviewq.domain.items import enqueue
+from reviewq.lean_sql import LeanResult, Prebuilt
+from reviewq.models import AuditEvent, Decision, DecisionRollup, ItemStatus, ReviewSession, Role, utcnow
+from reviewq.web import auth
+from tests.factories import make_user, output_item
+from tests.support.web import json_headers, login
+
+_META = sa.MetaData()
+_THINGS = sa.Table(
+    "lean_things", _META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(40), nullable=False, unique=True),
+    sa.Column("role", sa.Enum(Role, native_enum=False, length=16), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("details", sa.JSON, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="plain"),
+)
+_WITH_PYTHON_DEFAULT = sa.Table(
+    "lean_defaults", _META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("stamp", sa.String(20), nullable=False, default=lambda: "from-python"),
+)
+
+_INSERT = Prebuilt(sa.insert(_THINGS).returning(_THINGS.c.id))
+_BY_NAME = Prebuilt(sa.select(_THINGS.c.id, _THINGS.c.role, _THINGS.c.active, _THINGS.c.details, _THINGS.c.at,
+                              _THINGS.c.kind).where(_THINGS.c.name == sa.bindparam("name")))
+_ACTIVE_COUNT = Prebuilt(sa.select(sa.func.count().label("n")).select_from(_THINGS)
+                         .where(_THINGS.c.active.is_(True), _THINGS.c.kind == "plain"))
+_RENAME = Prebuilt(sa.update(_THINGS).where(_THINGS.c.name == sa.bindparam("old")).values(name=sa.bindparam("new")))
+
+
+@pytest.fixture
+def things(database):
+    _META.create_all(database.engine)
+    yield database
+    _META.drop_all(database.engine)
+
+
+def _both_ways(database, statement: Prebuilt, params: dict):
+    with database.session() as session:
+        lean = statement.run(session, params)
+        ordinary = session.connection().execute(statement.statement, params)
+        return lean, ordinary
+
+
+def test_rows_come_back_as_sqlalchemy_gives_them(things, backend):
+    at = datetime(2026, 11, 29, 12, 30, 5, 123456, tzinfo=UTC)
+    with things.session() as session:
+        first = _INSERT.run(session, {"name": "rita", "role": Role.LEAD, "details": {"a": [1, 2]}, "at": at})
+        _INSERT.run(session, {"name": "ravi", "role": None, "active": False, "details": None, "at": None})
+        assert isinstance(first.scalar_one(), int)
+        session.commit()
+    for name in ("rita", "ravi"):
+        lean, ordinary = _both_ways(things, _BY_NAME, {"name": name})
+        expected = ordinary.one()
+        got = lean.one()
+        assert tuple(got) == tuple(expected)
+        assert [type(v) for v in got] == [type(v) for v in expected]
+        assert got.role == expected.role and got._fields == tuple(expected._fields)
+    lean, _ = _both_ways(things, _BY_NAME, {"name": "rita"})
+    row = lean.one()
+    assert row.role is Role.LEAD and row.active is True and row.details == {"a": [1, 2]} and row.kind == "plain"
+    assert row.at == at.replace(tzinfo=None) or row.at == at  # DateTime(timezone=True) as each database keeps it
+    assert isinstance(lean, LeanResult) == (backend == "sqlite")
+
+
+def test_an_insert_lists_only_the_columns_given_so_server_defaults_apply(things):
+    with things.session() as session:
+        _INSERT.run(session, {"name": "only-name"})
+        _INSERT.run(session, {"name": "with-kind", "kind": "special"})
+        session.commit()
+    with things.engine.connect() as connection:
+        counted = _ACTIVE_COUNT.run(connection, {}).scalar()
+    assert counted == 1  # server defaults: active true, kind 'plain' for the first only
+
+
+def test_json_none_is_stored_as_sqlalchemy_stores_it(things):
+    with things.session() as session:
+        _INSERT.run(session, {"name": "lean", "details": None})
+        session.connection().execute(sa.insert(_THINGS), {"name": "plain", "details": None})
+        session.commit()
+        stored = dict(session.connection().execute(
+            sa.select(_THINGS.c.name, sa.cast(_THINGS.c.details, sa.String))).all())
+    assert stored["lean"] == stored["plain"]
+
+
+def test_an_update_reports_its_rowcount_and_a_rollback_undoes_it(things):
+    with things.session() as session:
+        _INSERT.run(session, {"name": "a"})
+        session.commit()
+        assert _RENAME.run(session, {"old": "a", "new": "b"}).rowcount == 1
+        assert _RENAME.run(session, {"old": "nobody", "new": "c"}).rowcount == 0
+        session.rollback()
+        assert _BY_NAME.run(session, {"name": "a"}).first() is not None
+        assert _BY_NAME.run(session, {"name": "b"}).first() is None
+
+
+def test_driver_errors_are_wrapped_as_sqlalchemy_wraps_them(things):
+    with things.session() as session:
+        _INSERT.run(session, {"name": "dup"})
+        with pytest.raises(sa.exc.IntegrityError):
+            _INSERT.run(session, {"name": "dup"})
+
+
+def test_what_would_change_per_call_takes_the_ordinary_path(things, backend):
+    """An expanding IN and a Python-side column default are SQLAlchemy's to fill in: no plan, and
+    the statements still do what they should."""
+    dialect = things.engine.dialect
+    expanding = Prebuilt(sa.select(_THINGS.c.name).where(_THINGS.c.name.in_(sa.bindparam("names", expanding=True))))
+    fixed_in = Prebuilt(sa.select(_THINGS.c.name).where(_THINGS.c.role.in_([Role.LEAD, Role.REVIEWER]))
+                        .order_by(_THINGS.c.name))
+    defaulted = Prebuilt(sa.insert(_WITH_PYTHON_DEFAULT))
+    assert expanding.plan_for(dialect, ("names",)) is None
+    assert (fixed_in.plan_for(dialect, ()) is not None) == (backend == "sqlite")  # written out once
+    assert defaulted.plan_for(dialect, ()) is None
+    assert defaulted.plan_for(dialect, ("stamp",)) is not None or backend != "sqlite"
+    with things.session() as session:
+        _INSERT.run(session, {"name": "x", "role": Role.LEAD})
+        _INSERT.run(session, {"name": "y", "role": Role.ADMIN})
+        _INSERT.run(session, {"name": "w", "role": Role.REVIEWER})
+        assert sorted(expanding.run(session, {"names": ["x", "y", "z"]}).scalars()) == ["x", "y"]
+        assert list(fixed_in.run(session).scalars()) == ["w", "x"]
+        defaulted.run(session, {})
+        defaulted.run(session, {"stamp": "given"})
+        stamps = sorted(session.connection().execute(sa.select(_WITH_PYTHON_DEFAULT.c.stamp)).scalars())
+    assert stamps == ["from-python", "given"]
+
+
+def test_a_missing_parameter_is_refused_not_sent_as_null(things):
+    with things.session() as session, pytest.raises(sa.exc.SQLAlchemyError,
+                                                    match="A value is required for bind parameter 'old'"):
+        _RENAME.run(session, {"new": "b"})
+
+
+def test_the_hot_statements_take_the_bare_cursor_on_sqlite(database, backend):
+    """Each statement converted to lean execution has a plan on SQLite (no per-call SQL) and sends
+    nothing through SQLAlchemy's execution there; on PostgreSQL every one does."""
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    hot = [
+        (auth._USER_SNAPSHOT, {"user_id": 1}),
+        (canary_rate._CLAIM_STATE, {"reviewer_id": 1, "week_start": now, "now": now}),
+        (queue_status._QUEUE_COUNTS, {"now": now, "due_by": now + timedelta(minutes=5), "cap": 10}),
+        (session_clock._ADD_TO_SESSION, {"session_id": 0, "add_ms": 5, "now": now}),
+        (decide._move_held(ItemStatus.DECIDED), {"item_id": 0, "reviewer_id": 1, "now": now, "new_outcome": "approve"}),
+        (audit._INSERT_EVENT, {"actor": "system", "action": "test", "object_type": "x", "object_id": "1",
+                               "details": {}, "at": now}),
+    ]
+    sa.event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.session() as session:
+            for statement, params in hot:
+                statement.run(session, params)
+                assert (statement.plan_for(database.engine.dialect, tuple(params)) is not None) == (
+                    backend == "sqlite")
+            session.rollback()
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", seen)
+    bare = [s for s in sent if not s.startswith(("BEGIN", "SAVEPOINT", "RELEASE"))]
+    assert (bare == []) == (backend == "sqlite"), bare
+
+
+def test_a_decision_writes_its_rows_on_the_bare_cursor_on_sqlite(client, database, app, now, backend):
+    """Through the web: the decision, its audit event, its rollup and the session clock are written
+    without SQLAlchemy's execution on SQLite, and are all there afterwards on both databases."""
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now)
+        for i in range(2):
+            enqueue(session=s, data=output_item(), now=utcnow() - timedelta(minutes=10 - i))
+    login(client, "rita")
+    h = json_headers(client)
+    engine = app.extensions["reviewq.db"].engine
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    first = client.post("/queue/next", headers=h).json["item"]["id"]
+    r = client.post(f"/queue/items/{first}/decide", headers=h, json={"verdict": "approve", "active_ms": 900})
+    assert r.status_code == 200, r.json
+    second = client.post(f"/queue/items/{r.json['next']['id']}/decide", headers=h,
+                         json={"verdict": "reject", "reason": "off_topic", "active_ms": 700})
+    assert second.status_code == 200, second.json
+    lean_tables = ("INSERT INTO decisions", "INSERT INTO audit_events", "INSERT INTO decision_rollups",
+                   "UPDATE review_sessions")
+    through_sqlalchemy = [s for s in sent if s.startswith(lean_tables)]
+    assert (through_sqlalchemy == []) == (backend == "sqlite"), through_sqlalchemy
+    with database.session_scope(readonly=True) as s:
+        verdicts = s.exec(select(Decision.verdict).order_by(Decision.id)).all()
+        assert [str(v.value if hasattr(v, "value") else v) for v in verdicts] == ["approve", "reject"]
+        review_session = s.exec(select(ReviewSession)).one()
+        active = s.exec(select(sa.func.sum(Decision.active_ms))).one()
+        assert review_session.decisions == 2 and review_session.active_ms == active > 0
+        rollup = s.exec(select(DecisionRollup)).all()
+        assert sum(r.decisions for r in rollup) == 2 and sum(r.rejects for r in rollup) == 1
+        assert s.exec(select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action.like("%decide%") | AuditEvent.action.like("%decision%"))).one() >= 2
