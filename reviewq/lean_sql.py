@@ -24,7 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import manager_of_class, set_committed_value
 
 
 class Prebuilt:
@@ -147,6 +148,17 @@ class _Plan:
             return [make(row) for row in raw]
         return [make(value if process is None else process(value)
                      for process, value in zip(processors, row, strict=True)) for row in raw]
+
+
+def detached(cls: type, row) -> Any:
+    """An ORM object of `cls` holding `row`'s columns (named as its attributes) as loaded values,
+    in no session: a snapshot to read, at a fraction of an ORM load's cost. Nothing it changes is
+    ever flushed; record changes the database made already with `set_committed_value`."""
+    obj = manager_of_class(cls).new_instance()
+    for key, value in zip(row._fields, row, strict=True):
+        set_committed_value(obj, key, value)
+    make_transient_to_detached(obj)
+    return obj
 
 
 _REQUIRED = object()

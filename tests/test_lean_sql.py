@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from reviewq.domain import audit, canary_rate, decide, queue_status, session_clock
 from reviewq.domain.items import enqueue
+from reviewq.domain.reviewer import latest_session
 from reviewq.lean_sql import LeanResult, Prebuilt
 from reviewq.models import AuditEvent, Decision, DecisionRollup, ItemStatus, ReviewSession, Role, utcnow
 from reviewq.web import auth
@@ -214,3 +215,21 @@ def test_a_decision_writes_its_rows_on_the_bare_cursor_on_sqlite(client, databas
         assert sum(r.decisions for r in rollup) == 2 and sum(r.rejects for r in rollup) == 1
         assert s.exec(select(sa.func.count()).select_from(AuditEvent).where(
             AuditEvent.action.like("%decide%") | AuditEvent.action.like("%decision%"))).one() >= 2
+
+
+def test_a_detached_snapshot_reads_like_the_row_and_is_never_flushed(database, now):
+    """`detached` gives an ORM object with the row's values, in no session; changing it writes nothing."""
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now)
+        s.add(ReviewSession(reviewer_id=1, started_at=now, last_activity_at=now + timedelta(minutes=3),
+                            active_ms=4000, decisions=2))
+    with database.session() as session:
+        snapshot = latest_session(session=session, reviewer_id=1)
+        assert isinstance(snapshot, ReviewSession) and snapshot not in session
+        assert (snapshot.active_ms, snapshot.decisions, snapshot.last_activity_at) == (
+            4000, 2, now + timedelta(minutes=3))
+        snapshot.decisions = 99
+        session.commit()
+    with database.session(readonly=True) as session:
+        assert session.exec(select(ReviewSession.decisions)).one() == 2
+        assert latest_session(session=session, reviewer_id=2) is None

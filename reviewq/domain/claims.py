@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from reviewq.domain.errors import LeaseLost
 from reviewq.domain.items import loading_items
 from reviewq.domain.transitions import entering, guard, per_table
+from reviewq.lean_sql import Prebuilt, detached
 from reviewq.models import Decision, Item, ItemKind, ItemStatus
 from reviewq.models.common import UTCDateTime
 
@@ -125,10 +126,10 @@ def _is_postgres(session: Session) -> bool:
 _RENEWED = {"lease_expires_at": _UNTIL, "updated_at": _NOW}
 
 
-def _first_held(what):
+def _first_held(*what):
     """`what` for the item this reviewer took first among those they hold on a live lease."""
     return (
-        select(what)
+        select(*what)
         .where(guard(ItemStatus.LEASED, ItemStatus.LEASED), Item.lease_holder == sa.bindparam("reviewer_id"),
                Item.lease_expires_at > _NOW)
         .order_by(Item.leased_at, Item.id)
@@ -154,17 +155,20 @@ def resume_held(*, session: Session, reviewer_id: int, now: datetime, lease_seco
 
 @per_table
 def _peek_held():
-    return _first_held(Item)
+    # Every next reads this: columns off the bare cursor, made a snapshot Item (lean_sql.py).
+    return Prebuilt(_first_held(*Item.__table__.columns))
 
 
 def held_fresh(*, session: Session, reviewer_id: int, now: datetime, lease_seconds: int) -> Item | None:
     """The item resume_held would return, read without writing, if its lease needs no renewal yet:
     at least half of it is left, more than the page's heartbeat interval (a third), so the page
-    keeps it. None otherwise (nothing held, or a lease to renew through resume_held)."""
-    item = session.scalars(_peek_held(), {"reviewer_id": reviewer_id, "now": now}).first()
-    if item is None or item.lease_expires_at - now < timedelta(seconds=lease_seconds / 2):
+    keeps it. None otherwise (nothing held, or a lease to renew through resume_held).
+
+    A detached snapshot, to show: changes to it are never flushed."""
+    row = _peek_held().run(session, {"reviewer_id": reviewer_id, "now": now}).first()
+    if row is None or row.lease_expires_at - now < timedelta(seconds=lease_seconds / 2):
         return None
-    return item
+    return detached(Item, row)
 
 
 def held_by(target: ItemStatus):

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes
+from reviewq.lean_sql import Prebuilt, detached
 from reviewq.models import Decision, Item, ReviewSession, Verdict
 
 
@@ -33,10 +34,12 @@ _APPROVALS_GIVEN = select(sa.func.count(sa.distinct(Decision.reviewer_id))).wher
     Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
 )
 _OTHER_APPROVERS = _APPROVALS_GIVEN.where(Decision.reviewer_id != sa.bindparam("reviewer_id"))
-_LATEST_SESSION = (
-    select(ReviewSession)
-    .where(ReviewSession.reviewer_id == sa.bindparam("reviewer_id"))
-    .order_by(ReviewSession.last_activity_at.desc(), ReviewSession.id.desc())
+_SESSIONS = ReviewSession.__table__
+# Read on every next and decide: a snapshot off the bare cursor, not an ORM load (lean_sql.py).
+_LATEST_SESSION = Prebuilt(
+    sa.select(*_SESSIONS.columns)
+    .where(_SESSIONS.c.reviewer_id == sa.bindparam("reviewer_id"))
+    .order_by(_SESSIONS.c.last_activity_at.desc(), _SESSIONS.c.id.desc())
     .limit(1)
 )
 
@@ -52,7 +55,9 @@ def other_approvers(*, session: Session, item_id: int, reviewer_id: int) -> int:
 
 
 def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:
-    return session.scalars(_LATEST_SESSION, {"reviewer_id": reviewer_id}).first()
+    """The reviewer's most recent session, as a detached snapshot (changes to it are not flushed)."""
+    row = _LATEST_SESSION.run(session, {"reviewer_id": reviewer_id}).first()
+    return None if row is None else detached(ReviewSession, row)
 
 
 @dataclass(frozen=True)
