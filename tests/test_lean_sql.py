@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from reviewq.domain import audit, canary_rate, decide, queue_status, session_clock
+from reviewq.domain import audit, canary_rate, claims, decide, notifications, queue_status, reviewer, session_clock
 from reviewq.domain.items import enqueue
 from reviewq.domain.reviewer import latest_session
 from reviewq.lean_sql import LeanResult, Prebuilt
-from reviewq.models import AuditEvent, Decision, DecisionRollup, ItemStatus, ReviewSession, Role, utcnow
+from reviewq.models import AuditEvent, Decision, DecisionRollup, Item, ItemStatus, ReviewSession, Role, utcnow
 from reviewq.web import auth
 from tests.factories import make_user, output_item
 from tests.support.web import json_headers, login
@@ -168,6 +168,11 @@ def test_the_hot_statements_take_the_bare_cursor_on_sqlite(database, backend):
         (decide._move_held(ItemStatus.DECIDED), {"item_id": 0, "reviewer_id": 1, "now": now, "new_outcome": "approve"}),
         (audit._INSERT_EVENT, {"actor": "system", "action": "test", "object_type": "x", "object_id": "1",
                                "details": {}, "at": now}),
+        (claims._release(False), {"held_public_id": "itm_x", "reviewer_id": 1, "now": now}),
+        (claims._release(True), {"held_public_id": "itm_x", "reviewer_id": 1, "now": now, "claimed_until": now}),
+        (notifications._MARK_OPENED, {"opened_item": 0, "opened_at": now, "opened_by": 1}),
+        (reviewer._LATEST_SESSION, {"reviewer_id": 1}),
+        (claims._peek_held(), {"reviewer_id": 1, "now": now}),
     ]
     sa.event.listen(database.engine, "before_cursor_execute", seen)
     try:
@@ -233,3 +238,25 @@ def test_a_detached_snapshot_reads_like_the_row_and_is_never_flushed(database, n
     with database.session(readonly=True) as session:
         assert session.exec(select(ReviewSession.decisions)).one() == 2
         assert latest_session(session=session, reviewer_id=2) is None
+
+
+def test_giving_an_item_back_checks_the_holder_and_the_lease_it_was_claimed_with(session, now):
+    """release() gives a held item back; not another reviewer's, and (given the lease's end at
+    claim time) not once the lease has been renewed since."""
+    rita = make_user(session, "rita", now=now)
+    ravi = make_user(session, "ravi", now=now)
+    enqueue(session=session, data=output_item(), now=now - timedelta(minutes=5))
+    item = claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60)
+    claimed_until = item.lease_expires_at
+    renewed = claims.renew_lease(session=session, public_id=item.public_id, reviewer_id=rita.id,
+                                 now=now + timedelta(seconds=30), lease_seconds=60)
+    assert renewed > claimed_until
+    later = now + timedelta(seconds=40)
+    assert not claims.release(session=session, public_id=item.public_id, reviewer_id=ravi.id, now=later)
+    assert not claims.release(session=session, public_id=item.public_id, reviewer_id=rita.id, now=later,
+                              lease_expires_at=claimed_until)
+    assert claims.release(session=session, public_id=item.public_id, reviewer_id=rita.id, now=later,
+                          lease_expires_at=renewed)
+    session.expire_all()
+    back = session.exec(select(Item).where(Item.id == item.id)).one()
+    assert back.status == ItemStatus.QUEUED and back.lease_holder is None and back.updated_at == later

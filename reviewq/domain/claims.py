@@ -213,14 +213,25 @@ def _give_back(session: Session, *where, now: datetime) -> int:
     ).rowcount
 
 
+@per_table
+def _release(checks_lease: bool) -> Prebuilt:
+    # Every planted claim gives the real item back: built once, run on the bare cursor.
+    items = Item.__table__
+    where = [guard(ItemStatus.QUEUED, ItemStatus.LEASED, column=items.c.status),
+             items.c.public_id == sa.bindparam("held_public_id"), items.c.lease_holder == sa.bindparam("reviewer_id")]
+    if checks_lease:
+        where.append(items.c.lease_expires_at == sa.bindparam("claimed_until", type_=UTCDateTime()))
+    return Prebuilt(sa.update(items).where(*where).values(**entering(ItemStatus.QUEUED, _NOW)))
+
+
 def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime,
             lease_expires_at: datetime | None = None) -> bool:
     """Give a leased item back to the queue (skip, logout). False if it was not held, or (given
     `lease_expires_at`, the lease's end when it was claimed) if its lease was renewed since."""
-    where = [Item.public_id == public_id, Item.lease_holder == reviewer_id]
+    params = {"held_public_id": public_id, "reviewer_id": reviewer_id, "now": now}
     if lease_expires_at is not None:
-        where.append(Item.lease_expires_at == lease_expires_at)
-    return _give_back(session, *where, now=now) == 1
+        params["claimed_until"] = lease_expires_at
+    return _release(lease_expires_at is not None).run(session, params).rowcount == 1
 
 
 def release_all(*, session: Session, reviewer_id: int, now: datetime) -> int:

@@ -22,6 +22,7 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import timeout_outcome
 from reviewq.domain.availability import anyone_on_call
 from reviewq.domain.wakeups import announce_delivery
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import (
     OPEN_STATUSES,
     Approval,
@@ -355,12 +356,13 @@ def scan(*, session: Session, settings: Settings, now: datetime, limit: int = SC
     return report
 
 
-_MARK_OPENED = (
-    sa.update(ApprovalWatch)
-    .where(ApprovalWatch.item_id == sa.bindparam("opened_item"), ApprovalWatch.first_opened_at.is_(None))
+_WATCHES = ApprovalWatch.__table__
+# Every approval claimed runs this: a Core statement on the bare cursor (lean_sql.py).
+_MARK_OPENED = Prebuilt(
+    sa.update(_WATCHES)
+    .where(_WATCHES.c.item_id == sa.bindparam("opened_item"), _WATCHES.c.first_opened_at.is_(None))
     .values(first_opened_at=sa.bindparam("opened_at", type_=UTCDateTime()),
             first_opened_by=sa.bindparam("opened_by"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -368,4 +370,4 @@ def note_opened(*, session: Session, item: Item | None, reviewer_id: int, now: d
     """A reviewer has an approval on screen: the first time counts for queue health."""
     if item is None or item.kind != ItemKind.APPROVAL:
         return
-    session.execute(_MARK_OPENED, {"opened_item": item.id, "opened_at": now, "opened_by": reviewer_id})
+    _MARK_OPENED.run(session, {"opened_item": item.id, "opened_at": now, "opened_by": reviewer_id})
