@@ -173,6 +173,8 @@ def test_the_hot_statements_take_the_bare_cursor_on_sqlite(database, backend):
         (notifications._MARK_OPENED, {"opened_item": 0, "opened_at": now, "opened_by": 1}),
         (reviewer._LATEST_SESSION, {"reviewer_id": 1}),
         (claims._peek_held(), {"reviewer_id": 1, "now": now}),
+        *((claims._claim_statement(backend == "postgres", assigned_first)[1],
+           {"reviewer_id": 1, "now": now, "until": now}) for assigned_first in (True, False)),
     ]
     sa.event.listen(database.engine, "before_cursor_execute", seen)
     try:
@@ -238,6 +240,24 @@ def test_a_detached_snapshot_reads_like_the_row_and_is_never_flushed(database, n
     with database.session(readonly=True) as session:
         assert session.exec(select(ReviewSession.decisions)).one() == 2
         assert latest_session(session=session, reviewer_id=2) is None
+
+
+def test_a_snapshot_claim_leases_the_same_item_an_orm_claim_would(session, now):
+    """claim_next(snapshot=True) takes the item the ORM claim takes, leases it the same way, and
+    hands back a detached Item with the claimed lease."""
+    rita = make_user(session, "rita", now=now)
+    for minutes in (30, 20, 10):
+        enqueue(session=session, data=output_item(), now=now - timedelta(minutes=minutes))
+    snap = claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60, snapshot=True)
+    assert snap not in session and snap.status == ItemStatus.LEASED and snap.lease_holder == rita.id
+    assert snap.lease_expires_at == now + timedelta(seconds=60)
+    orm = claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60)
+    assert orm in session and orm.created_at > snap.created_at  # the oldest went first, to the snapshot
+    stored = session.exec(select(Item.status, Item.lease_holder).where(Item.id == snap.id)).one()
+    assert tuple(stored) == (ItemStatus.LEASED, rita.id)
+    assert claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60, snapshot=True).id \
+        not in {snap.id, orm.id}
+    assert claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60, snapshot=True) is None
 
 
 def test_giving_an_item_back_checks_the_holder_and_the_lease_it_was_claimed_with(session, now):

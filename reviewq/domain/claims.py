@@ -85,7 +85,7 @@ def _claim_statement(postgres: bool, assigned_first: bool):
             query = query.with_for_update(skip_locked=True, of=Item)
         # Keep FROM items inside the subquery instead of correlating it to the UPDATE's table.
         firsts.append(query.correlate(None).scalar_subquery())
-    return loading_items(
+    claim = (
         sa.update(Item)
         .where(Item.id == sa.func.coalesce(*firsts), guard(ItemStatus.LEASED, ItemStatus.QUEUED))
         .values(
@@ -95,6 +95,7 @@ def _claim_statement(postgres: bool, assigned_first: bool):
             lease_expires_at=_UNTIL,
         )
     )
+    return loading_items(claim), Prebuilt(claim.returning(*Item.__table__.columns))
 
 
 # With an rng, a due item assigned to this reviewer is offered on about this share of claims (and
@@ -105,17 +106,24 @@ ASSIGNED_INTERLEAVE = 0.15
 
 
 def claim_next(
-    *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int, rng: random.Random | None = None
+    *, session: Session, reviewer_id: int, now: datetime, lease_seconds: int, rng: random.Random | None = None,
+    snapshot: bool = False,
 ) -> Item | None:
     """Lease the next item for this reviewer, or None when nothing is due for them.
 
     Order: approvals by deadline, then due items assigned to this reviewer, then the oldest
     outputs. Given an `rng`, assigned items are interleaved with the oldest outputs instead.
+
+    `snapshot`: the item as a detached snapshot read off the bare cursor (lean_sql.py) instead of
+    an ORM object in the session; the queue's claims, which only show it or give it back.
     """
     assigned_first = rng is None or rng.random() < ASSIGNED_INTERLEAVE
-    take = _claim_statement(_is_postgres(session), assigned_first)
+    loading, lean = _claim_statement(_is_postgres(session), assigned_first)
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
-    return session.scalars(take, params).first()
+    if snapshot:
+        row = lean.run(session, params).first()
+        return None if row is None else detached(Item, row)
+    return session.scalars(loading, params).first()
 
 
 def _is_postgres(session: Session) -> bool:

@@ -118,16 +118,16 @@ class PlantPlan:
 
 def claim_real(
     *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
-    role: Role | None = None,
+    role: Role | None = None, snapshot: bool = False,
 ) -> tuple[Item | None, PlantPlan | None]:
     """Claim the next real item and draw whether a planted copy stands in for it.
 
     `role`: the reviewer's role if the caller has it already (the queue's request read it with its
     user, possibly in the read session before this write); otherwise it is read here. Only
-    reviewers are planted for.
+    reviewers are planted for. `snapshot`: as claim_next's.
     """
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
-                      lease_seconds=settings.queue.lease_seconds, rng=rng)
+                      lease_seconds=settings.queue.lease_seconds, rng=rng, snapshot=snapshot)
     if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id, role):
         # No rng: the strict claim order, nothing planted (as claim_next without one).
         return item, None
@@ -154,7 +154,8 @@ def stand_in(
         return None
     copy = write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=plan.rate, now=now,
                  settings=settings, rng=rng)
-    session.expire(served)
+    if served in session:  # a snapshot (claim_next's) is in no session, and nothing reads it again
+        session.expire(served)
     return copy
 
 

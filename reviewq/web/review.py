@@ -207,7 +207,7 @@ def _claim(now) -> Item | None:
     session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
     # The role this request was let in with (role_required read it with the user): no second read.
     item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
-                                       role=current_user.role)
+                                       role=current_user.role, snapshot=True)
     if plan is not None:
         try:
             copy = _plant_now(item, plan, now)
