@@ -41,10 +41,16 @@ class Prebuilt:
     def run(self, where: Session | Connection, params: Mapping[str, Any] | None = None):
         """Execute inside `where`'s transaction; a LeanResult on SQLite, else SQLAlchemy's Result.
 
-        Given a Session, this runs on its connection: no autoflush, as for any Core statement.
+        Given a Session, its pending changes are flushed first unless autoflush is off, as for an
+        ORM statement (several of these replaced one), then this runs on its connection.
         """
         params = params or {}
-        connection = where.connection() if isinstance(where, Session) else where
+        if isinstance(where, Session):
+            if where.autoflush:
+                where.flush()
+            connection = where.connection()
+        else:
+            connection = where
         dialect = connection.dialect
         if dialect.name != "sqlite":
             return connection.execute(self.statement, params)
@@ -159,6 +165,19 @@ def detached(cls: type, row) -> Any:
         set_committed_value(obj, key, value)
     make_transient_to_detached(obj)
     return obj
+
+
+def loaded(session: Session, cls: type, row) -> Any:
+    """`row` as the session's own object of `cls` if it holds one already, its loaded values
+    replaced (as `populate_existing` does); else a detached snapshot (`detached`)."""
+    mapper = sa.inspect(cls)
+    key = mapper.identity_key_from_primary_key([getattr(row, c.key) for c in mapper.primary_key])
+    held = session.identity_map.get(key)
+    if held is None:
+        return detached(cls, row)
+    for name, value in zip(row._fields, row, strict=True):
+        set_committed_value(held, name, value)
+    return held
 
 
 _REQUIRED = object()

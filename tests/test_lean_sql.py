@@ -15,10 +15,21 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq.domain import audit, canary_rate, claims, decide, notifications, queue_status, reviewer, session_clock
+from reviewq.domain.errors import InvalidTransition
 from reviewq.domain.items import enqueue
 from reviewq.domain.reviewer import latest_session
 from reviewq.lean_sql import LeanResult, Prebuilt
-from reviewq.models import AuditEvent, Decision, DecisionRollup, Item, ItemStatus, ReviewSession, Role, utcnow
+from reviewq.models import (
+    AuditEvent,
+    Decision,
+    DecisionCreate,
+    DecisionRollup,
+    Item,
+    ItemStatus,
+    ReviewSession,
+    Role,
+    utcnow,
+)
 from reviewq.web import auth
 from tests.factories import make_user, output_item
 from tests.support.web import json_headers, login
@@ -280,3 +291,30 @@ def test_giving_an_item_back_checks_the_holder_and_the_lease_it_was_claimed_with
     session.expire_all()
     back = session.exec(select(Item).where(Item.id == item.id)).one()
     assert back.status == ItemStatus.QUEUED and back.lease_holder is None and back.updated_at == later
+
+
+def test_pending_changes_are_flushed_first_unless_autoflush_is_off(database, now):
+    """As an ORM statement would: a lean read given a session sees what the session has pending."""
+    with database.session() as session:
+        make_user(session, "rita", now=now)
+        session.add(ReviewSession(reviewer_id=1, started_at=now, last_activity_at=now, active_ms=10, decisions=1))
+        assert latest_session(session=session, reviewer_id=1).active_ms == 10
+        with session.no_autoflush:
+            session.add(ReviewSession(reviewer_id=1, started_at=now, last_activity_at=now + timedelta(minutes=1),
+                                      active_ms=20, decisions=1))
+            assert latest_session(session=session, reviewer_id=1).active_ms == 10
+        assert latest_session(session=session, reviewer_id=1).active_ms == 20
+
+
+def test_a_decision_refreshes_the_sessions_own_item(session, now, settings):
+    """The settle's row replaces the loaded values of the Item the session holds (as the ORM's
+    populate_existing did), so a second verdict on it is refused as already decided."""
+    alice, bob = make_user(session, "alice", now=now), make_user(session, "bob", now=now)
+    enqueue(session=session, data=output_item(), now=now - timedelta(minutes=1))
+    held = claims.claim_next(session=session, reviewer_id=alice.id, now=now, lease_seconds=60)
+    result = decide.decide(session=session, public_id=held.public_id, reviewer=alice,
+                           data=DecisionCreate(verdict="approve", active_ms=5), now=now, settings=settings)
+    assert result.item is held and held.status == ItemStatus.DECIDED and held.lease_holder is None
+    with pytest.raises(InvalidTransition):
+        decide.decide(session=session, public_id=held.public_id, reviewer=bob,
+                      data=DecisionCreate(verdict="approve", active_ms=5), now=now, settings=settings)

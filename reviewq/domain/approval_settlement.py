@@ -21,6 +21,7 @@ from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.transitions import entering, guard
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
+from reviewq.lean_sql import Prebuilt, detached
 from reviewq.models import (
     OPEN_STATUSES,
     Approval,
@@ -52,6 +53,8 @@ _LAST_REJECT = (
     .limit(1)
 )
 _APPROVAL_OF_ITEM = select(Approval).where(Approval.item_id == sa.bindparam("item_id"))
+# Every settled approval reads its record to learn where to call back: a snapshot (lean_sql.py).
+_APPROVAL_ROW = Prebuilt(select(*Approval.__table__.columns).where(Approval.item_id == sa.bindparam("item_id")))
 
 
 def approval_public(*, session: Session, item: Item, approval: Approval | None = None) -> ApprovalPublic:
@@ -91,10 +94,13 @@ def approval_record(*, session: Session, item_id: int) -> Approval | None:
 
 
 def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Approval | None:
-    """Outbox row and wake-up for a settled approval item; nothing for an item without a record."""
-    approval = approval_record(session=session, item_id=item.id)
-    if approval is None:
+    """Outbox row and wake-up for a settled approval item; nothing for an item without a record.
+
+    The record is returned as a detached snapshot: it is only read."""
+    row = _APPROVAL_ROW.run(session, {"item_id": item.id}).first()
+    if row is None:
         return None
+    approval = detached(Approval, row)
     if approval.callback_url:
         data = approval_public(session=session, item=item, approval=approval).model_dump(mode="json")
         enqueue_delivery(

@@ -15,12 +15,12 @@ from reviewq.domain.approval_settlement import refuse_late_verdict
 from reviewq.domain.claims import held_by
 from reviewq.domain.effects import DecisionEffects, after_decision
 from reviewq.domain.errors import InvalidTransition, LeaseLost
-from reviewq.domain.items import get_item, loading_items, set_loaded
+from reviewq.domain.items import get_item, set_loaded
 from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef, other_approvers
 from reviewq.domain.session_clock import clock_decision
 from reviewq.domain.transitions import check, entering, guard, per_table
-from reviewq.lean_sql import Prebuilt
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import (
     Decision,
     DecisionCreate,
@@ -67,13 +67,15 @@ def _outcome_sql(verdict: Verdict):
 
 @per_table
 def _settle_held(verdict: Verdict):
-    """Settle the item if this reviewer holds it and their verdict is final, returning the item."""
+    """Settle the item if this reviewer holds it and their verdict is final, returning the item's
+    columns (every decision runs it: on the bare cursor, the item a snapshot; lean_sql.py)."""
     final = Item.required_approvals <= 1 if verdict == Verdict.APPROVE else sa.true()
     in_time = sa.or_(Item.deadline.is_(None), Item.deadline > _NOW)
-    return loading_items(
+    return Prebuilt(
         sa.update(Item)
         .where(held_by(ItemStatus.DECIDED), final, in_time)
         .values(**entering(ItemStatus.DECIDED, _NOW), outcome=_outcome_sql(verdict), decided_at=_NOW)
+        .returning(*_ITEMS.columns)
     )
 
 
@@ -103,10 +105,10 @@ def decide(
     """Record a reviewer's verdict on the item they hold, and settle the item if it is final."""
     reason_for(data.verdict, data.reason)  # a reject needs a reason bucket
     # The common case settles in one statement; the rest (errors, the first of two approvals) below.
-    item = session.scalars(
-        _settle_held(data.verdict), {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now},
-    ).first()
-    if item is not None:
+    row = _settle_held(data.verdict).run(
+        session, {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now}).first()
+    if row is not None:
+        item = loaded(session, Item, row)  # the session's Item refreshed, else a snapshot
         settled, shown_at = True, item.leased_at or now
     else:
         item, settled, shown_at = _settle_or_requeue(
