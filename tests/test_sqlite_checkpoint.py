@@ -19,6 +19,8 @@ def _rows_in_main_file(path, copy) -> int | None:
         return conn.execute("SELECT count(*) FROM t").fetchone()[0]
     except sqlite3.OperationalError:  # the table is still only in the WAL
         return None
+    except sqlite3.DatabaseError:  # copied while a checkpoint was writing the file: look again
+        return None
     finally:
         conn.close()
 
