@@ -6,14 +6,16 @@ wraps the cursor in a result for every call. A decision runs about fifteen state
 in instructions (callgrind, the review loop in process), moving the user read alone saved 2.5 %
 of a decision.
 
-SQLAlchemy still compiles the statement, once per dialect, and its own bind and result
-processors convert the values: what reaches SQLite is what SQLAlchemy would have sent, and rows
-come back converted as its rows would be. Driver errors are wrapped as SQLAlchemy wraps them
-(`sqlalchemy.exc.IntegrityError` and so on). Only statements whose SQL is fixed qualify: an
-expanding IN or a literal-rendered bind is refused when the plan is made.
+SQLAlchemy still compiles the statement, once per dialect and set of parameter names, and its
+own bind and result processors convert the values: what reaches SQLite is what SQLAlchemy would
+have sent, and rows come back converted as its rows would be. Driver errors are wrapped as
+SQLAlchemy wraps them (`sqlalchemy.exc.IntegrityError` and so on). What would make the SQL or its
+values per call (an IN list given per call, a literal-rendered bind, a column default computed in
+Python) takes SQLAlchemy's path, as PostgreSQL and any other database always do; its result
+answers the same calls.
 
-PostgreSQL (and any other database) takes the ordinary path, and gets SQLAlchemy's own result,
-which answers the same calls.
+Rows the ORM loaded only to be read can come back as ORM objects in no session (`detached`), or
+as the session's own object refreshed (`loaded`), at a fraction of an ORM load's cost.
 """
 
 from __future__ import annotations
