@@ -169,16 +169,18 @@ def detached(cls: type, row) -> Any:
     return obj
 
 
-def loaded(session: Session, cls: type, row) -> Any:
-    """`row` as the session's own object of `cls` if it holds one already, its loaded values
-    replaced (as `populate_existing` does); else a detached snapshot (`detached`)."""
+def loaded(session: Session, cls: type, row, *, refresh: bool = False) -> Any:
+    """`row` as an ORM query would give it: the session's own object of `cls` if it holds one
+    (its loaded values replaced by the row's given `refresh`, as `populate_existing` does), else a
+    detached snapshot (`detached`)."""
     mapper = sa.inspect(cls)
     key = mapper.identity_key_from_primary_key([getattr(row, c.key) for c in mapper.primary_key])
     held = session.identity_map.get(key)
     if held is None:
         return detached(cls, row)
-    for name, value in zip(row._fields, row, strict=True):
-        set_committed_value(held, name, value)
+    if refresh:
+        for name, value in zip(row._fields, row, strict=True):
+            set_committed_value(held, name, value)
     return held
 
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from reviewq import lean_sql
 from reviewq.domain import audit, canary_rate, claims, decide, notifications, queue_status, reviewer, session_clock
 from reviewq.domain.errors import InvalidTransition
 from reviewq.domain.items import enqueue
@@ -318,3 +319,21 @@ def test_a_decision_refreshes_the_sessions_own_item(session, now, settings):
     with pytest.raises(InvalidTransition):
         decide.decide(session=session, public_id=held.public_id, reviewer=bob,
                       data=DecisionCreate(verdict="approve", active_ms=5), now=now, settings=settings)
+
+
+def test_a_lean_read_gives_the_sessions_own_object_when_it_holds_one(session, now):
+    """As an ORM query: the object the session holds comes back, refreshed only where the read it
+    replaced refreshed (the claim's populate_existing); a plain read keeps its values."""
+    rita = make_user(session, "rita", now=now)
+    held = ReviewSession(reviewer_id=rita.id, started_at=now, last_activity_at=now, active_ms=10, decisions=1)
+    session.add(held)
+    session.flush()
+    assert latest_session(session=session, reviewer_id=rita.id) is held
+    session.execute(sa.update(ReviewSession.__table__).values(active_ms=99))  # behind the ORM's back
+    assert latest_session(session=session, reviewer_id=rita.id).active_ms == 10  # not refreshed
+    row = reviewer._LATEST_SESSION.run(session, {"reviewer_id": rita.id}).first()
+    assert lean_sql.loaded(session, ReviewSession, row, refresh=True) is held and held.active_ms == 99
+    enqueue(session=session, data=output_item(), now=now - timedelta(minutes=1))
+    item = session.exec(select(Item)).one()
+    claimed = claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60, snapshot=True)
+    assert claimed is item and item.status == ItemStatus.LEASED and item.lease_holder == rita.id

@@ -21,7 +21,7 @@ from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.transitions import entering, guard
 from reviewq.domain.wakeups import announce_settled
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
-from reviewq.lean_sql import Prebuilt, detached
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import (
     OPEN_STATUSES,
     Approval,
@@ -96,11 +96,11 @@ def approval_record(*, session: Session, item_id: int) -> Approval | None:
 def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Approval | None:
     """Outbox row and wake-up for a settled approval item; nothing for an item without a record.
 
-    The record is returned as a detached snapshot: it is only read."""
+    The record is read off the bare cursor (the session's own object if it holds it): it is only read."""
     row = _APPROVAL_ROW.run(session, {"item_id": item.id}).first()
     if row is None:
         return None
-    approval = detached(Approval, row)
+    approval = loaded(session, Approval, row)
     if approval.callback_url:
         data = approval_public(session=session, item=item, approval=approval).model_dump(mode="json")
         enqueue_delivery(

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from reviewq.domain.errors import LeaseLost
 from reviewq.domain.items import loading_items
 from reviewq.domain.transitions import entering, guard, per_table
-from reviewq.lean_sql import Prebuilt, detached
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import Decision, Item, ItemKind, ItemStatus
 from reviewq.models.common import UTCDateTime
 
@@ -114,15 +114,15 @@ def claim_next(
     Order: approvals by deadline, then due items assigned to this reviewer, then the oldest
     outputs. Given an `rng`, assigned items are interleaved with the oldest outputs instead.
 
-    `snapshot`: the item as a detached snapshot read off the bare cursor (lean_sql.py) instead of
-    an ORM object in the session; the queue's claims, which only show it or give it back.
+    `snapshot`: the item read off the bare cursor (lean_sql.py): a detached snapshot unless the
+    session holds it already; the queue's claims, which only show it or give it back.
     """
     assigned_first = rng is None or rng.random() < ASSIGNED_INTERLEAVE
     loading, lean = _claim_statement(_is_postgres(session), assigned_first)
     params = {"reviewer_id": reviewer_id, "now": now, "until": now + timedelta(seconds=lease_seconds)}
     if snapshot:
         row = lean.run(session, params).first()
-        return None if row is None else detached(Item, row)
+        return None if row is None else loaded(session, Item, row, refresh=True)  # as populate_existing
     return session.scalars(loading, params).first()
 
 
@@ -172,11 +172,11 @@ def held_fresh(*, session: Session, reviewer_id: int, now: datetime, lease_secon
     at least half of it is left, more than the page's heartbeat interval (a third), so the page
     keeps it. None otherwise (nothing held, or a lease to renew through resume_held).
 
-    A detached snapshot, to show: changes to it are never flushed."""
+    Read off the bare cursor: a detached snapshot unless the session holds the item already."""
     row = _peek_held().run(session, {"reviewer_id": reviewer_id, "now": now}).first()
     if row is None or row.lease_expires_at - now < timedelta(seconds=lease_seconds / 2):
         return None
-    return detached(Item, row)
+    return loaded(session, Item, row)
 
 
 def held_by(target: ItemStatus):
@@ -211,25 +211,27 @@ def renew_lease(
     return until
 
 
-def _give_back(session: Session, *where, now: datetime) -> int:
-    """Return leased items matching `where` to the queue."""
-    return session.execute(
+def _giving_back(*where, now) -> sa.Update:
+    """Leased items matching `where` back to the queue (`now`: a value or a bind parameter)."""
+    return (
         sa.update(Item)
         .where(guard(ItemStatus.QUEUED, ItemStatus.LEASED), *where)
         .values(**entering(ItemStatus.QUEUED, now))
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+
+
+def _give_back(session: Session, *where, now: datetime) -> int:
+    """Return leased items matching `where` to the queue."""
+    return session.execute(_giving_back(*where, now=now).execution_options(synchronize_session=False)).rowcount
 
 
 @per_table
 def _release(checks_lease: bool) -> Prebuilt:
     # Every planted claim gives the real item back: built once, run on the bare cursor.
-    items = Item.__table__
-    where = [guard(ItemStatus.QUEUED, ItemStatus.LEASED, column=items.c.status),
-             items.c.public_id == sa.bindparam("held_public_id"), items.c.lease_holder == sa.bindparam("reviewer_id")]
+    where = [Item.public_id == sa.bindparam("held_public_id"), Item.lease_holder == sa.bindparam("reviewer_id")]
     if checks_lease:
-        where.append(items.c.lease_expires_at == sa.bindparam("claimed_until", type_=UTCDateTime()))
-    return Prebuilt(sa.update(items).where(*where).values(**entering(ItemStatus.QUEUED, _NOW)))
+        where.append(Item.lease_expires_at == sa.bindparam("claimed_until", type_=UTCDateTime()))
+    return Prebuilt(_giving_back(*where, now=_NOW))
 
 
 def release(*, session: Session, public_id: str, reviewer_id: int, now: datetime,

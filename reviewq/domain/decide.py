@@ -108,7 +108,7 @@ def decide(
     row = _settle_held(data.verdict).run(
         session, {"held_public_id": public_id, "reviewer_id": reviewer.id, "now": now}).first()
     if row is not None:
-        item = loaded(session, Item, row)  # the session's Item refreshed, else a snapshot
+        item = loaded(session, Item, row, refresh=True)  # as the ORM's populate_existing did
         settled, shown_at = True, item.leased_at or now
     else:
         item, settled, shown_at = _settle_or_requeue(

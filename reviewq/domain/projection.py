@@ -154,7 +154,7 @@ def stand_in(
         return None
     copy = write(session=session, planted=planted, served=served, reviewer_id=reviewer_id, rate=plan.rate, now=now,
                  settings=settings, rng=rng)
-    if served in session:  # a snapshot (claim_next's) is in no session, and nothing reads it again
+    if served in session:  # a snapshot of claim_next's not held by the session: nothing reads it again
         session.expire(served)
     return copy
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.domain.time_on_task import SessionSoFar, continuous_active_minutes
-from reviewq.lean_sql import Prebuilt, detached
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import Decision, Item, ReviewSession, Verdict
 
 
@@ -55,9 +55,10 @@ def other_approvers(*, session: Session, item_id: int, reviewer_id: int) -> int:
 
 
 def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:
-    """The reviewer's most recent session, as a detached snapshot (changes to it are not flushed)."""
+    """The reviewer's most recent session: the session's own object if it holds it, else a detached
+    snapshot (changes to that are not flushed)."""
     row = _LATEST_SESSION.run(session, {"reviewer_id": reviewer_id}).first()
-    return None if row is None else detached(ReviewSession, row)
+    return None if row is None else loaded(session, ReviewSession, row)
 
 
 @dataclass(frozen=True)
