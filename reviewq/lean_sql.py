@@ -162,7 +162,11 @@ def detached(cls: type, row) -> Any:
     """An ORM object of `cls` holding `row`'s columns (named as its attributes) as loaded values,
     in no session: a snapshot to read, at a fraction of an ORM load's cost. Nothing it changes is
     ever flushed; record changes the database made already with `set_committed_value`."""
-    obj = manager_of_class(cls).new_instance()
+    manager = manager_of_class(cls)
+    if not manager.mapper.configured:
+        # In a fresh process before any ORM query: the attributes get their loaders only here.
+        sa.orm.configure_mappers()
+    obj = manager.new_instance()
     for key, value in zip(row._fields, row, strict=True):
         set_committed_value(obj, key, value)
     make_transient_to_detached(obj)

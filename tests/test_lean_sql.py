@@ -8,6 +8,8 @@ take the bare cursor; on PostgreSQL everything takes SQLAlchemy's path.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +17,18 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq import lean_sql
-from reviewq.domain import audit, canary_rate, claims, decide, notifications, queue_status, reviewer, session_clock
+from reviewq.domain import (
+    audit,
+    canary_rate,
+    claims,
+    decide,
+    notifications,
+    queue_status,
+    rate_counters,
+    reviewer,
+    session_clock,
+    tokens,
+)
 from reviewq.domain.errors import InvalidTransition
 from reviewq.domain.items import enqueue
 from reviewq.domain.reviewer import latest_session
@@ -184,6 +197,9 @@ def test_the_hot_statements_take_the_bare_cursor_on_sqlite(database, backend):
         (claims._release(True), {"held_public_id": "itm_x", "reviewer_id": 1, "now": now, "claimed_until": now}),
         (notifications._MARK_OPENED, {"opened_item": 0, "opened_at": now, "opened_by": 1}),
         (reviewer._LATEST_SESSION, {"reviewer_id": 1}),
+        (tokens._TOKEN_BY_HASH, {"digest": "0" * 64}),
+        (rate_counters._hit_statement(database.engine.dialect.name),
+         {"key": "lean-test", "now": now, "amount": 1, "cutoff": now - timedelta(minutes=1)}),
         (claims._peek_held(), {"reviewer_id": 1, "now": now}),
         *((claims._claim_statement(backend == "postgres", assigned_first)[1],
            {"reviewer_id": 1, "now": now, "until": now}) for assigned_first in (True, False)),
@@ -252,6 +268,22 @@ def test_a_detached_snapshot_reads_like_the_row_and_is_never_flushed(database, n
     with database.session(readonly=True) as session:
         assert session.exec(select(ReviewSession.decisions)).one() == 2
         assert latest_session(session=session, reviewer_id=2) is None
+
+
+def test_a_snapshot_is_made_in_a_fresh_process_before_any_orm_query():
+    """The first request a server answers may read its token as a snapshot before the ORM has
+    configured its mappers (the attributes have no loaders until then): it must not fail."""
+    code = (
+        "from collections import namedtuple\n"
+        "from reviewq.lean_sql import detached\n"
+        "from reviewq.models import ApiToken\n"
+        "Row = namedtuple('Row', ['id', 'agent', 'scopes'])\n"
+        "token = detached(ApiToken, Row(7, 'billing-bot', 'items:write'))\n"
+        "print(token.id, token.agent, sorted(token.scope_set))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "7 billing-bot ['items:write']"
 
 
 def test_a_snapshot_claim_leases_the_same_item_an_orm_claim_would(session, now):

@@ -10,6 +10,7 @@ driver's form: strings, integers, JSON text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +43,7 @@ def insert_ignoring_conflicts(
     found: list = []
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        params = tuple(value for row in chunk for value in (*row, *shared_values))
+        params = tuple(chain.from_iterable(row + shared_values for row in chunk))
         sql = head + ", ".join([group] * len(chunk)) + tail
         found += connection.exec_driver_sql(sql, params).scalars().all()  # one fetchall, not a fetch per row
     return found

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import RateCounter
 from reviewq.models.common import UTCDateTime
 
@@ -35,24 +36,25 @@ class Count:
 def hit(*, session: Session, key: str, now: datetime, window: timedelta, amount: int = 1) -> Count:
     """Add `amount` to `key`'s count (a new window if the last one has ended) and return the total."""
     stmt = _hit_statement(session.get_bind().dialect.name)
-    row = session.execute(stmt, {"key": key, "now": now, "amount": amount, "cutoff": now - window}).one()
+    row = stmt.run(session, {"key": key, "now": now, "amount": amount, "cutoff": now - window}).one()
     return Count(count=row.count, window_start=_aware(row.window_start))
 
 
 @functools.cache
 def _hit_statement(dialect: str):
-    """The upsert, built once per dialect: building it on every request cost more than running it."""
+    """The upsert, built once per dialect (building it on every request cost more than running
+    it) and run off SQLite's bare cursor: every agent request runs it."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(_COUNTERS).values(key=sa.bindparam("key"), window_start=sa.bindparam("now", type_=UTCDateTime()),
                                     count=sa.bindparam("amount"))
     ended = _COUNTERS.c.window_start <= sa.bindparam("cutoff", type_=UTCDateTime())
-    return stmt.on_conflict_do_update(
+    return Prebuilt(stmt.on_conflict_do_update(
         index_elements=[_COUNTERS.c.key],
         set_={
             "count": sa.case((ended, stmt.excluded.count), else_=_COUNTERS.c.count + stmt.excluded.count),
             "window_start": sa.case((ended, stmt.excluded.window_start), else_=_COUNTERS.c.window_start),
         },
-    ).returning(_COUNTERS.c.count, _COUNTERS.c.window_start)
+    ).returning(_COUNTERS.c.count, _COUNTERS.c.window_start))
 
 
 def peek(*, session: Session, key: str, now: datetime, window: timedelta) -> Count | None:

@@ -17,6 +17,7 @@ from reviewq.domain import rate_counters
 from reviewq.domain.audit import record_event
 from reviewq.domain.errors import NotFound, ValidationFailed
 from reviewq.domain.judges import judge_account
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import ALL_SCOPES, ApiToken
 from reviewq.models.common import UTCDateTime
 
@@ -80,18 +81,21 @@ def create_token(
     return IssuedToken(token=token, plaintext=plaintext, webhook_secret=secret)
 
 
-# Built once: every agent request runs it, and building it cost more than running it.
-_TOKEN_BY_HASH = select(ApiToken).where(ApiToken.token_hash == sa.bindparam("digest"))
+# Built once and read off the bare cursor (lean_sql.py): every agent request runs it, and the ORM
+# load cost more than the query.
+_TOKEN_BY_HASH = Prebuilt(select(*ApiToken.__table__.columns).where(ApiToken.token_hash == sa.bindparam("digest")))
 
 
 def verify_token(*, session: Session, plaintext: str, now: datetime) -> ApiToken | None:
-    """The live token for this bearer string, or None if unknown or revoked."""
+    """The live token for this bearer string, or None if unknown or revoked: the session's own
+    object if it holds it, else a detached snapshot (lean_sql.loaded) to read."""
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(plaintext)
-    token = session.scalars(_TOKEN_BY_HASH, {"digest": digest}).first()
-    if token is None or token.revoked_at is not None:
+    row = _TOKEN_BY_HASH.run(session, {"digest": digest}).first()
+    if row is None or row.revoked_at is not None:
         return None
+    token = loaded(session, ApiToken, row)
     # The lookup was by hash; this keeps the final check constant-time all the same.
     if not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 
 from reviewq.domain.approval_consume import consume_approval
@@ -61,7 +62,9 @@ def submit_items():
     record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
     if batch:
-        return jsonify({"results": [_result_json(r) for r in results]})
+        # orjson: the standard encoder took longer over a batch's answer than the insert's Python.
+        return current_app.response_class(orjson.dumps({"results": [_result_json(r) for r in results]}) + b"\n",
+                                          mimetype="application/json")
     only = results[0]
     created = only.queued and not only.duplicate
     return jsonify(_result_json(only)), 201 if created else 200

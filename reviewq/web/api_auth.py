@@ -43,7 +43,8 @@ def authenticate(*scopes: Scope) -> Caller:
     token = verify_token(session=session, plaintext=plaintext.strip(), now=now)
     if token is None:
         raise _unauthorized("the token is unknown or revoked")
-    session.expunge(token)  # a detached snapshot: usable after this request's session lets go
+    if token in session:
+        session.expunge(token)  # a detached snapshot: usable after this request's session lets go
     if scopes and not (token.scope_set & {s.value for s in scopes}):
         needed = " or ".join(s.value for s in scopes)
         raise ApiError(403, "insufficient_scope", f"this token lacks the {needed} scope")
