@@ -261,6 +261,8 @@ def test_a_detached_snapshot_reads_like_the_row_and_is_never_flushed(database, n
     with database.session() as session:
         snapshot = latest_session(session=session, reviewer_id=1)
         assert isinstance(snapshot, ReviewSession) and snapshot not in session
+        state = sa.inspect(snapshot)  # loaded as a query loads: unchanged, not modified
+        assert state.detached and not state.modified and state.attrs.active_ms.history.unchanged == [4000]
         assert (snapshot.active_ms, snapshot.decisions, snapshot.last_activity_at) == (
             4000, 2, now + timedelta(minutes=3))
         snapshot.decisions = 99

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import Approval, Decision, Item, ItemKind, Outcome, User
 from reviewq.models.approvals import DecisionRecord
 from reviewq.tool_digest import tool_call_digest
@@ -39,7 +40,7 @@ def valid_until(*, item: Item, approval: Approval | None) -> datetime | None:
 
 
 # Built once: every waiter woken by a decision reads its approval's decisions through this.
-_DECISION_RECORDS = (
+_DECISION_RECORDS = Prebuilt(
     select(User.name, Decision.verdict, Decision.tool_digest, Decision.decided_at)
     .join(User, User.id == Decision.reviewer_id)
     .where(Decision.item_id == sa.bindparam("item_id"))
@@ -49,7 +50,7 @@ _DECISION_RECORDS = (
 
 def decision_records(*, session: Session, item_id: int) -> list[DecisionRecord]:
     """Who decided this item, on which digest, when; oldest first."""
-    rows = session.execute(_DECISION_RECORDS, {"item_id": item_id}).all()
+    rows = _DECISION_RECORDS.run(session, {"item_id": item_id}).all()
     return [
         DecisionRecord(approver=name, verdict=getattr(verdict, "value", verdict), tool_digest=digest,
                        decided_at=decided_at)

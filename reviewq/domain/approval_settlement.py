@@ -45,15 +45,14 @@ def agent_status(item: Item) -> str:
     return status.value  # expired, cancelled
 
 
-# Built once: every waiter woken by a decision reads its approval through these.
-_LAST_REJECT = (
+# Built once and run off the bare cursor (lean_sql.py): every waiter woken by a decision reads its
+# approval through these, and every settled approval reads its record to learn where to call back.
+_LAST_REJECT = Prebuilt(
     select(Decision.reason, Decision.note)
     .where(Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.REJECT)
     .order_by(Decision.decided_at.desc())
     .limit(1)
 )
-_APPROVAL_OF_ITEM = select(Approval).where(Approval.item_id == sa.bindparam("item_id"))
-# Every settled approval reads its record to learn where to call back: a snapshot (lean_sql.py).
 _APPROVAL_ROW = Prebuilt(select(*Approval.__table__.columns).where(Approval.item_id == sa.bindparam("item_id")))
 
 
@@ -63,7 +62,7 @@ def approval_public(*, session: Session, item: Item, approval: Approval | None =
     status = agent_status(item)
     reason = note = None
     if status == "denied":
-        last_reject = session.execute(_LAST_REJECT, {"item_id": item.id}).first()
+        last_reject = _LAST_REJECT.run(session, {"item_id": item.id}).first()
         if last_reject is not None:
             reason, note = last_reject
     payload = item.payload or {}
@@ -90,7 +89,9 @@ def approval_public(*, session: Session, item: Item, approval: Approval | None =
 
 
 def approval_record(*, session: Session, item_id: int) -> Approval | None:
-    return session.scalars(_APPROVAL_OF_ITEM, {"item_id": item_id}).first()
+    """The item's approval record, to read: the session's own object if it holds it, else a snapshot."""
+    row = _APPROVAL_ROW.run(session, {"item_id": item_id}).first()
+    return None if row is None else loaded(session, Approval, row)
 
 
 def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Approval | None:

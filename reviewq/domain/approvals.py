@@ -115,10 +115,12 @@ def request_approval(
     return Requested(item=done.item, approval=approval, created=True)
 
 
-def agent_item(*, session: Session, token: ApiToken, public_id: str, kind: ItemKind | None = None) -> Item:
-    """An item of this token's agent; anything else (other agents, canaries) is simply not found."""
+def agent_item(*, session: Session, token: ApiToken, public_id: str, kind: ItemKind | None = None,
+               snapshot: bool = False) -> Item:
+    """An item of this token's agent; anything else (other agents, canaries) is simply not found.
+    `snapshot`: read only, so it may come back detached (items.get_item)."""
     try:
-        item = get_item(session=session, public_id=public_id)
+        item = get_item(session=session, public_id=public_id, snapshot=snapshot)
     except NotFound:
         item = None
     if item is None or item.token_id is None or item.agent != token.agent or (kind and item.kind != kind):

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.domain.errors import NotFound
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import Item, ItemCreate, ItemStatus, new_public_id
 
 
@@ -56,10 +57,17 @@ def find_by_dedupe_key(*, session: Session, dedupe_key: str) -> Item | None:
 
 # Hot-path statements are built once; per-call construction dominated the cost of a decision.
 _ITEM_BY_PUBLIC_ID = select(Item).where(Item.public_id == sa.bindparam("public_id"))
+_ITEM_ROW = Prebuilt(select(*Item.__table__.columns).where(Item.public_id == sa.bindparam("public_id")))
 
 
-def get_item(*, session: Session, public_id: str) -> Item:
-    item = session.scalars(_ITEM_BY_PUBLIC_ID, {"public_id": public_id}).first()
+def get_item(*, session: Session, public_id: str, snapshot: bool = False) -> Item:
+    """The item; given `snapshot`, read off the bare cursor as the session's own object if it holds
+    it, else a detached snapshot (lean_sql.loaded): for reads only, such as a woken waiter's."""
+    if snapshot:
+        row = _ITEM_ROW.run(session, {"public_id": public_id}).first()
+        item = None if row is None else loaded(session, Item, row)
+    else:
+        item = session.scalars(_ITEM_BY_PUBLIC_ID, {"public_id": public_id}).first()
     if item is None:
         raise NotFound(f"no item {public_id!r}", field="id")
     return item

@@ -30,10 +30,12 @@ class ReviewerRef(Protocol):
 
 # Both run on every decision: the statements are built once.
 # Approvers, not approvals: one reviewer approving twice is still one person.
-_APPROVALS_GIVEN = select(sa.func.count(sa.distinct(Decision.reviewer_id))).where(
+# Off the bare cursor (lean_sql.py): every woken waiter's re-read counts its approval's approvers.
+_GIVEN = select(sa.func.count(sa.distinct(Decision.reviewer_id))).where(
     Decision.item_id == sa.bindparam("item_id"), Decision.verdict == Verdict.APPROVE
 )
-_OTHER_APPROVERS = _APPROVALS_GIVEN.where(Decision.reviewer_id != sa.bindparam("reviewer_id"))
+_APPROVALS_GIVEN = Prebuilt(_GIVEN)
+_OTHER_APPROVERS = Prebuilt(_GIVEN.where(Decision.reviewer_id != sa.bindparam("reviewer_id")))
 _SESSIONS = ReviewSession.__table__
 # Read on every next and decide: a snapshot off the bare cursor, not an ORM load (lean_sql.py).
 _LATEST_SESSION = Prebuilt(
@@ -46,12 +48,12 @@ _LATEST_SESSION = Prebuilt(
 
 def approvals_given(*, session: Session, item_id: int) -> int:
     """Reviewers who have approved this item so far (the two-person rule's progress)."""
-    return session.execute(_APPROVALS_GIVEN, {"item_id": item_id}).scalar_one()
+    return _APPROVALS_GIVEN.run(session, {"item_id": item_id}).scalar_one()
 
 
 def other_approvers(*, session: Session, item_id: int, reviewer_id: int) -> int:
     """Reviewers other than `reviewer_id` who have approved this item: with theirs, the count that settles."""
-    return session.execute(_OTHER_APPROVERS, {"item_id": item_id, "reviewer_id": reviewer_id}).scalar_one()
+    return _OTHER_APPROVERS.run(session, {"item_id": item_id, "reviewer_id": reviewer_id}).scalar_one()
 
 
 def latest_session(*, session: Session, reviewer_id: int) -> ReviewSession | None:

@@ -33,7 +33,7 @@ def approval_state(*, database: Database, settings: Settings, token: ApiToken | 
                    now: datetime) -> tuple[bool, ApprovalPublic]:
     """(settled?, what the agent sees); raises NotFound for another agent's or an unknown id."""
     with database.session(readonly=True) as session:
-        item = agent_item(session=session, token=token, public_id=public_id, kind=ItemKind.APPROVAL)
+        item = agent_item(session=session, token=token, public_id=public_id, kind=ItemKind.APPROVAL, snapshot=True)
         item_id = item.id
         public = approval_public(session=session, item=item)
         session.rollback()
@@ -41,7 +41,8 @@ def approval_state(*, database: Database, settings: Settings, token: ApiToken | 
         with database.session_scope() as session:
             expire_due(session=session, now=now, settings=settings, item_id=item_id)
         with database.session(readonly=True) as session:
-            item = agent_item(session=session, token=token, public_id=public_id, kind=ItemKind.APPROVAL)
+            item = agent_item(session=session, token=token, public_id=public_id, kind=ItemKind.APPROVAL,
+                              snapshot=True)
             public = approval_public(session=session, item=item)
             session.rollback()
     return public.status != "pending", public
