@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from reviewq.domain.audit import record_event, user_actor
 from reviewq.domain.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from reviewq.domain.reviewer import ReviewerRef
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import (
     DISPUTE_TRANSITIONS,
     Dispute,
@@ -45,9 +46,13 @@ def template_key(injection: Injection) -> str | None:
     return None  # a re-served real item (a control replay): voided, nothing to retire
 
 
+# Every planted item reads it: off the bare cursor (lean_sql.py).
+_RETIRED_KEYS = Prebuilt(select(RetiredTemplate.key))
+
+
 def retired_keys(*, session: Session) -> set[str]:
     """Templates and mutators the planter must skip."""
-    return set(session.exec(select(RetiredTemplate.key)).all())
+    return set(_RETIRED_KEYS.run(session).scalars())
 
 
 def retired_mutators(keys: set[str]) -> frozenset[str]:

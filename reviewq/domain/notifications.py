@@ -22,7 +22,7 @@ from reviewq.config import Settings
 from reviewq.domain.approval_settlement import timeout_outcome
 from reviewq.domain.availability import anyone_on_call
 from reviewq.domain.wakeups import announce_delivery
-from reviewq.lean_sql import Prebuilt
+from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import (
     OPEN_STATUSES,
     Approval,
@@ -274,14 +274,16 @@ def _escalate(*, session: Session, settings: Settings, now: datetime, report: Sc
         session.add(watch)
 
 
-# Built once: the scan settles every decided approval through these, holding the write lock.
-_DECIDERS = (
+# Built once and run off the bare cursor (lean_sql.py): the scan settles every decided approval
+# through these, holding the write lock; the notifications are only read (snapshots).
+_DECIDERS = Prebuilt(
     select(User.name, Decision.reason).join(User, User.id == Decision.reviewer_id)
     .where(Decision.item_id == sa.bindparam("item_id"), Decision.verdict == sa.bindparam("verdict"))
     .order_by(Decision.decided_at, Decision.id)
 )
-_NOTIFICATIONS_OF_WATCH = (
-    select(Notification).where(Notification.watch_id == sa.bindparam("watch_id")).order_by(Notification.id)
+_NOTIFICATIONS_OF_WATCH = Prebuilt(
+    select(*Notification.__table__.columns).where(Notification.watch_id == sa.bindparam("watch_id"))
+    .order_by(Notification.id)
 )
 
 
@@ -296,7 +298,7 @@ def settled_state(*, session: Session, item: Item, now: datetime, settings: Sett
     at = item.decided_at or now
     if status == ItemStatus.DECIDED:
         wanted = Verdict.APPROVE if item.outcome == Outcome.APPROVE else Verdict.REJECT
-        rows = session.execute(_DECIDERS, {"item_id": item.id, "verdict": wanted}).all()
+        rows = _DECIDERS.run(session, {"item_id": item.id, "verdict": wanted}).all()
         names = list(dict.fromkeys(name for name, _ in rows))
         status_text = "approved" if wanted == Verdict.APPROVE else "denied"
         reason = rows[-1][1] if rows and wanted == Verdict.REJECT else None
@@ -327,7 +329,8 @@ def _settle_rows(*, session: Session, rows, settings: Settings, now: datetime, t
         watch.settled_at, watch.settled_status, watch.settled_summary = now, status, summary[:300]
         watch.next_escalation_at = None
         session.add(watch)
-        notifications = session.scalars(_NOTIFICATIONS_OF_WATCH, {"watch_id": watch.id}).all()
+        notifications = [loaded(session, Notification, row)
+                         for row in _NOTIFICATIONS_OF_WATCH.run(session, {"watch_id": watch.id})]
         for n in notifications:
             share = _share(n.stage, n.step, settings.notify.escalate_at)
             message = approval_message(
