@@ -6,11 +6,12 @@ import random
 import re
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from reviewq.canaries.library import load_library
 from reviewq.domain import projection, reservoir
-from reviewq.domain.canary_rate import boost_rate, current_rate
+from reviewq.domain.canary_rate import Rate, boost_rate, current_rate
 from reviewq.domain.claims import claim_next
 from reviewq.domain.decide import decide
 from reviewq.domain.injection import plan_week
@@ -34,6 +35,7 @@ from reviewq.models import (
 from reviewq.models.outputs import OutputCreate
 from tests.factories import make_user, output_item
 from tests.support.api import add_reviewer, bearer, issue_token
+from tests.support.notify import ask_approval
 
 
 class Always(random.Random):
@@ -348,3 +350,40 @@ def test_only_reviewers_are_planted_for_whether_the_caller_gives_the_role_or_rea
         planned[(who.name, role)] = plan is not None
     assert planned == {("lena", None): False, ("lena", Role.LEAD): False,
                        ("rita", None): True, ("rita", Role.REVIEWER): True}
+
+
+def test_a_planted_copy_is_stored_exactly_as_the_orm_would_store_it(database, settings, now):
+    """projection.write inserts its rows as single statements: the stored values (JSON null, enums,
+    times, booleans) must be what an ORM insert of the same objects stores, byte for byte, or a
+    planted row would differ from a real one in the database."""
+    ada = add_reviewer(database, "ada", now=now - timedelta(days=1))
+    token = issue_token(database, now=now)
+    ask_approval(database, token, settings, now, timeout_s=600)
+    with database.session_scope() as s:
+        served = claim_next(session=s, reviewer_id=ada.id, now=now, lease_seconds=60)
+        planted = projection.write(
+            session=s, planted=projection.Planted(kind=InjectionKind.CANARY, source=InjectionSource.MUTATION,
+                                       payload=dict(served.payload, note="changed"), explanation="why",
+                                       bucket="wrong_tool_call"),
+            served=served, reviewer_id=ada.id, rate=Rate(canary=1.0, control=0.0, drill=False, week_start=now),
+            now=now, settings=settings, rng=random.Random(3),
+        )
+        assert planted in s and sa.inspect(planted).persistent and not s.dirty
+        injection = s.exec(select(Injection).where(Injection.item_id == planted.id)).one()
+        # The same objects again, through the ORM's unit of work.
+        twin = Item(**{c.key: getattr(planted, c.key) for c in Item.__table__.columns if c.key != "id"})
+        twin.public_id, twin.trace_id = "itm_twin", planted.trace_id + "-twin"
+        s.add(twin)
+        s.flush()
+        s.add(Injection(**{c.key: getattr(injection, c.key) for c in Injection.__table__.columns
+                           if c.key not in ("id", "item_id")}, item_id=twin.id))
+        s.flush()
+        conn = s.connection()
+
+        def raw(table, key, value):
+            sql = sa.text(f"SELECT * FROM {table} WHERE {key} = :v")  # noqa: S608 - the test's own names
+            row = conn.execute(sql, {"v": value}).mappings().one()
+            return {k: v for k, v in row.items() if k not in ("id", "item_id", "public_id", "trace_id")}
+
+        assert raw("items", "id", planted.id) == raw("items", "id", twin.id)
+        assert raw("injections", "item_id", planted.id) == raw("injections", "item_id", twin.id)
