@@ -189,6 +189,21 @@ def loaded(session: Session, cls: type, row, *, refresh: bool = False) -> Any:
     return held
 
 
+def column_values(obj) -> dict[str, Any]:
+    """A mapped object's columns but its generated `id`, as the ORM would insert them: built by the
+    model (its defaults), written by a prebuilt INSERT, then `stored`."""
+    return {column.key: getattr(obj, column.key) for column in type(obj).__table__.columns if column.key != "id"}
+
+
+def stored(session: Session, obj, new_id: int) -> Any:
+    """`obj`, just written by a prebuilt INSERT that gave it `new_id`, joined to the session as an
+    ORM insert leaves it: persistent and clean (no flush writes it again)."""
+    obj.id = new_id
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
 _REQUIRED = object()
 _FIXED = object()  # an element of a fixed IN list: its value is the plan's
 

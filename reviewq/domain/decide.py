@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from reviewq.config import Settings
@@ -20,7 +19,7 @@ from reviewq.domain.reasons import reason_for
 from reviewq.domain.reviewer import ReviewerRef, other_approvers
 from reviewq.domain.session_clock import clock_decision
 from reviewq.domain.transitions import check, entering, guard, per_table
-from reviewq.lean_sql import Prebuilt, loaded
+from reviewq.lean_sql import Prebuilt, column_values, loaded, stored
 from reviewq.models import (
     Decision,
     DecisionCreate,
@@ -193,8 +192,5 @@ def _record_decision(
         active_source=timing.source,
     )
     # A prebuilt INSERT instead of a flush, then the object joins the session as already stored.
-    values = {column.key: getattr(decision, column.key) for column in _DECISIONS.columns if column.key != "id"}
-    decision.id = _INSERT_DECISION.run(session, values).scalar_one()
-    make_transient_to_detached(decision)
-    session.add(decision)
+    stored(session, decision, _INSERT_DECISION.run(session, column_values(decision)).scalar_one())
     return decision, clocked.review_session

@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from reviewq.canaries.bank import Bank
@@ -42,7 +40,7 @@ from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.domain.claims import claim_next, release
 from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
 from reviewq.domain.projection_bank import bank_for, slot_for
-from reviewq.lean_sql import Prebuilt
+from reviewq.lean_sql import Prebuilt, column_values, stored
 from reviewq.models import (
     Injection,
     InjectionKind,
@@ -268,7 +266,7 @@ def write(
         public_id=new_public_id("itm"), status=ItemStatus.LEASED, lease_holder=reviewer_id, leased_at=now,
         lease_expires_at=now + timedelta(seconds=settings.queue.lease_seconds), created_at=created, updated_at=now,
     )
-    set_committed_value(item, "id", _INSERT_ITEM.run(session, _column_values(item)).scalar_one())
+    stored(session, item, _INSERT_ITEM.run(session, column_values(item)).scalar_one())
     injection = Injection(
         item_id=item.id, reviewer_id=reviewer_id, kind=planted.kind, source=planted.source, bucket=planted.bucket,
         library_entry_id=planted.library_entry_id, source_item_id=origin.item_id if origin else None,
@@ -276,10 +274,7 @@ def write(
         original_payload=planted.original_payload, explanation=planted.explanation, week_start=rate.week_start,
         scheduled_for=now, created_at=now, drill=rate.drill and planted.kind == InjectionKind.CANARY,
     )
-    _INSERT_INJECTION.run(session, _column_values(injection))
-    # Persistent in the session, as an ORM insert would leave it (without the unit of work's cost).
-    make_transient_to_detached(item)
-    session.add(item)
+    _INSERT_INJECTION.run(session, column_values(injection))
     return item
 
 
@@ -287,8 +282,3 @@ def write(
 # statement each (lean_sql.py): two ORM flushes cost more than choosing the copy.
 _INSERT_ITEM = Prebuilt(sa.insert(Item.__table__).returning(Item.__table__.c.id))
 _INSERT_INJECTION = Prebuilt(sa.insert(Injection.__table__))
-
-
-def _column_values(row) -> dict:
-    """Every column but the generated id, as the ORM would insert the object."""
-    return {c.key: getattr(row, c.key) for c in type(row).__table__.columns if c.key != "id"}
