@@ -384,3 +384,35 @@ def test_a_lean_read_gives_the_sessions_own_object_when_it_holds_one(session, no
     item = session.exec(select(Item)).one()
     claimed = claims.claim_next(session=session, reviewer_id=rita.id, now=now, lease_seconds=60, snapshot=True)
     assert claimed is item and item.status == ItemStatus.LEASED and item.lease_holder == rita.id
+
+
+def test_a_stored_row_is_persistent_and_clean_and_later_changes_are_flushed(session, now):
+    """`stored`: an object written by a prebuilt INSERT joins the session as an ORM insert leaves
+    it: persistent, nothing pending (a flush writes no second row), and a later change is an UPDATE."""
+    rita = make_user(session, "rita", now=now)
+    review = ReviewSession(reviewer_id=rita.id, started_at=now, last_activity_at=now, active_ms=10, decisions=1)
+    insert = Prebuilt(sa.insert(ReviewSession.__table__).returning(ReviewSession.__table__.c.id))
+    lean_sql.stored(session, review, insert.run(session, lean_sql.column_values(review)).scalar_one())
+    state = sa.inspect(review)
+    assert state.persistent and not state.modified and review in session and not session.new
+    session.flush()
+    assert session.exec(select(sa.func.count()).select_from(ReviewSession)).one() == 1
+    review.decisions = 5
+    session.flush()
+    stored_decisions = session.execute(sa.select(ReviewSession.__table__.c.decisions)).scalar_one()
+    assert stored_decisions == 5
+
+
+def test_a_token_the_session_holds_authenticates_as_the_same_object(session, now):
+    """verify_token reads the token off the bare cursor: the session's own object when it holds it
+    (issued in this transaction), else a detached snapshot; a revoked token is refused either way."""
+    issued = tokens.create_token(session=session, agent="billing-bot", scopes="items:write", now=now, actor="t")
+    assert tokens.verify_token(session=session, plaintext=issued.plaintext, now=now) is issued.token
+    session.expunge(issued.token)
+    snapshot = tokens.verify_token(session=session, plaintext=issued.plaintext, now=now)
+    assert snapshot is not issued.token and snapshot not in session
+    assert (snapshot.id, snapshot.agent, snapshot.scope_set) == (issued.token.id, "billing-bot", {"items:write"})
+    tokens.revoke_token(session=session, token_id=issued.token.id, now=now, actor="t")
+    session.flush()
+    assert tokens.verify_token(session=session, plaintext=issued.plaintext, now=now) is None
+    assert tokens.verify_token(session=session, plaintext="rq_unknown", now=now) is None
