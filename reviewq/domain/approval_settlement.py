@@ -95,13 +95,10 @@ def approval_record(*, session: Session, item_id: int) -> Approval | None:
 
 
 def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Approval | None:
-    """Outbox row and wake-up for a settled approval item; nothing for an item without a record.
-
-    The record is read off the bare cursor (the session's own object if it holds it): it is only read."""
-    row = _APPROVAL_ROW.run(session, {"item_id": item.id}).first()
-    if row is None:
+    """Outbox row and wake-up for a settled approval item; nothing for an item without a record."""
+    approval = approval_record(session=session, item_id=item.id)
+    if approval is None:
         return None
-    approval = loaded(session, Approval, row)
     if approval.callback_url:
         data = approval_public(session=session, item=item, approval=approval).model_dump(mode="json")
         enqueue_delivery(
