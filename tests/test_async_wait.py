@@ -137,3 +137,45 @@ def test_loop_event_wait_is_a_future_whose_timer_goes_with_it():
     timed_out, timer, sleeping, was_cancelled = _run(main())
     assert 0.1 <= timed_out < 1.0
     assert timer is None and sleeping is None and was_cancelled
+
+
+def test_an_answer_handed_with_the_wake_up_is_taken_without_a_read():
+    """A settling commit hands its answer over: the waiter returns accept(answer) and never runs
+    its check again; a later wake-up without one (another process's commit) makes it read."""
+    pool = ThreadPoolExecutor(2)
+    checks = []
+
+    def check():
+        checks.append(1)
+        return False, "pending"
+
+    async def main(answers):
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(wait_until_async(
+            "k-handed", check=check, timeout=10, run=lambda fn: loop.run_in_executor(pool, fn),
+            accept=lambda answer: (answer == "settled", f"accepted {answer}")))
+        await asyncio.sleep(0.1)
+        for answer in answers:
+            threading.Thread(target=hub.notify, args=("k-handed", answer)).start()
+            await asyncio.sleep(0.1)
+        return await asyncio.wait_for(waiting, 5)
+
+    assert _run(main(["settled"])) == "accepted settled" and len(checks) == 1  # the first check only
+    checks.clear()
+    # Handed a still-pending answer, it waits on; the next commit's answer ends the wait.
+    assert _run(main(["pending", "settled"])) == "accepted settled" and len(checks) == 1
+    checks.clear()
+
+    async def overtaken():
+        # Two wake-ups before the waiter runs: the later one, without an answer, decides (a read).
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(wait_until_async(
+            "k-handed", check=check, timeout=0.5, run=lambda fn: loop.run_in_executor(pool, fn),
+            accept=lambda answer: (True, answer)))
+        await asyncio.sleep(0.1)
+        hub.notify("k-handed", "settled")
+        hub.notify("k-handed")
+        return await asyncio.wait_for(waiting, 5)
+
+    assert _run(overtaken()) == "pending" and len(checks) >= 2
+    assert hub.waiting() == 0

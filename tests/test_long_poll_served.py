@@ -11,10 +11,13 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
+from datetime import timedelta
 
+import pytest
 import requests
 import uvicorn
 
+from reviewq.domain.approvals import expire_due
 from reviewq.domain.wakeups import hub
 from reviewq.models import Verdict, utcnow
 from reviewq.serving import front as front_module
@@ -100,6 +103,53 @@ def test_a_decision_wakes_every_parked_waiter_with_the_answer(app, database, set
         finally:
             for conn in conns:
                 conn.close()
+
+
+def _settle(how: str, *, url, database, settings, token, approval_id, now) -> None:
+    """Settle a pending approval one of the ways an approval settles."""
+    if how in ("approved", "denied"):
+        verdict = Verdict.APPROVE if how == "approved" else Verdict.REJECT
+        decide_next(database, add_reviewer(database, f"rita-{how}", now=now), verdict, settings=settings, now=utcnow())
+    elif how == "second approval":
+        for name in ("rita", "sam"):
+            decide_next(database, add_reviewer(database, name, now=now), Verdict.APPROVE, settings=settings,
+                        now=utcnow())
+    elif how == "cancelled":
+        answer = requests.post(f"{url}/api/v1/approvals/{approval_id}/cancel", headers=bearer(token), timeout=10)
+        assert answer.status_code == 200, answer.text
+    else:  # the expiry job, once the deadline has passed
+        with database.session_scope() as session:
+            assert [i.public_id for i in expire_due(session=session, now=utcnow() + timedelta(hours=2),
+                                                    settings=settings)] == [approval_id]
+
+
+@pytest.mark.parametrize("how", ["approved", "denied", "second approval", "cancelled", "expired"])
+def test_a_settling_commit_hands_its_answer_to_the_parked_waiter(app, database, settings, now, how):
+    """The waiter answers with the view the settling transaction built, byte for byte what a GET
+    then shows, and reads nothing itself: no re-read is queued on the loop after the wake-up (on
+    PostgreSQL the commit's own NOTIFY, heard by this process's listener, must not cause one)."""
+    token = issue_token(database, now=now)
+    approval_id = ask(database, token, settings, None, utcnow(), timeout_s=3600,
+                      irreversible=how == "second approval")
+    front = ReviewqFront(app, settings)
+    reads = []
+    shared = front.shared_rechecks.run
+    front.shared_rechecks.run = lambda key, check: reads.append(key) or shared(key, check)
+    with served(app, settings, front) as url:
+        conn = _park(url, token, approval_id)
+        try:
+            assert _until(lambda: hub.waiting() == 1)
+            time.sleep(0.2)  # parked on the loop, not still in its view
+            _settle(how, url=url, database=database, settings=settings, token=token, approval_id=approval_id,
+                    now=now)
+            head, _, body = _read_response(conn)
+            time.sleep(0.3)  # a late second wake-up (a NOTIFY) would queue its read by now
+            current = requests.get(f"{url}/api/v1/approvals/{approval_id}", headers=bearer(token), timeout=5)
+        finally:
+            conn.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert body == current.content and current.json()["status"] == how.split()[-1].replace("approval", "approved")
+    assert reads == []
 
 
 def test_a_parked_waiter_leaves_uvicorns_books_and_its_connection_still_behaves(app, database, settings, now,

@@ -103,7 +103,7 @@ def test_a_decision_before_the_wait_is_not_missed(live_server, database, setting
     assert response.json()["status"] == "approved"
 
 
-def test_waiter_is_woken_by_the_commit_not_the_deadline(database, settings, now, backend):
+def test_waiter_is_woken_by_the_commit_not_the_deadline(database, settings, now, backend, monkeypatch):
     """A waiter that checked 'pending' is woken by the deciding commit (on PostgreSQL: by NOTIFY alone)."""
     token = issue_token(database, now=now)
     approval_id = ask(database, token, settings, now)
@@ -124,6 +124,11 @@ def test_waiter_is_woken_by_the_commit_not_the_deadline(database, settings, now,
     local_wake = backend == "postgres"
     if local_wake:  # prove the cross-process path: drop the in-process after_commit wake-up
         event.remove(Session, "after_commit", wakeups._wake_after_commit)
+        # and decide as another process would: its NOTIFY carries another sender (the listener
+        # skips this process's own, whose waiters the commit hook wakes).
+        deciding, own_tag = threading.current_thread(), wakeups.process_tag
+        monkeypatch.setattr(wakeups, "process_tag",
+                            lambda: "another-process" if threading.current_thread() is deciding else own_tag())
     try:
         waiter = threading.Thread(target=lambda: result.setdefault(
             "status", wakeups.wait_until(approval_id, check=check, timeout=60, database_url=settings.database.url)))
@@ -175,3 +180,24 @@ def test_wake_up_across_two_server_processes(database, settings, db_url, now):
             second.stop()
     finally:
         first.stop()
+
+
+def test_a_settled_notify_from_this_process_is_skipped_by_its_listener(monkeypatch):
+    """The commit hook woke this process's waiters (with the answer); its own NOTIFY must not wake
+    them again. Another process's, or an untagged one, wakes them."""
+    hub = wakeups.hub
+    waiter = hub.register("apr_tagged")
+    try:
+        wakeups.wake_from_elsewhere(f"apr_tagged {wakeups.process_tag()}")
+        assert not waiter.is_set()
+        wakeups.wake_from_elsewhere("apr_tagged someone-else")
+        assert waiter.is_set()
+        waiter.clear()
+        wakeups.wake_from_elsewhere("apr_tagged")
+        assert waiter.is_set()
+    finally:
+        hub.unregister("apr_tagged", waiter)
+    # A forked worker is another process: a new tag.
+    mine = wakeups.process_tag()
+    monkeypatch.setattr(wakeups.os, "getpid", lambda: -1)
+    assert wakeups.process_tag() != mine

@@ -19,7 +19,7 @@ from reviewq.domain.audit import SYSTEM_ACTOR, record_event
 from reviewq.domain.errors import DeadlinePassed, InvalidTransition
 from reviewq.domain.reviewer import approvals_given
 from reviewq.domain.transitions import entering, guard
-from reviewq.domain.wakeups import announce_settled
+from reviewq.domain.wakeups import announce_settled, hub
 from reviewq.domain.webhooks import EVENT_APPROVAL_DECIDED, enqueue_delivery
 from reviewq.lean_sql import Prebuilt, loaded
 from reviewq.models import (
@@ -99,13 +99,18 @@ def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Appro
     approval = approval_record(session=session, item_id=item.id)
     if approval is None:
         return None
+    # The agent's view, built once for the webhook and for this process's parked waiters, who
+    # answer with it instead of each reading it back after the commit (on SQLite that read ran on
+    # the event loop that also serves every reviewer's queue call).
+    public = None
+    if approval.callback_url or hub.has_waiters(item.public_id):
+        public = approval_public(session=session, item=item, approval=approval)
     if approval.callback_url:
-        data = approval_public(session=session, item=item, approval=approval).model_dump(mode="json")
         enqueue_delivery(
             session=session, item_id=item.id, token_id=approval.token_id, url=approval.callback_url,
-            event_type=EVENT_APPROVAL_DECIDED, data=data, now=now,
+            event_type=EVENT_APPROVAL_DECIDED, data=public.model_dump(mode="json"), now=now,
         )
-    announce_settled(session=session, public_id=item.public_id)
+    announce_settled(session=session, public_id=item.public_id, answer=public)
     return approval
 
 

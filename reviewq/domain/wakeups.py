@@ -5,6 +5,9 @@ this process is woken (a SQLAlchemy after_commit hook), and on PostgreSQL `pg_no
 by the server only on commit) reaches one LISTEN connection per process, which wakes the
 waiters of any other process. Waiters re-read the state after every wake-up, so a spurious
 wake costs one query and a missed one is impossible: the state is checked after registering.
+A settling transaction that knows what its waiters would read (the agent's view of the settled
+approval, built inside it) hands it to this process's parked waiters with the wake-up instead,
+and they answer without a re-read (`announce_settled(answer=...)`).
 
 A transaction that queues a webhook calls `announce_delivery` the same way; the scheduler,
 in this process (SQLite) or another (PostgreSQL), then runs the outbox at once instead of at
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -40,26 +45,37 @@ class LoopEvent:
     A waiter may be one of 10,000 parked at once, so it is lean: a flag and, only while it
     sleeps, one future and one timer. asyncio.Event plus wait_for cost a deque, a task and its
     coroutine per waiter (about 1.6 KB; issue 11).
+
+    `set(answer)` also hands over what the commit that woke it settled (see `take_handed`).
     """
 
-    __slots__ = ("_loop", "_set", "_sleeping", "_timer")
+    __slots__ = ("_handed", "_loop", "_set", "_sleeping", "_timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._set = False
+        self._handed = None
         self._sleeping: asyncio.Future | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def set(self) -> None:
+    def set(self, answer=None) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._wake)
+            self._loop.call_soon_threadsafe(self._wake, answer)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
 
-    def _wake(self) -> None:
+    def _wake(self, answer=None) -> None:
         self._set = True
+        # The latest wake-up decides: one without an answer (another process's commit, a
+        # reconnected listener) means the state may have moved on, and only a re-read tells.
+        self._handed = answer
         if self._sleeping is not None and not self._sleeping.done():
             self._sleeping.set_result(None)
+
+    def take_handed(self):
+        """The answer the last wake-up handed over, once; None if it brought none."""
+        answer, self._handed = self._handed, None
+        return answer
 
     def wait(self, timeout: float) -> asyncio.Future:
         """Done once set (at once if it already is) or after `timeout` seconds.
@@ -125,12 +141,20 @@ class WaiterHub:
                 if not group:
                     del self._waiters[key]
 
-    def notify(self, key: str) -> int:
+    def notify(self, key: str, answer=None) -> int:
+        """Wake `key`'s waiters; event-loop waiters are also handed `answer` (if not None)."""
         with self._lock:
             group = _members(self._waiters.get(key))
         for ev in group:
-            ev.set()
+            if answer is not None and isinstance(ev, LoopEvent):
+                ev.set(answer)
+            else:
+                ev.set()
         return len(group)
+
+    def has_waiters(self, key: str) -> bool:
+        with self._lock:
+            return key in self._waiters
 
     def notify_all(self) -> None:
         with self._lock:
@@ -153,12 +177,38 @@ def _members(group: Waiter | set[Waiter] | None) -> list[Waiter]:
 hub = WaiterHub()
 
 
-def announce_settled(*, session: Session, public_id: str) -> None:
-    """Inside the settling transaction: wake this id's waiters once (and only if) it commits."""
-    session.info.setdefault(_PENDING, []).append(public_id)
+def announce_settled(*, session: Session, public_id: str, answer=None) -> None:
+    """Inside the settling transaction: wake this id's waiters once (and only if) it commits.
+
+    `answer`, if given, is what this process's event-loop waiters would read once it commits:
+    they answer with it and do not read again. It must be the settled state as the waiter's own
+    check returns it (reviewq.web.approval_wait), built last in this transaction.
+    """
+    session.info.setdefault(_PENDING, []).append((public_id, answer))
     if session.get_bind().dialect.name == "postgresql":
         # Queued by the server and delivered to listeners only when this transaction commits.
-        session.execute(sa.select(sa.func.pg_notify(CHANNEL, public_id)))
+        # Tagged with this process, whose own waiters the commit hook wakes (with the answer): its
+        # listener skips it, or that second wake-up, arriving later without one, made them read.
+        session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{public_id} {process_tag()}")))
+
+
+_tag: tuple[int, str] = (0, "")
+
+
+def process_tag() -> str:
+    """This process, among every process of every host on the database (a forked worker is new)."""
+    global _tag
+    pid = os.getpid()
+    if _tag[0] != pid:
+        _tag = (pid, secrets.token_hex(8))
+    return _tag[1]
+
+
+def wake_from_elsewhere(payload: str) -> None:
+    """A settled-approval NOTIFY: wake its waiters unless this process sent it (woken already)."""
+    public_id, _, sender = payload.partition(" ")
+    if sender != process_tag():
+        hub.notify(public_id)
 
 
 class Signal:
@@ -203,8 +253,8 @@ def _wake_after_commit(session: Session) -> None:
         # SQLAlchemy sends after_commit for a released SAVEPOINT too, before the transaction
         # commits: a waiter woken then re-read the approval still pending and was never woken again.
         return
-    for public_id in session.info.pop(_PENDING, ()):
-        hub.notify(public_id)
+    for public_id, answer in session.info.pop(_PENDING, ()):
+        hub.notify(public_id, answer)
     if session.info.pop(_DELIVERY, False):
         delivery_committed.fire()
 
@@ -223,7 +273,7 @@ class PgListener:
     """
 
     def __init__(self, sqlalchemy_url: str, *, channel: str = CHANNEL,
-                 on_notify: Callable[[str], object] = hub.notify,
+                 on_notify: Callable[[str], object] = wake_from_elsewhere,
                  on_connect: Callable[[], object] = hub.notify_all) -> None:
         url = make_url(sqlalchemy_url).set(drivername="postgresql")
         self.dsn = url.render_as_string(hide_password=False)
@@ -321,6 +371,7 @@ async def wait_until_async(
     run: Callable[[Callable[[], tuple[bool, T]]], Awaitable[tuple[bool, T]]],
     wake_in: Callable[[T], float | None] | None = None,
     waiter: LoopEvent | None = None, value: T | None = None,
+    accept: Callable[[object], tuple[bool, T]] | None = None,
 ) -> T:
     """`wait_until` on an event loop: no thread is held between checks.
 
@@ -329,6 +380,8 @@ async def wait_until_async(
     registered `waiter` on `key` and then read `value` (unsettled) passes both: the first check
     is skipped. What it returns is always a check's own value (the sleep that ends the wait is
     followed by a check), so the caller's may be a lean summary: only `wake_in` reads it.
+    `accept(answer)`, if given, turns an answer a wake-up handed over (`announce_settled`) into
+    what `check` would have returned, read by the commit that woke it: no re-read then.
     Cancel the task to stop waiting (the client disconnected).
     """
     fresh = waiter is None
@@ -346,7 +399,11 @@ async def wait_until_async(
                 return value if checked else (await run(check))[1]
             await waiter.wait(_sleep_for(remaining, value, wake_in))
             waiter.clear()
-            done, value = await run(check)
+            handed = waiter.take_handed()
+            if handed is not None and accept is not None:
+                done, value = accept(handed)
+            else:
+                done, value = await run(check)
             checked = True
         return value
     finally:

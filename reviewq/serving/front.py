@@ -219,7 +219,8 @@ class ReviewqFront:
             value = await wait_until_async(
                 poll.key, check=poll.check, wake_in=poll.wake_in,
                 timeout=0 if connection is not None and connection.shutting_down else poll.timeout,
-                waiter=poll.waiter, value=poll.value, run=partial(self.shared_rechecks.run, poll.key),
+                waiter=poll.waiter, value=poll.value, accept=poll.accept,
+                run=partial(self.shared_rechecks.run, poll.key),
             )
         except asyncio.CancelledError:
             if not hang_up.called:

@@ -170,7 +170,8 @@ async def _settled(parked: ParkedPoll, recheck: Recheck) -> Any:
         if parked.closing:  # parked after the server began stopping
             return (await recheck(poll.key, poll.check))[1]
         return await wait_until_async(poll.key, check=poll.check, timeout=poll.timeout, wake_in=poll.wake_in,
-                                      waiter=poll.waiter, value=poll.value, run=partial(recheck, poll.key))
+                                      waiter=poll.waiter, value=poll.value, accept=poll.accept,
+                                      run=partial(recheck, poll.key))
     except asyncio.CancelledError:
         if parked.hung_up or not parked.closing:
             raise

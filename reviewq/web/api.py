@@ -162,7 +162,7 @@ def get_approval(public_id: str):
         hub.unregister(public_id, waiter)
     else:
         defer(LongPoll(key=public_id, timeout=wait, check=check.answer, wake_in=ApprovalAnswer.settles_in,
-                       waiter=waiter, value=answer.lean(), render=ApprovalAnswer.render))
+                       waiter=waiter, value=answer.lean(), render=ApprovalAnswer.render, accept=check.accept))
     return current_app.response_class(answer.body, mimetype="application/json")
 
 

@@ -30,6 +30,8 @@ class LongPoll:
     render: Callable[[Any], bytes]
     waiter: Any = None  # the LoopEvent registered before the view's read (reviewq.domain.wakeups)
     value: Any = None  # what that read found (or a lean summary of it: only wake_in reads it)
+    # What a settling commit handed to the waiter -> check()'s value, with no read (wakeups.py).
+    accept: Callable[[Any], tuple[bool, Any]] | None = None
 
 
 def event_loop():
