@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from reviewq.config import Settings, check_secret_key, load_settings, secure_cookies
+from reviewq.web.json_responses import OrjsonProvider
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None,
@@ -18,6 +19,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     settings = settings or load_settings()
     check_secret_key(settings)
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     if settings.server.proxy_count:
         # Trust exactly this many proxies' X-Forwarded-For/-Proto/-Host/-Port: the login throttle
         # then sees each client's own address, and the https check sees the client's scheme.

@@ -18,7 +18,7 @@ from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, expire_due
 from reviewq.models import ApiToken, ItemKind, utcnow
 from reviewq.models.approvals import ApprovalPublic
-from reviewq.web.long_poll import json_bytes
+from reviewq.web.json_responses import json_bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ waits in its thread as before.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,3 @@ def defer(poll: LongPoll) -> None:
     request.environ[LONG_POLL] = poll
 
 
-def json_bytes(value: Any) -> bytes:
-    """Compact JSON with sorted keys, as Flask's jsonify writes it."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode() + b"\n"
