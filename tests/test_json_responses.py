@@ -69,3 +69,10 @@ def test_debug_answers_stay_indented():
     app.debug = True
     with app.test_request_context():
         assert b'\n  "a": 1' in jsonify({"a": 1}).get_data()
+
+
+def test_what_json_cannot_say_is_null_and_text_is_utf8():
+    """NaN and infinities are not JSON (Flask wrote `NaN`, which a browser's JSON.parse refuses):
+    they become null. Non-ASCII text is written as UTF-8, not escaped."""
+    assert json_bytes({"rate": float("nan"), "upper": float("inf")}) == b'{"rate":null,"upper":null}\n'
+    assert json_bytes({"note": "café"}) == '{"note":"café"}\n'.encode()

@@ -199,5 +199,51 @@ def test_a_settled_notify_from_this_process_is_skipped_by_its_listener(monkeypat
         hub.unregister("apr_tagged", waiter)
     # A forked worker is another process: a new tag.
     mine = wakeups.process_tag()
+    monkeypatch.setattr(wakeups, "_tag", wakeups._tag)  # this process's own, back after the test
     monkeypatch.setattr(wakeups.os, "getpid", lambda: -1)
     assert wakeups.process_tag() != mine
+
+
+def test_an_answer_is_handed_over_only_from_outside_a_savepoint(database):
+    """A settlement announced inside a SAVEPOINT that rolls back, while its transaction commits,
+    must not reach a waiter as an answer (it never happened); it still wakes it, to re-read."""
+    import asyncio
+
+    from tests.support.in_thread import in_thread
+
+    def settle(in_savepoint: bool) -> None:
+        with database.session_scope() as session:
+            if in_savepoint:
+                nested = session.begin_nested()
+                wakeups.announce_settled(session=session, public_id="apr_nested", answer="approved")
+                nested.rollback()
+            else:
+                wakeups.announce_settled(session=session, public_id="apr_nested", answer="approved")
+
+    async def main(in_savepoint: bool):
+        loop = asyncio.get_running_loop()
+        waiter = wakeups.hub.register("apr_nested", wakeups.LoopEvent(loop))
+        try:
+            await loop.run_in_executor(None, settle, in_savepoint)
+            await asyncio.wait_for(waiter.wait(5), 5)
+            return waiter.take_handed()
+        finally:
+            wakeups.hub.unregister("apr_nested", waiter)
+
+    assert in_thread(asyncio.run, main(False)) == "approved"
+    assert in_thread(asyncio.run, main(True)) is None
+
+
+def test_only_an_event_loop_waiter_makes_the_settlement_build_an_answer():
+    """Threads waiting (the plain WSGI path) always re-read: no answer is built for them."""
+    import asyncio
+
+    hub = wakeups.WaiterHub()
+    hub.register("apr_thread", threading.Event())
+    assert not hub.waited_on_a_loop("apr_thread") and not hub.waited_on_a_loop("apr_nobody")
+    loop = asyncio.new_event_loop()
+    try:
+        hub.register("apr_thread", wakeups.LoopEvent(loop))
+        assert hub.waited_on_a_loop("apr_thread")
+    finally:
+        loop.close()

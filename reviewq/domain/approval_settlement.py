@@ -103,7 +103,7 @@ def on_approval_settled(*, session: Session, item: Item, now: datetime) -> Appro
     # answer with it instead of each reading it back after the commit (on SQLite that read ran on
     # the event loop that also serves every reviewer's queue call).
     public = None
-    if approval.callback_url or hub.has_waiters(item.public_id):
+    if approval.callback_url or hub.waited_on_a_loop(item.public_id):
         public = approval_public(session=session, item=item, approval=approval)
     if approval.callback_url:
         enqueue_delivery(

@@ -152,9 +152,10 @@ class WaiterHub:
                 ev.set()
         return len(group)
 
-    def has_waiters(self, key: str) -> bool:
+    def waited_on_a_loop(self, key: str) -> bool:
+        """Whether an event-loop waiter (the only kind `notify` hands an answer to) waits on `key`."""
         with self._lock:
-            return key in self._waiters
+            return any(isinstance(ev, LoopEvent) for ev in _members(self._waiters.get(key)))
 
     def notify_all(self) -> None:
         with self._lock:
@@ -182,8 +183,12 @@ def announce_settled(*, session: Session, public_id: str, answer=None) -> None:
 
     `answer`, if given, is what this process's event-loop waiters would read once it commits:
     they answer with it and do not read again. It must be the settled state as the waiter's own
-    check returns it (reviewq.web.approval_wait), built last in this transaction.
+    check returns it (reviewq.web.approval_wait), built last in this transaction. Inside a
+    SAVEPOINT nothing is handed over: one rolled back while the transaction commits leaves its
+    wake-up behind (a harmless re-read), and must not leave a settlement that never happened.
     """
+    if session.in_nested_transaction():
+        answer = None
     session.info.setdefault(_PENDING, []).append((public_id, answer))
     if session.get_bind().dialect.name == "postgresql":
         # Queued by the server and delivered to listeners only when this transaction commits.
@@ -193,6 +198,7 @@ def announce_settled(*, session: Session, public_id: str, answer=None) -> None:
 
 
 _tag: tuple[int, str] = (0, "")
+_tag_lock = threading.Lock()
 
 
 def process_tag() -> str:
@@ -200,7 +206,9 @@ def process_tag() -> str:
     global _tag
     pid = os.getpid()
     if _tag[0] != pid:
-        _tag = (pid, secrets.token_hex(8))
+        with _tag_lock:  # two threads asking first must not each make one
+            if _tag[0] != pid:
+                _tag = (pid, secrets.token_hex(8))
     return _tag[1]
 
 
