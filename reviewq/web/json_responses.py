@@ -4,8 +4,9 @@ The standard encoder (with sorted keys, as jsonify sorts them) was about 4 % of 
 time in the review loop, where every queue call answers in JSON. orjson writes the same values
 compact and sorted; dates and dataclasses still go through Flask's own `default` (a date as an
 HTTP date), and what orjson will not write (integers past 64 bits, keys that are not strings,
-nesting past 254 levels, a type only `default` could turn into an error) is written by Flask's
-provider, as before. Non-ASCII text is written as UTF-8 rather than escaped: the same JSON.
+nesting past 254 levels, a type only `default` could turn into an error) is written by the
+standard encoder with jsonify's settings, as before. Non-ASCII text is written as UTF-8 rather
+than escaped: the same JSON.
 """
 
 from __future__ import annotations

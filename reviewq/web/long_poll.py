@@ -40,5 +40,3 @@ def event_loop():
 
 def defer(poll: LongPoll) -> None:
     request.environ[LONG_POLL] = poll
-
-
