@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from reviewq.config import Settings
+from reviewq.lean_sql import Prebuilt
 from reviewq.models import Decision, Injection, Item, ItemStatus, Outcome, ReservoirOutput, Role, User, Verdict
 from reviewq.models.common import UTCDateTime
 from reviewq.sqlfuncs import not_indexed, seconds_apart
@@ -132,7 +133,9 @@ def _reservoir_nearest():
     return slot.order_by(*_nearest_first(ReservoirOutput), ReservoirOutput.id.desc()).limit(NEAREST)
 
 
-_RESERVOIR_NEAREST = _reservoir_nearest()
+# Prebuilt (lean_sql.py): planting a canary runs these inside a reviewer's decide, on SQLite in
+# the write turn every other reviewer waits for.
+_RESERVOIR_NEAREST = Prebuilt(_reservoir_nearest())
 
 
 def reservoir_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
@@ -141,7 +144,7 @@ def reservoir_sources(*, session: Session, served: Item, reviewer_id: int, setti
     if not settings.canaries.reservoir or served.kind.value != "output":
         return iter(())
     since = now - timedelta(days=settings.canaries.source_days)
-    rows = session.connection().execute(_RESERVOIR_NEAREST, {
+    rows = _RESERVOIR_NEAREST.run(session.connection(), {
         "agent": served.agent, "category": served.category, "since": since, "now": now, "near": served.created_at,
         "reviewer_id": reviewer_id}).all()
     return _reservoir_sources(session, least_used_first(session, rows))
@@ -188,8 +191,8 @@ def _slot_nearest(*, confirmed: bool):
             .limit(NEAREST))
 
 
-_DECIDED_NEAREST = _slot_nearest(confirmed=False)
-_CONFIRMED_NEAREST = _slot_nearest(confirmed=True)
+_DECIDED_NEAREST = Prebuilt(_slot_nearest(confirmed=False))
+_CONFIRMED_NEAREST = Prebuilt(_slot_nearest(confirmed=True))
 
 
 def _slot_params(served: Item, reviewer_id: int, settings: Settings, now: datetime) -> dict:
@@ -201,7 +204,7 @@ def _slot_params(served: Item, reviewer_id: int, settings: Settings, now: dateti
 def decided_sources(*, session: Session, served: Item, reviewer_id: int, settings: Settings,
                     now: datetime) -> Iterator[Source]:
     """Approved items of the slot decided by others: this reviewer never saw them and never will."""
-    rows = session.connection().execute(_DECIDED_NEAREST, _slot_params(served, reviewer_id, settings, now)).all()
+    rows = _DECIDED_NEAREST.run(session.connection(), _slot_params(served, reviewer_id, settings, now)).all()
     return _item_sources(session, least_used_first(session, rows))
 
 
@@ -209,7 +212,7 @@ def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings
                    now: datetime) -> Iterator[Source]:
     """Items of the slot approved by two reviewers, or by a lead: known good, for controls."""
     params = {**_slot_params(served, reviewer_id, settings, now), "confirmed_scan": CONFIRMED_SCAN}
-    rows = session.connection().execute(_CONFIRMED_NEAREST, params).all()
+    rows = _CONFIRMED_NEAREST.run(session.connection(), params).all()
     return _item_sources(session, least_used_first(session, rows))
 
 
