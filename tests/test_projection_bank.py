@@ -82,9 +82,12 @@ def test_past_a_minute_of_real_time_the_kept_bank_is_served_while_a_new_one_is_b
 
     clock = _Clock()
     monkeypatch.setattr(projection_bank, "time", clock)
+    pauses: list[None] = []
+    monkeypatch.setattr(projection_bank, "_let_others_run", lambda: pauses.append(None))
     _add(database, "ACM-400001", now)
     with database.session() as s:
         first = bank_for(session=s, agent="support-bot", now=now, days=14)
+    assert pauses == []  # built in the caller, straight through
     _add(database, "ACM-400002", now)
     clock.at += FRESH_S + 5  # real time: the clock and `now` move together
     later = now + timedelta(seconds=FRESH_S + 5)
@@ -95,6 +98,9 @@ def test_past_a_minute_of_real_time_the_kept_bank_is_served_while_a_new_one_is_b
     with database.session() as s:
         rebuilt = bank_for(session=s, agent="support-bot", now=later, days=14, cached_only=True)
     assert rebuilt is not first and {"ACM-400001", "ACM-400002"} <= rebuilt.values["AAA-999999"]
+    # Aside, the GIL was given up after each of the two items read (the loop's thread was not held
+    # for a whole switch interval each time it woke).
+    assert len(pauses) == 2
 
 
 def test_past_the_stale_limit_or_after_a_jump_in_simulated_time_the_caller_builds(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +76,14 @@ class Bank:
     vocabulary: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, items: list[dict]) -> Bank:
+    def build(cls, items: list[dict], pause: Callable[[], None] | None = None) -> Bank:
+        """The bank of `items`; `pause()` after each one (a build in a background thread lets the
+        event loop's thread in: reviewq.domain.projection_bank)."""
         bank = cls()
         for item in items:
             bank.add(item)
+            if pause is not None:
+                pause()
         return bank
 
     def add(self, item: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,11 +120,15 @@ def deployment_profile(*, session: Session, now: datetime, days: int = 14) -> Pr
     return profile
 
 
-def slot_profile(*, session: Session, agent: str, category: str, kind: str, now: datetime, days: int = 14) -> Slot:
+def slot_profile(*, session: Session, agent: str, category: str, kind: str, now: datetime, days: int = 14,
+                 pause: Callable[[], None] | None = None) -> Slot:
+    """The slot's profile from its recent real items; `pause()` after each (as Bank.build's)."""
     slot = Slot(agent, category, kind)
     for item in _real_items(session, now=now, days=days, limit=SLOT_ITEMS, agent=agent, category=category,
                             kind=ItemKind(kind)):
         slot.add(item.payload if isinstance(item.payload, dict) else {}, item.deadline, item.created_at)
+        if pause is not None:
+            pause()
     return slot
 
 
