@@ -53,7 +53,15 @@ Pause = Callable[[], None]
 
 
 class NotCached(Exception):
-    """What choosing needs has to be built first (the caller asked for cached values only)."""
+    """What choosing needs has to be built first (the caller asked for cached values only).
+
+    `start_building`, when set, builds it in a thread of its own (a read session), so that a
+    caller that must not wait (a queue call on the event loop's thread) finds it built next time.
+    """
+
+    def __init__(self, key: Hashable, start_building: Callable[[], None] | None = None) -> None:
+        super().__init__(key)
+        self.start_building = start_building
 
 
 _lock = threading.Lock()
@@ -83,7 +91,7 @@ def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Sess
             _rebuild_aside(database, key, now, build)
             return value
     if cached_only:
-        raise NotCached(key)
+        raise NotCached(key, start_building=lambda: _rebuild_aside(database, key, now, build))
     value = build(session, None)
     _keep(database, key, now, value)
     return value
