@@ -79,3 +79,16 @@ def approved_by_two(session: Session, source: Item, names: tuple[str, ...] = ("b
         decide(session=session, public_id=held.public_id, reviewer=other, settings=settings, now=at,
                data=DecisionCreate(verdict=Verdict.APPROVE))
 
+
+
+def team_with_a_known_good_source(database, settings, now: datetime, *, real_items: int = 2) -> list[str]:
+    """rita to review; a source item bob and carol both approved (a known-good control, or a
+    canary's mutation source); then `real_items` real items of the same slot, their public ids."""
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now - timedelta(days=20))
+        source = enqueue(session=s, now=now - timedelta(minutes=40),
+                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
+        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=settings)
+        return [enqueue(session=s, now=now - timedelta(minutes=20 - i),
+                        data=output_item(agent="acme", category="orders")).item.public_id
+                for i in range(real_items)]

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import timedelta
 
 from sqlmodel import select
 
 from reviewq.domain import projection_bank
 from reviewq.domain.deferred_plants import DeferredPlants
-from reviewq.domain.items import enqueue
 from reviewq.models import Injection, InjectionKind, Item, utcnow
 from reviewq.web import create_app
-from tests.factories import approved_by_two, make_user, output_item
+from tests.factories import team_with_a_known_good_source
 from tests.support.in_thread import in_thread
 from tests.support.waiting import until
 from tests.support.web import json_headers, login
@@ -28,17 +26,6 @@ class Switch(random.Random):
 
     def random(self) -> float:
         return self.value
-
-
-def _team(database, settings, now) -> list[str]:
-    """rita to review; a source bob and carol approved (the canary's mutation source); three real items."""
-    with database.session_scope() as s:
-        make_user(s, "rita", now=now - timedelta(days=20))
-        source = enqueue(session=s, now=now - timedelta(minutes=40),
-                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
-        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=settings)
-        return [enqueue(session=s, now=now - timedelta(minutes=20 - i),
-                        data=output_item(agent="acme", category="orders")).item.public_id for i in range(3)]
 
 
 def _on_a_loop(call):
@@ -64,7 +51,7 @@ def test_on_the_loop_a_plant_needing_a_build_is_owed_and_planted_at_the_next_cla
     now = utcnow()
     settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 500,
                                                    "controls_per_reviewer_per_week": 0, "reservoir": False})
-    real_ids = _team(database, settings, now)
+    real_ids = team_with_a_known_good_source(database, settings, now, real_items=3)
     rng = Switch()
     app = create_app(settings, claim_rng=rng)
     try:
@@ -104,7 +91,7 @@ def test_off_the_loop_the_first_plant_builds_in_the_call_and_stands_in_at_once(d
     now = utcnow()
     settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 500,
                                                    "controls_per_reviewer_per_week": 0, "reservoir": False})
-    real_ids = _team(database, settings, now)
+    real_ids = team_with_a_known_good_source(database, settings, now, real_items=3)
     app = create_app(settings, claim_rng=Switch())
     try:
         client = app.test_client()

@@ -14,7 +14,7 @@ from reviewq.domain import projection
 from reviewq.domain.items import enqueue
 from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, Verdict, utcnow
 from reviewq.web import create_app
-from tests.factories import approved_by_two, make_user, output_item
+from tests.factories import approved_by_two, make_user, output_item, team_with_a_known_good_source
 from tests.support.web import json_headers, login
 
 
@@ -25,22 +25,11 @@ class Always(random.Random):
         return 0.0
 
 
-def _team_with_a_known_good_source(database, settings, now) -> list[str]:
-    """rita to review; a source item bob and carol both approved (a known-good control); two real items."""
-    with database.session_scope() as s:
-        make_user(s, "rita", now=now - timedelta(days=20))
-        source = enqueue(session=s, now=now - timedelta(minutes=40),
-                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
-        approved_by_two(s, source, at=now - timedelta(minutes=30), settings=settings)
-        return [enqueue(session=s, now=now - timedelta(minutes=20 - i),
-                        data=output_item(agent="acme", category="orders")).item.public_id for i in range(2)]
-
-
 def test_the_copy_is_chosen_with_the_real_claim_committed_and_the_write_lock_free(database, monkeypatch):
     now = utcnow()  # the app's own clock: the source must be recent for it
     settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
                                                    "controls_per_reviewer_per_week": 500})
-    real_ids = _team_with_a_known_good_source(database, settings, now)
+    real_ids = team_with_a_known_good_source(database, settings, now)
     other = Database.from_settings(settings.replace(database={"sqlite_busy_timeout_ms": 200}))
     seen_while_choosing: list[tuple] = []
     real_choose = projection.choose
@@ -93,7 +82,7 @@ def test_when_no_copy_fits_the_real_item_is_served(database, monkeypatch):
     now = utcnow()
     settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 0,
                                                    "controls_per_reviewer_per_week": 500})
-    real_ids = _team_with_a_known_good_source(database, settings, now)
+    real_ids = team_with_a_known_good_source(database, settings, now)
     monkeypatch.setattr(projection, "choose", lambda **kwargs: None)
     app = create_app(settings, claim_rng=Always())
     try:
@@ -130,7 +119,7 @@ def test_a_real_item_resumed_meanwhile_is_not_swapped_for_a_copy(database, monke
     from reviewq.domain.claims import resume_held
 
     now = utcnow()
-    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+    real_ids = team_with_a_known_good_source(database, database.settings, now)
 
     def other_tab_reloads(kwargs):
         with database.session_scope() as s:
@@ -155,7 +144,7 @@ def test_a_real_item_resumed_meanwhile_is_not_swapped_for_a_copy(database, monke
 def test_a_failure_while_planting_serves_the_real_item_and_keeps_the_decision(database, monkeypatch):
     """After the commit, a failing choice answers with the real item (200), never a 500 for a kept verdict."""
     now = utcnow()
-    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+    real_ids = team_with_a_known_good_source(database, database.settings, now)
     calls = []
 
     def fail_the_second_time(kwargs):
@@ -181,8 +170,8 @@ def test_a_failure_while_planting_serves_the_real_item_and_keeps_the_decision(da
 
 
 def _team_with_two_sources(database, now) -> list[str]:
-    """As _team_with_a_known_good_source, with a second approved source: a canary for each of two claims."""
-    real_ids = _team_with_a_known_good_source(database, database.settings, now)
+    """As team_with_a_known_good_source, with a second approved source: a canary for each of two claims."""
+    real_ids = team_with_a_known_good_source(database, database.settings, now)
     with database.session_scope() as s:
         source = enqueue(session=s, now=now - timedelta(minutes=35),
                          data=output_item(agent="acme", category="orders", required_approvals=2)).item
