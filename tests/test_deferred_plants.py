@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from datetime import timedelta
 
 from sqlmodel import select
 
 from reviewq.domain import projection_bank
 from reviewq.domain.deferred_plants import DeferredPlants
+from reviewq.domain.items import enqueue
 from reviewq.models import Injection, InjectionKind, Item, utcnow
 from reviewq.web import create_app
-from tests.factories import team_with_a_known_good_source
+from tests.factories import approved_by_two, output_item, team_with_a_known_good_source
 from tests.support.in_thread import in_thread
 from tests.support.waiting import until
 from tests.support.web import json_headers, login
@@ -123,3 +125,36 @@ def test_one_plant_is_owed_at_a_time_and_not_forever():
     owed.owe(7, InjectionKind.CONTROL)
     time.sleep(0.06)
     assert owed.owed(7) is None  # given up after owed_for_s
+
+
+def test_on_the_loop_a_simulations_own_time_is_still_built_for_in_the_call(database):
+    """A clock moved on by hours while real time stands still (a simulation) is built for in its
+    caller, as off the loop: a build aside would be for a time its next claim has left."""
+    start = utcnow()
+    at = [start]
+    settings = database.settings.replace(canaries={"onboarding_drill": False, "per_reviewer_per_week": 500,
+                                                   "controls_per_reviewer_per_week": 0, "reservoir": False})
+    real_ids = team_with_a_known_good_source(database, settings, start, real_items=3)
+    with database.session_scope() as s:  # a second source, for a second canary
+        source = enqueue(session=s, now=start - timedelta(minutes=35),
+                         data=output_item(agent="acme", category="orders", required_approvals=2)).item
+        approved_by_two(s, source, at=start - timedelta(minutes=30), settings=settings)
+    app = create_app(settings, clock=lambda: at[0], claim_rng=Switch())
+    try:
+        client = app.test_client()
+        login(client, "rita")
+        headers = json_headers(client)
+        first = client.post("/queue/next", headers=headers)  # off the loop: the bank is built here
+        first_copy = first.get_json()["item"]["id"]
+        assert first_copy not in real_ids and _bank_cached(app)
+
+        at[0] = start + timedelta(hours=5)
+        second = _on_a_loop(lambda: client.post(f"/queue/items/{first_copy}/decide", headers=headers,
+                                                json={"verdict": "approve"}))
+        assert second.status_code == 200, second.get_data(as_text=True)
+        second_copy = second.get_json()["next"]["id"]
+        assert second_copy not in real_ids and _planted_ids(database) == {first_copy, second_copy}
+        assert app.extensions.get("reviewq.deferred_plants") is None or \
+            app.extensions["reviewq.deferred_plants"].owed(_rita(database)) is None
+    finally:
+        app.extensions["reviewq.db"].dispose()

@@ -82,6 +82,7 @@ def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Sess
     database = _database_of(session)
     with _lock:
         cached = _built.get(database, {}).get(key)
+    simulated = False
     if cached is not None:
         built, built_for, value = cached
         age, moved = time.monotonic() - built, (now - built_for).total_seconds()
@@ -90,8 +91,11 @@ def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Sess
         if age < STALE_S and abs(moved - age) < FRESH_S:  # real time has passed, not a simulation's jump
             _rebuild_aside(database, key, now, build)
             return value
+        simulated = abs(moved - age) >= FRESH_S
     if cached_only:
-        raise NotCached(key, start_building=lambda: _rebuild_aside(database, key, now, build))
+        # A simulation's own time is built for in its caller: a build aside would be for a `now`
+        # its next claim has already left.
+        raise NotCached(key, start_building=None if simulated else lambda: _rebuild_aside(database, key, now, build))
     value = build(session, None)
     _keep(database, key, now, value)
     return value
