@@ -115,20 +115,17 @@ class PlantPlan:
 
     kind: InjectionKind
     rate: Rate
-    owed: bool = False  # carries out a plant drawn at an earlier claim (deferred_plants.py)
 
 
 def claim_real(
     *, session: Session, reviewer_id: int, now: datetime, settings: Settings, rng: random.Random | None,
-    role: Role | None = None, snapshot: bool = False, owed: InjectionKind | None = None,
+    role: Role | None = None, snapshot: bool = False,
 ) -> tuple[Item | None, PlantPlan | None]:
     """Claim the next real item and draw whether a planted copy stands in for it.
 
     `role`: the reviewer's role if the caller has it already (the queue's request read it with its
     user, possibly in the read session before this write); otherwise it is read here. Only
-    reviewers are planted for. `snapshot`: as claim_next's. `owed`: a plant of this kind drawn
-    at an earlier claim and not yet carried out, planted here if this claim's own draw plants
-    nothing and the reviewer's current rate still allows that kind (a plan with `owed` set).
+    reviewers are planted for. `snapshot`: as claim_next's.
     """
     item = claim_next(session=session, reviewer_id=reviewer_id, now=now,
                       lease_seconds=settings.queue.lease_seconds, rng=rng, snapshot=snapshot)
@@ -138,8 +135,6 @@ def claim_real(
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
     if draw >= rate.canary + rate.control:
-        if owed is not None and (rate.canary if owed == InjectionKind.CANARY else rate.control) > 0:
-            return item, PlantPlan(kind=owed, rate=rate, owed=True)
         return item, None
     return item, PlantPlan(kind=InjectionKind.CANARY if draw < rate.canary else InjectionKind.CONTROL, rate=rate)
 

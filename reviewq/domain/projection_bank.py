@@ -53,15 +53,7 @@ Pause = Callable[[], None]
 
 
 class NotCached(Exception):
-    """What choosing needs has to be built first (the caller asked for cached values only).
-
-    `start_building`, when set, builds it in a thread of its own (a read session), so that a
-    caller that must not wait (a queue call on the event loop's thread) finds it built next time.
-    """
-
-    def __init__(self, key: Hashable, start_building: Callable[[], None] | None = None) -> None:
-        super().__init__(key)
-        self.start_building = start_building
+    """What choosing needs has to be built first (the caller asked for cached values only)."""
 
 
 _lock = threading.Lock()
@@ -82,7 +74,6 @@ def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Sess
     database = _database_of(session)
     with _lock:
         cached = _built.get(database, {}).get(key)
-    simulated = False
     if cached is not None:
         built, built_for, value = cached
         age, moved = time.monotonic() - built, (now - built_for).total_seconds()
@@ -91,11 +82,8 @@ def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Sess
         if age < STALE_S and abs(moved - age) < FRESH_S:  # real time has passed, not a simulation's jump
             _rebuild_aside(database, key, now, build)
             return value
-        simulated = abs(moved - age) >= FRESH_S
     if cached_only:
-        # A simulation's own time is built for in its caller: a build aside would be for a `now`
-        # its next claim has already left.
-        raise NotCached(key, start_building=None if simulated else lambda: _rebuild_aside(database, key, now, build))
+        raise NotCached(key)
     value = build(session, None)
     _keep(database, key, now, value)
     return value

@@ -6,18 +6,16 @@ because `reviewq bench` drives exactly these paths with concurrent reviewers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template
+from flask import Blueprint, Flask, jsonify, render_template
 from flask_login import current_user
 
 from reviewq.domain import claims, projection
 from reviewq.domain import decide as decide_domain
 from reviewq.domain import reviewer as reviewer_domain
 from reviewq.domain.canary_scoring import due_reveals
-from reviewq.domain.deferred_plants import DeferredPlants
 from reviewq.domain.errors import DeadlinePassed
 from reviewq.domain.notifications import note_opened
 from reviewq.domain.projection_bank import NotCached
@@ -205,29 +203,16 @@ def _claim(now) -> Item | None:
     and stands in through a second, short transaction: on SQLite every other reviewer's next and
     decide would wait meanwhile. Whatever fails while planting serves the real item: the decision
     before it is kept, and the request must say so, not fail.
-
-    On the serving event loop's thread (a queue call on SQLite) nothing is built at all: the real
-    item is served, what is missing is built aside, and the plant is owed to the reviewer's next
-    claim that draws none of its own (domain/deferred_plants.py): a first build there (20-140 ms)
-    held every reviewer and waiting agent.
     """
     session, settings, rng, reviewer_id = db_session(), get_settings(), claim_rng(), current_user.id
-    # On the event loop's thread nothing is built: the plant is owed to a later claim instead.
-    deferred = _deferred_plants() if _on_event_loop() else None
     # The role this request was let in with (role_required read it with the user): no second read.
     item, plan = projection.claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng,
-                                       role=current_user.role, snapshot=True,
-                                       owed=deferred.owed(reviewer_id) if deferred is not None else None)
+                                       role=current_user.role, snapshot=True)
     if plan is not None:
-        if plan.owed:
-            deferred.settle(reviewer_id)
         try:
             copy = _plant_now(item, plan, now)
-        except NotCached as missing:
-            if deferred is not None and missing.start_building is not None:
-                copy = _owe(deferred, missing, plan)
-            else:
-                copy = _plant_after_commit(item, plan, now, deferred)
+        except NotCached:
+            copy = _plant_after_commit(item, plan, now)
         item = copy or item
     note_opened(session=session, item=item, reviewer_id=reviewer_id, now=now)  # queue health
     return item
@@ -250,25 +235,17 @@ def _plant_now(item: Item, plan: projection.PlantPlan, now) -> Item | None:
         return None
 
 
-def _plant_after_commit(item: Item, plan: projection.PlantPlan, now, deferred: DeferredPlants | None) -> Item | None:
-    """The copy chosen after the real claim commits. With `deferred` (a queue call on the event
-    loop's thread) nothing is built here if it can be built aside: then the plant is owed."""
+def _plant_after_commit(item: Item, plan: projection.PlantPlan, now) -> Item | None:
     held_until = item.lease_expires_at
     commit()
-    # Off the loop, or for a simulation's own time (nothing to build aside), the build is here.
-    for cached_only in (True, False) if deferred is not None else (False,):
-        try:
-            with get_database().session(readonly=True) as read:
-                return _stand_in_copy(item, plan, now, choose_in=read, served_there=read.get(Item, item.id),
-                                      served_until=held_until, cached_only=cached_only)
-        except NotCached as missing:
-            if missing.start_building is not None:
-                return _owe(deferred, missing, plan)
-        except Exception:
-            _log_planting_failed()
-            db_session().rollback()
-            return None
-    return None
+    try:
+        with get_database().session(readonly=True) as read:
+            return _stand_in_copy(item, plan, now, choose_in=read, served_there=read.get(Item, item.id),
+                                  served_until=held_until)
+    except Exception:
+        _log_planting_failed()
+        db_session().rollback()
+        return None
 
 
 def _stand_in_copy(item: Item, plan: projection.PlantPlan, now, *, choose_in, served_there: Item,
@@ -282,29 +259,6 @@ def _stand_in_copy(item: Item, plan: projection.PlantPlan, now, *, choose_in, se
     return None if planted is None else projection.stand_in(
         session=db_session(), planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
         settings=settings, rng=rng, served_until=served_until)
-
-
-def _owe(deferred: DeferredPlants, missing: NotCached, plan: projection.PlantPlan) -> None:
-    """Serve the real item now: build what choosing needs aside, and owe the reviewer this plant."""
-    missing.start_building()
-    deferred.owe(current_user.id, plan.kind)
-
-
-def _on_event_loop() -> bool:
-    """Whether this request runs on the serving event loop's own thread (a queue call on SQLite:
-    reviewq.serving.front), where every other request waits for it."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _deferred_plants() -> DeferredPlants:
-    plants = current_app.extensions.get("reviewq.deferred_plants")
-    if plants is None:
-        plants = current_app.extensions.setdefault("reviewq.deferred_plants", DeferredPlants())
-    return plants
 
 
 def _log_planting_failed() -> None:
