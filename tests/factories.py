@@ -80,7 +80,6 @@ def approved_by_two(session: Session, source: Item, names: tuple[str, ...] = ("b
                data=DecisionCreate(verdict=Verdict.APPROVE))
 
 
-
 def team_with_a_known_good_source(database, settings, now: datetime, *, real_items: int = 2) -> list[str]:
     """rita to review; a source item bob and carol both approved (a known-good control, or a
     canary's mutation source); then `real_items` real items of the same slot, their public ids."""
