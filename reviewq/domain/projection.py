@@ -40,6 +40,7 @@ from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.domain.claims import claim_next, release
 from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
 from reviewq.domain.projection_bank import bank_for, slot_for
+from reviewq.domain.projection_warmer import note_served
 from reviewq.lean_sql import Prebuilt, column_values, stored
 from reviewq.models import (
     Injection,
@@ -132,6 +133,7 @@ def claim_real(
     if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id, role):
         # No rng: the strict claim order, nothing planted (as claim_next without one).
         return item, None
+    note_served(session, item, now)  # a warmer running in this process builds what a plant here needs
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
     if draw >= rate.canary + rate.control:

@@ -67,7 +67,7 @@ def _database_of(session: Session) -> Engine:
     return database_key(getattr(engine, "engine", engine))  # a session bound to a Connection
 
 
-def _fresh(session: Session, key: Hashable, now: datetime, build: Callable[[Session, Pause | None], Any], *,
+def _fresh(session: Session, key: Hashable, build: Callable[[Session, Pause | None], Any], *, now: datetime,
            cached_only: bool) -> Any:
     """The value for `key`, built with `build(session, pause)` when what is kept will not do
     (`pause`: None in the caller, `_let_others_run` aside)."""
@@ -130,15 +130,63 @@ def rebuilding() -> int:
         return len(_rebuilding)
 
 
+def _bank(agent: str, now: datetime, days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
+    return ("bank", agent, days), lambda s, pause: Bank.build(bank_items(session=s, agent=agent, now=now, days=days),
+                                                              pause=pause)
+
+
+def _slot(agent: str, category: str, kind: str, now: datetime,
+          days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
+    return ("slot", agent, category, kind, days), lambda s, pause: slot_profile(
+        session=s, agent=agent, category=category, kind=kind, now=now, days=days, pause=pause)
+
+
 def bank_for(*, session: Session, agent: str, now: datetime, days: int, cached_only: bool = False) -> Bank:
-    return _fresh(session, ("bank", agent, days), now,
-                  lambda s, pause: Bank.build(bank_items(session=s, agent=agent, now=now, days=days), pause=pause),
-                  cached_only=cached_only)
+    return _fresh(session, *_bank(agent, now, days), now=now, cached_only=cached_only)
 
 
 def slot_for(*, session: Session, agent: str, category: str, kind: str, now: datetime, days: int,
              cached_only: bool = False) -> Slot:
-    return _fresh(session, ("slot", agent, category, kind, days), now,
-                  lambda s, pause: slot_profile(session=s, agent=agent, category=category, kind=kind, now=now,
-                                                days=days, pause=pause),
-                  cached_only=cached_only)
+    return _fresh(session, *_slot(agent, category, kind, now, days), now=now, cached_only=cached_only)
+
+
+def _needs_building(database: Engine, key: Hashable, now: datetime, older_than: float) -> bool:
+    """Whether a use at `now` would build `key` in the caller, or its value is over `older_than` s old."""
+    with _lock:
+        cached = _built.get(database, {}).get(key)
+        if cached is None:
+            return (id(database), key) not in _rebuilding
+    built, built_for, _ = cached
+    age = time.monotonic() - built
+    return age >= older_than or abs((now - built_for).total_seconds() - age) >= FRESH_S
+
+
+def cold_for(database: Engine, *, agent: str, category: str, kind: str, now: datetime, days: int,
+             older_than: float) -> bool:
+    """Whether a plant for this slot at `now` would find its bank or profile missing (or over `older_than` s old)."""
+    return any(_needs_building(database, key, now, older_than)
+               for key, _ in (_bank(agent, now, days), _slot(agent, category, kind, now, days)))
+
+
+def warm(database: Engine, *, agent: str, category: str, kind: str, now: datetime, days: int,
+         older_than: float) -> int:
+    """Build here, through a read session and pausing as a rebuild aside does, what a plant for this
+    slot needs and cold_for finds missing; how many values were built."""
+    built = 0
+    for key, build in (_bank(agent, now, days), _slot(agent, category, kind, now, days)):
+        if not _needs_building(database, key, now, older_than):
+            continue
+        marker = (id(database), key)
+        with _lock:
+            if marker in _rebuilding:
+                continue
+            _rebuilding.add(marker)
+        try:
+            with read_session_of(database) as session:
+                value = build(session, _let_others_run)
+            _keep(database, key, now, value)
+            built += 1
+        finally:
+            with _lock:
+                _rebuilding.discard(marker)
+    return built

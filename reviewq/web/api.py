@@ -15,10 +15,11 @@ from reviewq.domain.approval_consume import consume_approval
 from reviewq.domain.approval_settlement import approval_public
 from reviewq.domain.approvals import agent_item, cancel_approval, request_approval
 from reviewq.domain.judges import record_judge_verdicts
+from reviewq.domain.projection_warmer import note_open
 from reviewq.domain.sampling import submit_outputs
 from reviewq.domain.tokens import verify_token
 from reviewq.domain.wakeups import LoopEvent, hub, listener_for, wait_until
-from reviewq.models import Scope
+from reviewq.models import ItemKind, Scope
 from reviewq.models.approvals import ApprovalConsume, ApprovalCreate
 from reviewq.models.outputs import OutputBatch, OutputCreate
 from reviewq.web.api_auth import authenticate
@@ -61,6 +62,8 @@ def submit_items():
     )
     record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
+    note_open(db_session(), {(caller.token.agent, o.category, ItemKind.OUTPUT.value)
+                             for o, r in zip(outputs, results, strict=True) if r.queued}, app_now())
     if batch:
         # orjson: the standard encoder took longer over a batch's answer than the insert's Python.
         return current_app.response_class(orjson.dumps({"results": [_result_json(r) for r in results]}) + b"\n",
@@ -105,6 +108,7 @@ def create_approval():
     )
     body = approval_public(session=session, item=done.item).model_dump(mode="json")
     commit()
+    note_open(session, {(done.item.agent, done.item.category, ItemKind.APPROVAL.value)}, app_now())
     response = jsonify(body)
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = url_for("api.get_approval", public_id=done.item.public_id)

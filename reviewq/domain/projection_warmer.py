@@ -1,0 +1,166 @@
+"""Building the projection caches of open work before a canary asks for them.
+
+A copy standing in for a served item needs its agent's value bank and its slot's profile
+(projection_bank.py). The first plant of an agent or of an (agent, category, kind) slot, and the
+first after ten idle minutes, built them in the request: under `reviewq serve` on SQLite that is
+the event loop's thread, so every reviewer and every waiting agent stalled 20-140 ms (230 ms on a
+slow machine), several times in a review session's first minutes: the review loop's p99.
+
+A served process runs one Warmer per database. Every SCAN_INTERVAL_S it looks at the slots of
+open work (real items queued or leased) and builds, in its own thread and pausing between items
+as a rebuild aside does, whatever a plant there would find missing or older than REFRESH_S. A
+claim also hands it the served item's slot, so a new agent or category is warm after its first
+real claim rather than after the next scan.
+
+No planting decision changes: the same values, from the same recent sample, are built before a
+canary needs them instead of when. A plant that still finds one missing (a slot's very first
+claims) builds it as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from reviewq.db import database_key, read_session_of
+from reviewq.domain import projection_bank
+from reviewq.models import Item, ItemStatus
+
+log = logging.getLogger(__name__)
+
+SCAN_INTERVAL_S = 15.0
+# Kept values are rebuilt this old, well before projection_bank.STALE_S (past it a plant builds in
+# the request); values in use are rebuilt aside past FRESH_S anyway.
+REFRESH_S = projection_bank.STALE_S / 2
+# Slots warmed per scan: a bound on one scan's work (each costs 20-140 ms of CPU when cold).
+MAX_SLOTS_PER_SCAN = 200
+
+Slot = tuple[str, str, str]  # agent, category, kind
+
+_OPEN_SLOTS = (
+    sa.select(Item.agent, Item.category, Item.kind)
+    .where(Item.status.in_((ItemStatus.QUEUED, ItemStatus.LEASED)))
+    .distinct()
+    .limit(MAX_SLOTS_PER_SCAN)
+)
+
+
+def open_slots(session: Session) -> list[Slot]:
+    """The (agent, category, kind) of work that can be served now or soon."""
+    return [(agent, category, getattr(kind, "value", kind))
+            for agent, category, kind in session.connection().execute(_OPEN_SLOTS)]
+
+
+class Warmer:
+    """One database's warming thread: a scan every `interval` seconds, and slots handed to it."""
+
+    def __init__(self, database: Engine, *, days: int, clock: Callable[[], datetime],
+                 interval: float = SCAN_INTERVAL_S):
+        self.database, self.days, self.clock, self.interval = database, days, clock, interval
+        self.built = self.scans = 0  # so far (for tests)
+        self._handed: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reviewq-projection-warmer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._handed.put(None)
+        self._thread.join(timeout)
+
+    def served(self, slot: Slot, now: datetime) -> None:
+        """`slot` has open work: warm it soon if a plant there would build (cheap if not)."""
+        if projection_bank.cold_for(self.database, agent=slot[0], category=slot[1], kind=slot[2], now=now,
+                                    days=self.days, older_than=REFRESH_S):
+            self._handed.put(slot)
+
+    def scan(self) -> int:
+        """Warm every open slot once; the values built."""
+        with read_session_of(self.database) as session:
+            slots = open_slots(session)
+        built = sum(self.warm(slot) for slot in slots)
+        self.scans += 1
+        return built
+
+    def warm(self, slot: Slot) -> int:
+        built = projection_bank.warm(self.database, agent=slot[0], category=slot[1], kind=slot[2],
+                                     now=self.clock(), days=self.days, older_than=REFRESH_S)
+        self.built += built
+        return built
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.scan()
+                self._drain_handed()
+            except Exception:  # a plant that finds a value missing builds it; the next scan tries again
+                log.exception("warming the projection caches failed")
+
+    def _drain_handed(self) -> None:
+        """Warm handed slots until the next scan is due."""
+        due = time.monotonic() + self.interval
+        while not self._stopping.is_set() and (left := due - time.monotonic()) > 0:
+            try:
+                slot = self._handed.get(timeout=left)
+            except queue.Empty:
+                return
+            if slot is not None:
+                self.warm(slot)
+
+
+_warmers: weakref.WeakKeyDictionary[Engine, Warmer] = weakref.WeakKeyDictionary()
+_warmers_lock = threading.Lock()
+
+
+def start_warming(engine: Engine, *, days: int, clock: Callable[[], datetime],
+                  interval: float = SCAN_INTERVAL_S) -> Warmer:
+    """Start the database's warmer (one per process and database; a second call returns the first)."""
+    database = database_key(engine)
+    with _warmers_lock:
+        warmer = _warmers.get(database)
+        if warmer is None:
+            warmer = _warmers[database] = Warmer(database, days=days, clock=clock, interval=interval)
+            warmer.start()
+        return warmer
+
+
+def stop_warming(engine: Engine) -> None:
+    with _warmers_lock:
+        warmer = _warmers.pop(database_key(engine), None)
+    if warmer is not None:
+        warmer.stop()
+
+
+def _warmer_of(session: Session) -> Warmer | None:
+    if not _warmers:
+        return None
+    engine = session.get_bind()
+    return _warmers.get(database_key(getattr(engine, "engine", engine)))
+
+
+def note_open(session: Session, slots: Iterable[Slot], now: datetime) -> None:
+    """Committed work of these slots is open: the database's warmer, if one runs in this process,
+    builds what a plant there would need (a dictionary look-up per slot if nothing)."""
+    warmer = _warmer_of(session)
+    if warmer is not None:
+        for slot in slots:
+            warmer.served(slot, now)
+
+
+def note_served(session: Session, item: Item, now: datetime) -> None:
+    """A real item was claimed (note_open of its slot)."""
+    note_open(session, ((item.agent, item.category, getattr(item.kind, "value", item.kind)),), now)
