@@ -7,7 +7,7 @@ the event loop's thread, so every reviewer and every waiting agent stalled 20-14
 slow machine), several times in a review session's first minutes: the review loop's p99.
 
 A served process runs one Warmer per database. Every SCAN_INTERVAL_S it looks at the slots of
-open work (real items queued or leased) and builds, in its own thread and pausing between items
+recent open work (real items queued or leased) and builds, in its own thread and pausing between items
 as a rebuild aside does, whatever a plant there would find missing or older than REFRESH_S. A
 claim also hands it the served item's slot, so a new agent or category is warm after its first
 real claim rather than after the next scan.
@@ -41,21 +41,30 @@ SCAN_INTERVAL_S = 15.0
 # Kept values are rebuilt this old, well before projection_bank.STALE_S (past it a plant builds in
 # the request); values in use are rebuilt aside past FRESH_S anyway.
 REFRESH_S = projection_bank.STALE_S / 2
-# Slots warmed per scan: a bound on one scan's work (each costs 20-140 ms of CPU when cold).
+# A scan looks at this many of the newest items (by the created_at index: bounded at any table
+# size) and warms at most MAX_SLOTS_PER_SCAN slots (each costs 20-140 ms of CPU when cold). Slots
+# with only older open work are warmed by their claims (note_served).
+RECENT_ITEMS = 5000
 MAX_SLOTS_PER_SCAN = 200
 
 Slot = tuple[str, str, str]  # agent, category, kind
 
+_RECENT = (
+    sa.select(Item.agent, Item.category, Item.kind, Item.status)
+    .order_by(Item.created_at.desc(), Item.id.desc())
+    .limit(RECENT_ITEMS)
+    .subquery()
+)
 _OPEN_SLOTS = (
-    sa.select(Item.agent, Item.category, Item.kind)
-    .where(Item.status.in_((ItemStatus.QUEUED, ItemStatus.LEASED)))
+    sa.select(_RECENT.c.agent, _RECENT.c.category, _RECENT.c.kind)
+    .where(_RECENT.c.status.in_((ItemStatus.QUEUED, ItemStatus.LEASED)))
     .distinct()
     .limit(MAX_SLOTS_PER_SCAN)
 )
 
 
 def open_slots(session: Session) -> list[Slot]:
-    """The (agent, category, kind) of work that can be served now or soon."""
+    """The (agent, category, kind) of recent work that can be served now or soon."""
     return [(agent, category, getattr(kind, "value", kind))
             for agent, category, kind in session.connection().execute(_OPEN_SLOTS)]
 
