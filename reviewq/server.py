@@ -153,18 +153,24 @@ class ReviewqServer(BaseApplication):
         scheduler = getattr(worker, "_reviewq_scheduler", None)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        from reviewq.domain.projection_warmer import stop_warming
+
+        stop_warming()
 
 
 def _start_warming(worker) -> None:
     """Each worker keeps its own projection caches warm (domain/projection_warmer.py): its queue
-    calls read them, and on SQLite they run on the event loop's thread, where a build stalls all."""
+    calls read them, and on SQLite they run on the event loop's thread, where a build stalls all.
+    Not when nothing is planted (no canaries and no controls a week)."""
     from reviewq.domain.projection_warmer import start_warming
     from reviewq.web.clock import app_clock
     from reviewq.web.database import get_database, get_settings
 
     app = worker.wsgi.app
     with app.app_context():
-        start_warming(get_database().engine, days=get_settings().canaries.source_days, clock=app_clock())
+        settings = get_settings()
+        if settings.canaries.per_reviewer_per_week or settings.canaries.controls_per_reviewer_per_week:
+            start_warming(get_database().engine, days=settings.canaries.source_days, clock=app_clock())
 
 
 def tune_malloc(arenas: int = 2, mmap_threshold: int = 128 * 1024) -> None:

@@ -133,7 +133,7 @@ def claim_real(
     if item is None or rng is None or may_be_planted(item) or not _plants_on(session, reviewer_id, role):
         # No rng: the strict claim order, nothing planted (as claim_next without one).
         return item, None
-    note_served(session, item, now)  # a warmer running in this process builds what a plant here needs
+    note_served(session=session, item=item, now=now)  # a warmer in this process keeps this slot warm
     rate = current_rate(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     draw = rng.random()
     if draw >= rate.canary + rate.control:

@@ -89,9 +89,14 @@ def _fresh(session: Session, key: Hashable, build: Callable[[Session, Pause | No
     return value
 
 
-def _keep(database: Engine, key: Hashable, now: datetime, value: Any) -> None:
+def _keep(database: Engine, key: Hashable, now: datetime, value: Any, *, started: float | None = None) -> None:
+    """`started`: a warm build's start (monotonic), when `now` was read; its value is dated from
+    then, and not kept over one built for a later `now` meanwhile (a request's own build)."""
     with _lock:
-        _built.setdefault(database, {})[key] = (time.monotonic(), now, value)
+        kept = _built.setdefault(database, {})
+        if started is not None and (current := kept.get(key)) is not None and current[1] > now:
+            return
+        kept[key] = (time.monotonic() if started is None else started, now, value)
 
 
 _rebuilding: set[tuple[int, Hashable]] = set()
@@ -150,12 +155,10 @@ def slot_for(*, session: Session, agent: str, category: str, kind: str, now: dat
     return _fresh(session, *_slot(agent, category, kind, now, days), now=now, cached_only=cached_only)
 
 
-def _needs_building(database: Engine, key: Hashable, now: datetime, older_than: float) -> bool:
-    """Whether a use at `now` would build `key` in the caller, or its value is over `older_than` s old."""
-    with _lock:
-        cached = _built.get(database, {}).get(key)
-        if cached is None:
-            return (id(database), key) not in _rebuilding
+def _cold(cached: tuple[float, datetime, Any] | None, now: datetime, older_than: float) -> bool:
+    """Whether a use at `now` would build this kept value in the caller, or it is over `older_than` s old."""
+    if cached is None:
+        return True
     built, built_for, _ = cached
     age = time.monotonic() - built
     return age >= older_than or abs((now - built_for).total_seconds() - age) >= FRESH_S
@@ -163,28 +166,34 @@ def _needs_building(database: Engine, key: Hashable, now: datetime, older_than: 
 
 def cold_for(database: Engine, *, agent: str, category: str, kind: str, now: datetime, days: int,
              older_than: float) -> bool:
-    """Whether a plant for this slot at `now` would find its bank or profile missing (or over `older_than` s old)."""
-    return any(_needs_building(database, key, now, older_than)
-               for key, _ in (_bank(agent, now, days), _slot(agent, category, kind, now, days)))
+    """Whether a plant for this slot at `now` would find its bank or profile missing (or over
+    `older_than` s old) and nobody is building it."""
+    with _lock:
+        kept = _built.get(database, {})
+        return any(_cold(kept.get(key), now, older_than) and (id(database), key) not in _rebuilding
+                   for key, _ in (_bank(agent, now, days), _slot(agent, category, kind, now, days)))
 
 
-def warm(database: Engine, *, agent: str, category: str, kind: str, now: datetime, days: int,
-         older_than: float) -> int:
-    """Build here, through a read session and pausing as a rebuild aside does, what a plant for this
-    slot needs and cold_for finds missing; how many values were built."""
+def warm(database: Engine, *, agent: str, category: str, kind: str, clock: Callable[[], datetime], days: int,
+         older_than: float, stopping: Callable[[], bool] = lambda: False) -> int:
+    """Build here, through a read session and pausing as a rebuild aside does, the bank and the
+    profile a plant for this slot needs, each if missing or over `older_than` s old and nobody is
+    building it; how many values were built. `now` is read from `clock` as each build starts."""
     built = 0
-    for key, build in (_bank(agent, now, days), _slot(agent, category, kind, now, days)):
-        if not _needs_building(database, key, now, older_than):
-            continue
+    for make in (lambda now: _bank(agent, now, days), lambda now: _slot(agent, category, kind, now, days)):
+        if stopping():
+            break
+        now, started = clock(), time.monotonic()
+        key, build = make(now)
         marker = (id(database), key)
         with _lock:
-            if marker in _rebuilding:
+            if marker in _rebuilding or not _cold(_built.get(database, {}).get(key), now, older_than):
                 continue
             _rebuilding.add(marker)
         try:
             with read_session_of(database) as session:
                 value = build(session, _let_others_run)
-            _keep(database, key, now, value)
+            _keep(database, key, now, value, started=started)
             built += 1
         finally:
             with _lock:

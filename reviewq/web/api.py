@@ -62,8 +62,9 @@ def submit_items():
     )
     record_judge_verdicts(session=db_session(), outputs=outputs, results=results)
     commit()
-    note_open(db_session(), {(caller.token.agent, o.category, ItemKind.OUTPUT.value)
-                             for o, r in zip(outputs, results, strict=True) if r.queued}, app_now())
+    note_open(session=db_session(), now=app_now(), slots={
+        (caller.token.agent, o.category, ItemKind.OUTPUT.value) for o, r in zip(outputs, results, strict=True)
+        if r.queued})
     if batch:
         # orjson: the standard encoder took longer over a batch's answer than the insert's Python.
         return current_app.response_class(orjson.dumps({"results": [_result_json(r) for r in results]}) + b"\n",
@@ -108,7 +109,7 @@ def create_approval():
     )
     body = approval_public(session=session, item=done.item).model_dump(mode="json")
     commit()
-    note_open(session, {(done.item.agent, done.item.category, ItemKind.APPROVAL.value)}, app_now())
+    note_open(session=session, slots=[(done.item.agent, done.item.category, ItemKind.APPROVAL.value)], now=app_now())
     response = jsonify(body)
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = url_for("api.get_approval", public_id=done.item.public_id)
