@@ -19,6 +19,9 @@ build there (77-100 ms) held every reviewer and every waiting agent. Only the fi
 or one after STALE_S, builds in the caller. A simulation that moves `now` on faster than the
 clock still gets its values built for its own time, in the caller.
 
+A served process also builds them ahead, for the slots of open work (projection_warmer.py), so a
+first use seldom builds in the caller; `warm` is its entry point.
+
 A build aside lets go of the GIL after each item it reads (`_let_others_run`): run straight
 through, it held the GIL for the interpreter's whole switch interval (5 ms) each time the event
 loop's thread woke to serve a request, so every request during a rebuild waited that much longer.
