@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,61 +76,50 @@ class Bank:
     vocabulary: set[str] = field(default_factory=set)
 
     @classmethod
-    def build(cls, items: list[dict], pause: Callable[[], None] | None = None) -> Bank:
+    def build(cls, items: list[dict], pause: Callable[[], None] | None = None,
+              known: MutableMapping[Hashable, Contribution] | None = None) -> Bank:
         """The bank of `items`; `pause()` after each one (a build in a background thread lets the
-        event loop's thread in: reviewq.domain.projection_bank)."""
+        event loop's thread in: reviewq.domain.projection_bank). `known`: contributions by an
+        item's "key" (an item that never changes), read and filled in, so an item in many builds is
+        read once (a simulation rebuilds its banks for every few minutes of simulated time)."""
         bank = cls()
         for item in items:
-            bank.add(item)
+            key = item.get("key") if known is not None else None
+            found = None if key is None else known.get(key)
+            if found is None:
+                found = contribution(item)
+                if key is not None:
+                    known[key] = found
+            bank.apply(found)
             if pause is not None:
                 pause()
         return bank
 
     def add(self, item: dict) -> None:
-        payload = item.get("payload") or {}
-        agent, category = item.get("agent", ""), item.get("category", "")
-        self.vocabulary |= tokens(payload)
-        self._walk(payload)
-        for text in _texts(payload):
-            self.values_from_text(text)
-        if item.get("kind") == "approval":
-            call = payload.get("tool_call") or {}
-            if isinstance(call.get("name"), str):
-                self.tools[agent].add(call["name"])
-            return
-        for step in payload.get("trace") or []:
-            if isinstance(step, dict) and isinstance(step.get("tool"), str):
-                self.tools[agent].add(step["tool"])
-        output = _json(payload.get("output"))
-        if isinstance(output, dict):
-            self.slot_items[(agent, category)] += 1
-            self.key_counts[(agent, category)].update(output.keys())
-        answer = answer_text(output)
-        if answer and answer.strip():
-            if REFUSAL.search(answer):
-                self.refusals[agent].append(answer)
-            else:
-                self.answers.append((agent, category, text_of(payload.get("input")), answer))
+        self.apply(contribution(item))
+
+    def apply(self, c: Contribution) -> None:
+        """Add one item's contribution, in the order it was read: the same sets, iterated alike."""
+        self.vocabulary |= c.vocabulary
+        for key, number in c.numbers:
+            self.numbers[key].add(number)
+        for key, string in c.strings:
+            self.strings[key].add(string)
+        for form, value in c.values:
+            self.values[form].add(value)
+        self.entities.update(c.entities)
+        for agent, tool in c.tools:
+            self.tools[agent].add(tool)
+        if c.slot is not None:
+            self.slot_items[c.slot] += 1
+            self.key_counts[c.slot].update(c.keys)
+        if c.refusal is not None:
+            self.refusals[c.refusal[0]].append(c.refusal[1])
+        if c.answer is not None:
+            self.answers.append(c.answer)
 
     def values_from_text(self, text: str) -> None:
-        for match in VALUE.finditer(text):
-            self.values[shape(match.group())].add(match.group())
-        self.entities.update(ENTITY.findall(text))
-
-    def _walk(self, value: Any, key: str | None = None) -> None:
-        value = _json(value)
-        if isinstance(value, dict):
-            for k, v in value.items():
-                self._walk(v, str(k))
-        elif isinstance(value, list):
-            for v in value:
-                self._walk(v, key)
-        elif isinstance(value, bool) or value is None:
-            return
-        elif isinstance(value, int | float) and key:
-            self.numbers[key].add(value)
-        elif isinstance(value, str) and key and len(value) <= 80:
-            self.strings[key].add(value)
+        self.apply(_values_of_text(text))
 
     def same_shape(self, value: str, *, avoid: str) -> list[str]:
         """Other values of the same format as `value`, none of them mentioned in `avoid`."""
@@ -144,7 +133,79 @@ class Bank:
         return sorted(k for k, c in self.key_counts[(agent, category)].items() if c >= 0.95 * n)
 
 
+@dataclass(frozen=True)
+class Contribution:
+    """What one item adds to a bank, each part in the order it was found."""
+
+    vocabulary: frozenset[str] = frozenset()  # merged as the set it was (so iterated alike)
+    numbers: tuple[tuple[str, Any], ...] = ()  # (JSON key, number)
+    strings: tuple[tuple[str, str], ...] = ()  # (JSON key, string)
+    values: tuple[tuple[str, str], ...] = ()  # (shape, value)
+    entities: tuple[str, ...] = ()
+    tools: tuple[tuple[str, str], ...] = ()  # (agent, tool)
+    slot: tuple[str, str] | None = None  # (agent, category) of a JSON-object output
+    keys: tuple[str, ...] = ()  # its keys
+    refusal: tuple[str, str] | None = None  # (agent, text)
+    answer: tuple[str, str, str, str] | None = None  # agent, category, input, answer
+
+
+def contribution(item: dict) -> Contribution:
+    """What `item` (kind, agent, category, payload) adds to a bank."""
+    payload = item.get("payload") or {}
+    agent, category = item.get("agent", ""), item.get("category", "")
+    numbers: list[tuple[str, Any]] = []
+    strings: list[tuple[str, str]] = []
+    _walk(payload, None, numbers, strings)
+    values: list[tuple[str, str]] = []
+    entities: list[str] = []
+    for text in _texts(payload):
+        found = _values_of_text(text)
+        values += found.values
+        entities += found.entities
+    parts: dict[str, Any] = {"vocabulary": frozenset(tokens(payload)), "numbers": tuple(numbers),
+                             "strings": tuple(strings), "values": tuple(values), "entities": tuple(entities)}
+    if item.get("kind") == "approval":
+        call = payload.get("tool_call") or {}
+        if isinstance(call.get("name"), str):
+            parts["tools"] = ((agent, call["name"]),)
+        return Contribution(**parts)
+    parts["tools"] = tuple((agent, step["tool"]) for step in payload.get("trace") or []
+                           if isinstance(step, dict) and isinstance(step.get("tool"), str))
+    output = _json(payload.get("output"))
+    if isinstance(output, dict):
+        parts["slot"], parts["keys"] = (agent, category), tuple(output.keys())
+    answer = answer_text(output)
+    if answer and answer.strip():
+        if REFUSAL.search(answer):
+            parts["refusal"] = (agent, answer)
+        else:
+            parts["answer"] = (agent, category, text_of(payload.get("input")), answer)
+    return Contribution(**parts)
+
+
+def _values_of_text(text: str) -> Contribution:
+    return Contribution(values=tuple((shape(m.group()), m.group()) for m in VALUE.finditer(text)),
+                        entities=tuple(ENTITY.findall(text)))
+
+
+def _walk(value: Any, key: str | None, numbers: list, strings: list) -> None:
+    value = _json(value)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk(v, str(k), numbers, strings)
+    elif isinstance(value, list):
+        for v in value:
+            _walk(v, key, numbers, strings)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float) and key:
+        numbers.append((key, value))
+    elif isinstance(value, str) and key and len(value) <= 80:
+        strings.append((key, value))
+
+
 def _json(value: Any) -> Any:
+
     return parse_json_text(value)[0]
 
 

@@ -138,9 +138,35 @@ def rebuilding() -> int:
         return len(_rebuilding)
 
 
+# Each item's contribution to a value bank, per database, by its row: rebuilt once a minute in a
+# served process and every few simulated minutes in a simulation, a bank reads mostly the same items.
+KNOWN_CONTRIBUTIONS = 20_000
+
+
+class _Known(dict):
+    """Contributions by item key, forgotten all at once when full (reading one again is cheap)."""
+
+    def __setitem__(self, key, value) -> None:
+        if len(self) >= KNOWN_CONTRIBUTIONS:
+            self.clear()
+        super().__setitem__(key, value)
+
+
+_known: weakref.WeakKeyDictionary[Engine, _Known] = weakref.WeakKeyDictionary()
+
+
+def _known_of(session: Session) -> _Known:
+    database = _database_of(session)
+    with _lock:
+        known = _known.get(database)
+        if known is None:
+            known = _known[database] = _Known()
+        return known
+
+
 def _bank(agent: str, now: datetime, days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
     return ("bank", agent, days), lambda s, pause: Bank.build(bank_items(session=s, agent=agent, now=now, days=days),
-                                                              pause=pause)
+                                                              pause=pause, known=_known_of(s))
 
 
 def _slot(agent: str, category: str, kind: str, now: datetime,

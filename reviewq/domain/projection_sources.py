@@ -219,16 +219,18 @@ def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings
 def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:
     """The deployment's own recent data for the value bank: the agent's real items and reservoir outputs."""
     items = session.exec(
-        select(Item.kind, Item.agent, Item.category, Item.payload)
+        select(Item.kind, Item.agent, Item.category, Item.payload, Item.id, Item.created_at)
         .where(Item.created_at >= now - timedelta(days=days), _not_planted())
         .order_by(Item.created_at.desc())
         .limit(BANK_ITEMS)
     ).all()
-    out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "payload": p}
-           for k, a, c, p in items]
+    # "key": the row, which never changes (Bank.build reads each key's values once).
+    out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "payload": p,
+            "key": ("item", i, t)} for k, a, c, p, i, t in items]
     kept = session.exec(
         select(ReservoirOutput).where(ReservoirOutput.agent == agent)
         .order_by(ReservoirOutput.created_at.desc()).limit(BANK_ITEMS)
     ).all()
-    out += [{"kind": "output", "agent": r.agent, "category": r.category, "payload": r.payload} for r in kept]
+    out += [{"kind": "output", "agent": r.agent, "category": r.category, "payload": r.payload,
+             "key": ("reservoir", r.id, r.created_at)} for r in kept]
     return out
