@@ -121,3 +121,26 @@ def test_past_the_stale_limit_or_after_a_jump_in_simulated_time_the_caller_build
         # A simulation moving `now` on by hours while the clock stands still builds for its own time.
         jumped = slot_for(session=s, now=now + timedelta(hours=5), **key)
         assert jumped is not old and projection_bank.rebuilding() == 0
+
+
+def test_a_rebuild_reads_only_the_payloads_it_has_not_seen(database, settings, now):
+    """Each item's contribution is kept by its row: a rebuild reads and decodes only new payloads,
+    and builds the bank a build from scratch would."""
+    from reviewq.canaries.bank import Bank
+    from reviewq.domain.projection_sources import bank_items
+
+    _add(database, "ACM-600001", now)
+    _add(database, "ACM-600002", now)
+    with database.session() as s:
+        first = bank_for(session=s, agent="support-bot", now=now, days=14)
+    _add(database, "ACM-600003", now)
+    later = now + timedelta(seconds=FRESH_S + 1)
+    with database.session() as s:
+        rebuilt = bank_for(session=s, agent="support-bot", now=later, days=14)
+        from reviewq.domain.projection_bank import _known_of
+
+        rows = bank_items(session=s, agent="support-bot", now=later, days=14, known=_known_of(s))
+        afresh = Bank.build(bank_items(session=s, agent="support-bot", now=later, days=14))
+    assert len(rows) == 3 and not any("payload" in row for row in rows)  # all three known by now
+    assert rebuilt is not first and {"ACM-600001", "ACM-600002", "ACM-600003"} <= rebuilt.values["AAA-999999"]
+    assert rebuilt.values == afresh.values and rebuilt.vocabulary == afresh.vocabulary

@@ -81,14 +81,15 @@ class Bank:
         """The bank of `items`; `pause()` after each one (a build in a background thread lets the
         event loop's thread in: reviewq.domain.projection_bank). `known`: contributions by an
         item's "key" (an item that never changes), read and filled in, so an item in many builds is
-        read once (a simulation rebuilds its banks for every few minutes of simulated time)."""
+        read once (a simulation rebuilds its banks for every few minutes of simulated time); an item
+        whose key is known may come without its payload."""
         bank = cls()
         for item in items:
             key = item.get("key") if known is not None else None
             found = None if key is None else known.get(key)
             if found is None:
                 found = contribution(item)
-                if key is not None:
+                if key is not None and "payload" in item:
                     known[key] = found
             bank.apply(found)
             if pause is not None:

@@ -165,8 +165,12 @@ def _known_of(session: Session) -> _Known:
 
 
 def _bank(agent: str, now: datetime, days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
-    return ("bank", agent, days), lambda s, pause: Bank.build(bank_items(session=s, agent=agent, now=now, days=days),
-                                                              pause=pause, known=_known_of(s))
+    def build(session: Session, pause: Pause | None) -> Bank:
+        known = _known_of(session)
+        return Bank.build(bank_items(session=session, agent=agent, now=now, days=days, known=known), pause=pause,
+                          known=known)
+
+    return ("bank", agent, days), build
 
 
 def _slot(agent: str, category: str, kind: str, now: datetime,

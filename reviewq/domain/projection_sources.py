@@ -20,7 +20,7 @@ each planted claim made those claims the review path's slowest 10 %.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ RECENT = 400  # most recently approved items of the slot among which the nearest
 CONFIRMED_SCAN = 4000
 PAYLOADS_AT_ONCE = 4  # candidates whose payloads are read per statement
 BANK_ITEMS = 300  # recent real items of the agent read for the value bank
+PAYLOADS_PER_READ = 500  # ids per IN (...) when reading the payloads a bank does not know yet
 
 
 @dataclass(frozen=True)
@@ -216,21 +217,30 @@ def confirmed_good(*, session: Session, served: Item, reviewer_id: int, settings
     return _item_sources(session, least_used_first(session, rows))
 
 
-def bank_items(*, session: Session, agent: str, now: datetime, days: int) -> list[dict]:
-    """The deployment's own recent data for the value bank: the agent's real items and reservoir outputs."""
+def bank_items(*, session: Session, agent: str, now: datetime, days: int,
+               known: Container[Hashable] = frozenset()) -> list[dict]:
+    """The deployment's own recent data for the value bank: the agent's real items and reservoir outputs.
+
+    Each has a "key" (its row, which never changes); one whose key is in `known` (contributions a
+    bank remembers) comes without its payload, which is then neither read nor decoded."""
     items = session.exec(
-        select(Item.kind, Item.agent, Item.category, Item.payload, Item.id, Item.created_at)
+        select(Item.kind, Item.agent, Item.category, Item.id, Item.created_at)
         .where(Item.created_at >= now - timedelta(days=days), _not_planted())
         .order_by(Item.created_at.desc())
         .limit(BANK_ITEMS)
     ).all()
-    # "key": the row, which never changes (Bank.build reads each key's values once).
-    out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "payload": p,
-            "key": ("item", i, t)} for k, a, c, p, i, t in items]
+    out = [{"kind": k.value if hasattr(k, "value") else k, "agent": a, "category": c, "key": ("item", i, t)}
+           for k, a, c, i, t in items]
     kept = session.exec(
-        select(ReservoirOutput).where(ReservoirOutput.agent == agent)
+        select(ReservoirOutput.agent, ReservoirOutput.category, ReservoirOutput.id, ReservoirOutput.created_at)
+        .where(ReservoirOutput.agent == agent)
         .order_by(ReservoirOutput.created_at.desc()).limit(BANK_ITEMS)
     ).all()
-    out += [{"kind": "output", "agent": r.agent, "category": r.category, "payload": r.payload,
-             "key": ("reservoir", r.id, r.created_at)} for r in kept]
+    out += [{"kind": "output", "agent": a, "category": c, "key": ("reservoir", i, t)} for a, c, i, t in kept]
+    for table, model in (("item", Item), ("reservoir", ReservoirOutput)):
+        wanted = {row["key"][1]: row for row in out if row["key"][0] == table and row["key"] not in known}
+        for start in range(0, len(wanted), PAYLOADS_PER_READ):
+            ids = list(wanted)[start:start + PAYLOADS_PER_READ]
+            for row_id, payload in session.exec(select(model.id, model.payload).where(model.id.in_(ids))):
+                wanted[row_id]["payload"] = payload
     return out
