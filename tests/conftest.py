@@ -200,9 +200,10 @@ def page(browser):
 # of these starting last would leave the other worker idle for minutes at the end.
 # test_stealth_audit.py (about 40 s alone) sorts near the end of the alphabet, where it could be the
 # last file handed out.
-SLOW_FIRST = ("test_demo.py", "test_canary_deployment.py", "test_bench.py",
+SLOW_FIRST = ("test_demo.py", "test_canary_deployment.py", "test_bench.py", "test_bench_paired.py",
               "test_notify_demo.py", "test_pages_browser.py", "test_cli.py", "test_stealth_audit.py",
-              "test_outbox_concurrency.py")
+              "test_outbox_concurrency.py", "test_queue_concurrency.py", "test_domain_imports.py", "test_readme.py",
+              "test_openapi.py", "test_passwords.py")
 
 
 def pytest_collection_modifyitems(items):
