@@ -206,7 +206,6 @@ def _walk(value: Any, key: str | None, numbers: list, strings: list) -> None:
 
 
 def _json(value: Any) -> Any:
-
     return parse_json_text(value)[0]
 
 

@@ -116,16 +116,24 @@ def _rebuild_aside(database: Engine, key: Hashable, now: datetime,
 
     def rebuild() -> None:
         try:
-            with read_session_of(database) as session:
-                value = build(session, _let_others_run)
-            _keep(database, key, now, value)
+            _build_marked(database, key, now, build)
         except Exception:  # the stale value stays; the next use past FRESH_S tries again
             log.exception("rebuilding %s failed", key)
-        finally:
-            with _lock:
-                _rebuilding.discard(marker)
 
     threading.Thread(target=rebuild, name="reviewq-projection-rebuild", daemon=True).start()
+
+
+def _build_marked(database: Engine, key: Hashable, now: datetime, build: Callable[[Session, Pause | None], Any], *,
+                  started: float | None = None) -> None:
+    """Build and keep `key` through a read session, pausing for other threads, then drop its
+    _rebuilding marker (which the caller set)."""
+    try:
+        with read_session_of(database) as session:
+            value = build(session, _let_others_run)
+        _keep(database, key, now, value, started=started)
+    finally:
+        with _lock:
+            _rebuilding.discard((id(database), key))
 
 
 def _let_others_run() -> None:
@@ -164,18 +172,26 @@ def _known_of(session: Session) -> _Known:
         return known
 
 
+def _bank_key(agent: str, days: int) -> Hashable:
+    return "bank", agent, days
+
+
+def _slot_key(agent: str, category: str, kind: str, days: int) -> Hashable:
+    return "slot", agent, category, kind, days
+
+
 def _bank(agent: str, now: datetime, days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
     def build(session: Session, pause: Pause | None) -> Bank:
         known = _known_of(session)
         return Bank.build(bank_items(session=session, agent=agent, now=now, days=days, known=known), pause=pause,
                           known=known)
 
-    return ("bank", agent, days), build
+    return _bank_key(agent, days), build
 
 
 def _slot(agent: str, category: str, kind: str, now: datetime,
           days: int) -> tuple[Hashable, Callable[[Session, Pause | None], Any]]:
-    return ("slot", agent, category, kind, days), lambda s, pause: slot_profile(
+    return _slot_key(agent, category, kind, days), lambda s, pause: slot_profile(
         session=s, agent=agent, category=category, kind=kind, now=now, days=days, pause=pause)
 
 
@@ -204,7 +220,7 @@ def cold_for(database: Engine, *, agent: str, category: str, kind: str, now: dat
     with _lock:
         kept = _built.get(database, {})
         return any(_cold(kept.get(key), now, older_than) and (id(database), key) not in _rebuilding
-                   for key, _ in (_bank(agent, now, days), _slot(agent, category, kind, now, days)))
+                   for key in (_bank_key(agent, days), _slot_key(agent, category, kind, days)))
 
 
 def warm(database: Engine, *, agent: str, category: str, kind: str, clock: Callable[[], datetime], days: int,
@@ -223,12 +239,6 @@ def warm(database: Engine, *, agent: str, category: str, kind: str, clock: Calla
             if marker in _rebuilding or not _cold(_built.get(database, {}).get(key), now, older_than):
                 continue
             _rebuilding.add(marker)
-        try:
-            with read_session_of(database) as session:
-                value = build(session, _let_others_run)
-            _keep(database, key, now, value, started=started)
-            built += 1
-        finally:
-            with _lock:
-                _rebuilding.discard(marker)
+        _build_marked(database, key, now, build, started=started)
+        built += 1
     return built

@@ -239,8 +239,9 @@ def bank_items(*, session: Session, agent: str, now: datetime, days: int,
     out += [{"kind": "output", "agent": a, "category": c, "key": ("reservoir", i, t)} for a, c, i, t in kept]
     for table, model in (("item", Item), ("reservoir", ReservoirOutput)):
         wanted = {row["key"][1]: row for row in out if row["key"][0] == table and row["key"] not in known}
-        for start in range(0, len(wanted), PAYLOADS_PER_READ):
-            ids = list(wanted)[start:start + PAYLOADS_PER_READ]
-            for row_id, payload in session.exec(select(model.id, model.payload).where(model.id.in_(ids))):
+        ids = list(wanted)
+        for start in range(0, len(ids), PAYLOADS_PER_READ):
+            chunk = ids[start:start + PAYLOADS_PER_READ]
+            for row_id, payload in session.exec(select(model.id, model.payload).where(model.id.in_(chunk))):
                 wanted[row_id]["payload"] = payload
     return out
