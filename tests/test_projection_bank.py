@@ -19,6 +19,32 @@ def _add(database: Database, order: str, now) -> None:
                 now=now)
 
 
+def test_a_bank_holds_only_its_own_agents_values(database, settings, now):
+    """Two agents whose ids share a format: a canary on one never carries the other's ids or words."""
+    import random
+
+    from reviewq.canaries.mutators import NotApplicable, changed_value
+
+    for n in range(5):
+        _add(database, f"ORD-{400001 + n}", now)
+        with database.session_scope() as s:
+            enqueue(session=s, now=now, data=output_item(agent="ledger-bot", category="invoices", payload={
+                "input": "which invoice?", "output": f"Invoice INV-{500001 + n} settled by remittance."}))
+    with database.session() as s:
+        bank = bank_for(session=s, agent="support-bot", now=now, days=14)
+    assert bank.values["AAA-999999"] == {f"ORD-{400001 + n}" for n in range(5)}
+    assert not {"INV", "Invoice", "remittance"} & bank.vocabulary
+    source = {"kind": "output", "agent": "support-bot", "category": "customer_support",
+              "payload": {"input": "Where is order ORD-400001?", "output": "Order ORD-400001 shipped."}}
+    claims = set()
+    for seed in range(40):
+        try:
+            claims.add(changed_value(source, random.Random(seed), bank).fault["claim"])
+        except NotApplicable:
+            continue
+    assert claims and all(claim.startswith("ORD-") for claim in claims), claims
+
+
 def test_a_bank_is_reused_within_a_minute_and_rebuilt_after(database, settings, now):
     _add(database, "ACM-100001", now)
     with database.session() as s:

@@ -221,11 +221,14 @@ def bank_items(*, session: Session, agent: str, now: datetime, days: int,
                known: Container[Hashable] = frozenset()) -> list[dict]:
     """The deployment's own recent data for the value bank: the agent's real items and reservoir outputs.
 
+    Only the agent's own: another agent's ids, amounts and names can share a format and still read
+    as foreign (an INV-20931 in a reply about orders that are all ORD-…).
+
     Each has a "key" (its row, which never changes); one whose key is in `known` (contributions a
     bank remembers) comes without its payload, which is then neither read nor decoded."""
     items = session.exec(
         select(Item.kind, Item.agent, Item.category, Item.id, Item.created_at)
-        .where(Item.created_at >= now - timedelta(days=days), _not_planted())
+        .where(Item.agent == agent, Item.created_at >= now - timedelta(days=days), _not_planted())
         .order_by(Item.created_at.desc())
         .limit(BANK_ITEMS)
     ).all()
