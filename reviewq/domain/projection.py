@@ -177,10 +177,27 @@ def choose(
 ) -> Planted | None:
     """A planted copy to stand in for `served`, or None if nothing fits.
 
+    Of the kind drawn, or else of the other kind: the claim's draw said a planted item goes here,
+    and dropping it where one kind has no source (few approvals are ever confirmed good) left such
+    slots with fewer planted items than their share of real work, a tell of its own. The week's
+    counts then move the next draws back towards each kind's budget (canary_rate.py).
+
     `cached_only`: raise NotCached (projection_bank) rather than build the agent's value bank or
     the slot's profile here (the caller holds the write transaction).
     """
     retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
+    other = InjectionKind.CONTROL if kind == InjectionKind.CANARY else InjectionKind.CANARY
+    for wanted in (kind, other):
+        planted = _choose_kind(session=session, served=served, reviewer_id=reviewer_id, kind=wanted, now=now,
+                               settings=settings, rng=rng, library=library, retired=retired,
+                               cached_only=cached_only)
+        if planted is not None:
+            return planted
+    return None
+
+
+def _choose_kind(*, session, served, reviewer_id, kind, now, settings, rng, library, retired,
+                 cached_only) -> Planted | None:
     found = {"session": session, "served": served, "reviewer_id": reviewer_id, "settings": settings, "now": now}
     if kind == InjectionKind.CONTROL:
         for origin in sources.confirmed_good(**found):
