@@ -389,35 +389,56 @@ def test_a_planted_copy_is_stored_exactly_as_the_orm_would_store_it(database, se
         assert raw("injections", "item_id", planted.id) == raw("injections", "item_id", twin.id)
 
 
+class Fixed(random.Random):
+    """An rng whose every draw is `at`: the claim's draw lands where the test puts it."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(0)
+        self.at = at
+
+    def random(self) -> float:
+        return self.at
+
+
 def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, settings, now):
     """Few approvals are ever confirmed good: a control drawn on one becomes a canary rather than no plant,
-    so approvals get their share of planted items; and a canary with nothing to break becomes a control."""
+    so approvals get their share of planted items; and a canary with nothing to break becomes a control.
+    Never a kind the team switched off (its probability 0)."""
     from reviewq.domain.approvals import request_approval
     from reviewq.models.approvals import ApprovalCreate
 
+    both = settings.replace(canaries={"per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 50,
+                                      "onboarding_drill": False})
     controls_only = settings.replace(canaries={"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 50,
                                                "onboarding_drill": False})
-    alice, bob = make_user(session, "alice", now=now), make_user(session, "bob", now=now)
+    alice, bob, carl = (make_user(session, n, now=now) for n in ("alice", "bob", "carl"))
     token = issue_token_in(session, now)
-    for i in range(3):
+    for i in range(4):
         request_approval(session=session, token=token, data=ApprovalCreate(**_approval_body(i)),
                          idempotency_key=None, settings=settings, now=now + timedelta(minutes=i))
     for _ in range(2):  # approved once each: decided, not confirmed good
         item = claim_next(session=session, reviewer_id=bob.id, now=now + timedelta(minutes=5), lease_seconds=60)
         decide(session=session, public_id=item.public_id, reviewer=bob, settings=settings,
                now=now + timedelta(minutes=5), data=DecisionCreate(verdict=Verdict.APPROVE))
-    assert current_rate(session=session, reviewer_id=alice.id, now=now, settings=controls_only,
-                        rng=random.Random(0)).canary == 0
-    copy = projection.claim(session=session, reviewer_id=alice.id, now=now + timedelta(minutes=6),
-                            settings=controls_only, rng=Always())
-    injection = session.exec(select(Injection).where(Injection.item_id == copy.id)).one()
-    assert injection.kind == InjectionKind.CANARY and injection.source == InjectionSource.MUTATION
+    at = now + timedelta(minutes=6)
+    for who, config in ((alice, both), (carl, controls_only)):
+        rate = current_rate(session=session, reviewer_id=who.id, now=at, settings=config, rng=random.Random(0))
+        assert rate.control > 0 and (rate.canary > 0) == (config is both)
+        served = projection.claim(session=session, reviewer_id=who.id, now=at, settings=config,
+                                  rng=Fixed(rate.canary + rate.control / 2))  # a control drawn
+        injection = session.exec(select(Injection).where(Injection.item_id == served.id)).first()
+        if config is both:
+            assert injection.kind == InjectionKind.CANARY and injection.source == InjectionSource.MUTATION
+        else:  # canaries switched off: the real approval, not a canary
+            assert injection is None and served.status == ItemStatus.LEASED and served.lease_holder == carl.id
 
     # The other way: a canary drawn where nothing can be broken (bare answers, no library), a control stands in.
     canaries_only = settings.replace(canaries={"per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 0,
                                                "onboarding_drill": False})
-    lena, dan = make_user(session, "lena", Role.LEAD, now=now), make_user(session, "dan", now=now)
-    session.exec(sa.update(Item).where(Item.kind == "approval", Item.status == ItemStatus.QUEUED)
+    lena, dan, eve = make_user(session, "lena", Role.LEAD, now=now), *(make_user(session, n, now=now)
+                                                                        for n in ("dan", "eve"))
+    session.exec(sa.update(Item).where(Item.kind == "approval", Item.status.in_([ItemStatus.QUEUED,
+                                                                                ItemStatus.LEASED]))
                  .values(status=ItemStatus.CANCELLED))
     good = enqueue(session=session, now=now - timedelta(hours=1),
                    data=output_item(agent="bare", category="echo", payload={"input": "q", "output": "a"})).item
@@ -425,9 +446,13 @@ def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, se
     assert item.id == good.id
     decide(session=session, public_id=item.public_id, reviewer=lena, settings=settings, now=now,
            data=DecisionCreate(verdict=Verdict.APPROVE))
-    enqueue(session=session, now=good.created_at, data=output_item(agent="bare", category="echo",
-                                                                   payload={"input": "q2", "output": "b"}))
-    copy = projection.claim(session=session, reviewer_id=dan.id, now=now + timedelta(minutes=1),
-                            settings=canaries_only, rng=Always(), library=None)
-    injection = session.exec(select(Injection).where(Injection.item_id == copy.id)).one()
-    assert injection.kind == InjectionKind.CONTROL and copy.payload == good.payload
+    for who, config in ((dan, both), (eve, canaries_only)):
+        enqueue(session=session, now=good.created_at, data=output_item(agent="bare", category="echo",
+                                                                       payload={"input": "q2", "output": "b"}))
+        served = projection.claim(session=session, reviewer_id=who.id, now=now + timedelta(minutes=1),
+                                  settings=config, rng=Always(), library=None)  # a canary drawn
+        injection = session.exec(select(Injection).where(Injection.item_id == served.id)).first()
+        if config is both:
+            assert injection.kind == InjectionKind.CONTROL and served.payload == good.payload
+        else:  # controls switched off: the real item
+            assert injection is None and served.payload == {"input": "q2", "output": "b"}

@@ -102,8 +102,9 @@ def claim(
     item, plan = claim_real(session=session, reviewer_id=reviewer_id, now=now, settings=settings, rng=rng)
     if plan is None:
         return item
-    planted = choose(session=session, served=item, reviewer_id=reviewer_id, kind=plan.kind, now=now,
-                     settings=settings, rng=rng, library=library if library is not None else library_for(settings))
+    planted = choose(session=session, served=item, reviewer_id=reviewer_id, kind=plan.kind, instead=plan.instead,
+                     now=now, settings=settings, rng=rng,
+                     library=library if library is not None else library_for(settings))
     if planted is None:
         return item
     return stand_in(session=session, planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
@@ -116,6 +117,14 @@ class PlantPlan:
 
     kind: InjectionKind
     rate: Rate
+
+    @property
+    def instead(self) -> InjectionKind | None:
+        """The kind to plant if `kind` has no source: the other one, unless its probability is 0
+        (not configured, or its week's budget spent)."""
+        if self.kind == InjectionKind.CANARY:
+            return InjectionKind.CONTROL if self.rate.control > 0 else None
+        return InjectionKind.CANARY if self.rate.canary > 0 else None
 
 
 def claim_real(
@@ -173,12 +182,13 @@ def _plants_on(session: Session, reviewer_id: int, role: Role | None) -> bool:
 
 def choose(
     *, session: Session, served: Item, reviewer_id: int, kind: InjectionKind, now: datetime, settings: Settings,
-    rng: random.Random, library: Library | None, cached_only: bool = False,
+    rng: random.Random, library: Library | None, cached_only: bool = False, instead: InjectionKind | None = None,
 ) -> Planted | None:
     """A planted copy to stand in for `served`, or None if nothing fits.
 
-    Of the kind drawn, or else of the other kind: the claim's draw said a planted item goes here,
-    and dropping it where one kind has no source (few approvals are ever confirmed good) left such
+    Of the kind drawn, or else of the kind `instead` (PlantPlan.instead: the other kind, if the
+    reviewer's rate for it is above 0): the claim's draw said a planted item goes here, and
+    dropping it where one kind has no source (few approvals are ever confirmed good) left such
     slots with fewer planted items than their share of real work, a tell of its own. The week's
     counts then move the next draws back towards each kind's budget (canary_rate.py).
 
@@ -186,8 +196,7 @@ def choose(
     the slot's profile here (the caller holds the write transaction).
     """
     retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
-    other = InjectionKind.CONTROL if kind == InjectionKind.CANARY else InjectionKind.CANARY
-    for wanted in (kind, other):
+    for wanted in (kind,) if instead is None else (kind, instead):
         planted = _choose_kind(session=session, served=served, reviewer_id=reviewer_id, kind=wanted, now=now,
                                settings=settings, rng=rng, library=library, retired=retired,
                                cached_only=cached_only)

@@ -254,8 +254,8 @@ def _stand_in_copy(item: Item, plan: projection.PlantPlan, now, *, choose_in, se
     through the request's session; None when nothing fits or the real item must stay."""
     settings, rng, reviewer_id = get_settings(), claim_rng(), current_user.id
     planted = projection.choose(session=choose_in, served=served_there, reviewer_id=reviewer_id, kind=plan.kind,
-                                now=now, settings=settings, rng=rng, library=projection.library_for(settings),
-                                cached_only=cached_only)
+                                instead=plan.instead, now=now, settings=settings, rng=rng,
+                                library=projection.library_for(settings), cached_only=cached_only)
     return None if planted is None else projection.stand_in(
         session=db_session(), planted=planted, served=item, plan=plan, reviewer_id=reviewer_id, now=now,
         settings=settings, rng=rng, served_until=served_until)
