@@ -1,12 +1,11 @@
-"""items: ix_items_agent_created (agent, created_at, id), ix_items_slot_created (agent, category, kind, created_at, id)
+"""items: ix_items_agent_created (agent, created_at, id)
 
 An agent's value bank holds only the agent's own recent items (another agent's ids and names can
 share a format and still read as foreign in a canary). Read through ix_items_slot, a busy agent's
 newest 300 meant reading and sorting its whole source window: 91 ms at 300,000 items, against
-0.2 ms through the first index. With it alone, SQLite read a slot profile's newest 300 through it
-too, and a quiet slot of a busy agent (its approvals) read all of the agent's window (194 ms);
-the second index reads exactly the slot's (0.3 ms), and a busy slot's no longer sorts (125 ms ->
-0.7 ms).
+0.2 ms through this index. Slot profiles keep reading through ix_items_slot (canaries/binding.py
+says why); an index for them too (agent, category, kind, created_at) cost batch ingest about a
+tenth in the bench.
 
 Revision ID: 0017_items_agent_created_index
 Revises: 0016_items_slot_index
@@ -25,11 +24,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.create_index("ix_items_agent_created", ["agent", "created_at", "id"], unique=False)
-        batch_op.create_index("ix_items_slot_created", ["agent", "category", "kind", "created_at", "id"],
-                              unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_index("ix_items_slot_created")
         batch_op.drop_index("ix_items_agent_created")

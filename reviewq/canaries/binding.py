@@ -24,6 +24,7 @@ from reviewq.canaries.faults import parse_json_text
 from reviewq.canaries.library import Entry, Library, render_entry
 from reviewq.canaries.render import make_faker
 from reviewq.models import Injection, Item, ItemKind
+from reviewq.sqlfuncs import not_indexed
 
 OPTIONAL_KEYS = ("context", "trace", "metadata")
 PROFILE_ITEMS = 2000  # recent real items read to profile the deployment
@@ -104,13 +105,18 @@ class Profile:
 
 def _real_items(session: Session, *, now: datetime, days: int, limit: int, **where):
     """Recent real items, newest first, as rows of the columns a profile reads (not ORM objects:
-    a slot profile at claim time reads 300 of them)."""
+    a slot profile at claim time reads 300 of them).
+
+    A slot's are read through ix_items_slot and sorted: through the agent's index on created_at
+    (the value bank's) SQLite would read a quiet slot of a busy agent through all of the agent's
+    window (194 ms at 300,000 items)."""
     planted = select(Injection.id).where(Injection.item_id == Item.id).exists()
+    created = not_indexed(Item.created_at) if where else Item.created_at
     query = select(Item.agent, Item.category, Item.kind, Item.payload, Item.deadline, Item.created_at).where(
-        Item.created_at >= now - timedelta(days=days), Item.created_at <= now, ~planted)
+        created >= now - timedelta(days=days), created <= now, ~planted)
     for column, value in where.items():
         query = query.where(getattr(Item, column) == value)
-    return session.execute(query.order_by(Item.created_at.desc()).limit(limit)).all()
+    return session.execute(query.order_by(created.desc()).limit(limit)).all()
 
 
 def deployment_profile(*, session: Session, now: datetime, days: int = 14) -> Profile:

@@ -104,12 +104,9 @@ class Item(ItemBase, table=True):
         # controls (projection_sources.py), read inside a claim's write transaction.
         sa.Index("ix_items_slot", "agent", "category", "kind", "status", "outcome", "decided_at"),
         sa.Index("ix_items_assigned", "assigned_to", "status", "not_before"),
-        # An agent's newest items, and a slot's: the projection's value bank and slot profile,
-        # rebuilt every minute (projection_bank.py). Without them a busy agent's or slot's whole
-        # window was read and sorted (91 and 125 ms at 300,000 items); with the first alone, a
-        # quiet slot of a busy agent read all of the agent's (194 ms).
+        # An agent's newest items: its value bank (projection_sources.bank_items), rebuilt every
+        # minute; without it a busy agent's whole window was read and sorted (91 ms at 300,000).
         sa.Index("ix_items_agent_created", "agent", "created_at", "id"),
-        sa.Index("ix_items_slot_created", "agent", "category", "kind", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
