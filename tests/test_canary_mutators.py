@@ -51,6 +51,12 @@ def corpus(seed: int = 3) -> list[dict]:
             "output": {"answer": f"Yes {name}, the delivery can go to the office on floor {i + 2}.",
                        "confidence": 0.9},
         }})
+    for question, answer in (  # the concierge on other topics: an off-topic answer is the agent's own
+            ("When does the showroom open on Saturdays?", "Saturdays the showroom opens at nine and closes at four."),
+            ("Is there parking for visitors?", "Visitors can park in the garage beneath the building."),
+            ("Can I pay the invoice by bank transfer?", "Bank transfers are accepted; quote the reference on it.")):
+        items.append({"kind": "output", "agent": "concierge", "category": "bookings", "payload": {
+            "input": question, "output": {"answer": answer, "confidence": 0.8}}})
     items += [  # refusals in the agents' own words, and a list output
         {"kind": "output", "agent": "desk", "category": "orders", "payload": {
             "input": "Cancel my neighbour's order please.", "output": "Sorry, I can't change someone else's order."}},

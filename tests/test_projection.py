@@ -6,6 +6,7 @@ import random
 import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
@@ -400,20 +401,22 @@ class Fixed(random.Random):
         return self.at
 
 
-def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, settings, now):
+def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, settings, now, tmp_path):
     """Few approvals are ever confirmed good: a control drawn on one becomes a canary rather than no plant,
     so approvals get their share of planted items; and a canary with nothing to break becomes a control.
-    Never a kind the team switched off (its probability 0)."""
+    Never a kind the team switched off or whose week's budget is reached, and never a drill's canary."""
     from reviewq.domain.approvals import request_approval
+    from reviewq.domain.projection_bank import NotCached, bank_for
     from reviewq.models.approvals import ApprovalCreate
 
-    both = settings.replace(canaries={"per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 50,
-                                      "onboarding_drill": False})
-    controls_only = settings.replace(canaries={"per_reviewer_per_week": 0, "controls_per_reviewer_per_week": 50,
-                                               "onboarding_drill": False})
-    alice, bob, carl = (make_user(session, n, now=now) for n in ("alice", "bob", "carl"))
+    def config(canaries: int, controls: int, **more):  # no library: nothing to fill in with
+        return settings.replace(canaries={"per_reviewer_per_week": canaries, "controls_per_reviewer_per_week": controls,
+                                          "onboarding_drill": False, "library": str(tmp_path), **more})
+
+    both, controls_only = config(50, 50, budget_jitter=0.0), config(0, 50)
+    alice, bob, carl, cleo = (make_user(session, n, now=now) for n in ("alice", "bob", "carl", "cleo"))
     token = issue_token_in(session, now)
-    for i in range(4):
+    for i in range(5):
         request_approval(session=session, token=token, data=ApprovalCreate(**_approval_body(i)),
                          idempotency_key=None, settings=settings, now=now + timedelta(minutes=i))
     for _ in range(2):  # approved once each: decided, not confirmed good
@@ -421,22 +424,29 @@ def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, se
         decide(session=session, public_id=item.public_id, reviewer=bob, settings=settings,
                now=now + timedelta(minutes=5), data=DecisionCreate(verdict=Verdict.APPROVE))
     at = now + timedelta(minutes=6)
-    for who, config in ((alice, both), (carl, controls_only)):
-        rate = current_rate(session=session, reviewer_id=who.id, now=at, settings=config, rng=random.Random(0))
-        assert rate.control > 0 and (rate.canary > 0) == (config is both)
-        served = projection.claim(session=session, reviewer_id=who.id, now=at, settings=config,
+    rate = current_rate(session=session, reviewer_id=cleo.id, now=at, settings=both, rng=random.Random(0))
+    plan = projection.PlantPlan(kind=InjectionKind.CONTROL, rate=rate)
+    assert plan.instead == InjectionKind.CANARY
+    budget = session.exec(select(CanaryBudget).where(CanaryBudget.reviewer_id == cleo.id)).one()
+    spent_rate = Rate(canary=rate.canary, control=rate.control, drill=False, week_start=rate.week_start,
+                      canary_room=False, control_room=rate.control_room)
+    assert budget.canaries == 50 and projection.PlantPlan(kind=InjectionKind.CONTROL, rate=spent_rate).instead is None
+    for who, cfg in ((alice, both), (carl, controls_only)):
+        rate = current_rate(session=session, reviewer_id=who.id, now=at, settings=cfg, rng=random.Random(0))
+        assert rate.control > 0 and (rate.canary > 0) == (cfg is both)
+        served = projection.claim(session=session, reviewer_id=who.id, now=at, settings=cfg,
                                   rng=Fixed(rate.canary + rate.control / 2))  # a control drawn
         injection = session.exec(select(Injection).where(Injection.item_id == served.id)).first()
-        if config is both:
+        if cfg is both:
             assert injection.kind == InjectionKind.CANARY and injection.source == InjectionSource.MUTATION
         else:  # canaries switched off: the real approval, not a canary
             assert injection is None and served.status == ItemStatus.LEASED and served.lease_holder == carl.id
 
-    # The other way: a canary drawn where nothing can be broken (bare answers, no library), a control stands in.
-    canaries_only = settings.replace(canaries={"per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 0,
-                                               "onboarding_drill": False})
-    lena, dan, eve = make_user(session, "lena", Role.LEAD, now=now), *(make_user(session, n, now=now)
-                                                                        for n in ("dan", "eve"))
+    # The other way: a canary drawn where nothing can be broken (bare answers), a control stands in;
+    # not with controls off, and not for a drill's canary draw.
+    canaries_only, drilled = config(50, 0), config(50, 50, onboarding_drill=True, drill_probability=0.5)
+    lena = make_user(session, "lena", Role.LEAD, now=now)
+    dan, eve, fay = (make_user(session, n, now=now) for n in ("dan", "eve", "fay"))
     session.exec(sa.update(Item).where(Item.kind == "approval", Item.status.in_([ItemStatus.QUEUED,
                                                                                 ItemStatus.LEASED]))
                  .values(status=ItemStatus.CANCELLED))
@@ -446,13 +456,20 @@ def test_a_plant_whose_drawn_kind_has_no_source_is_of_the_other_kind(session, se
     assert item.id == good.id
     decide(session=session, public_id=item.public_id, reviewer=lena, settings=settings, now=now,
            data=DecisionCreate(verdict=Verdict.APPROVE))
-    for who, config in ((dan, both), (eve, canaries_only)):
+    served = enqueue(session=session, now=good.created_at, data=output_item(agent="bare", category="echo")).item
+    bank_for(session=session, agent="bare", now=now, days=both.canaries.source_days)  # cached: nothing to build
+    with pytest.raises(NotCached):  # the queue page's write transaction never searches for a control
+        projection.choose(session=session, served=served, reviewer_id=cleo.id, kind=InjectionKind.CANARY,
+                          instead=InjectionKind.CONTROL, now=now, settings=both, rng=Always(), library=None,
+                          cached_only=True)
+    session.delete(served)
+    for who, cfg in ((dan, both), (eve, canaries_only), (fay, drilled)):
         enqueue(session=session, now=good.created_at, data=output_item(agent="bare", category="echo",
                                                                        payload={"input": "q2", "output": "b"}))
         served = projection.claim(session=session, reviewer_id=who.id, now=now + timedelta(minutes=1),
-                                  settings=config, rng=Always(), library=None)  # a canary drawn
+                                  settings=cfg, rng=Always())  # a canary drawn
         injection = session.exec(select(Injection).where(Injection.item_id == served.id)).first()
-        if config is both:
+        if cfg is both:
             assert injection.kind == InjectionKind.CONTROL and served.payload == good.payload
-        else:  # controls switched off: the real item
+        else:  # controls off, or a drill: the real item
             assert injection is None and served.payload == {"input": "q2", "output": "b"}

@@ -127,9 +127,9 @@ def refusal(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     path, output, was_string, key = _answer_slot(payload)
     if REFUSAL.search(output if key is None else output[key]):
         raise NotApplicable("the answer is a refusal already")
-    own = bank.refusals.get(item["agent"]) or [r for texts in bank.refusals.values() for r in texts]
+    own = bank.refusals.get(item["agent"])  # never another agent's: its voice and topics would show
     if not own:
-        raise NotApplicable("this deployment has no refusal to take the phrasing from")
+        raise NotApplicable("this agent has no refusal to take the phrasing from")
     _put_answer(payload, output, was_string, key, rng.choice(own))
     return Mutation(new, "An ordinary request the agent answers elsewhere; here it refused it.",
                     {"type": "refusal", "path": path})
@@ -143,10 +143,8 @@ def other_topic(item: dict, rng: random.Random, bank: Bank) -> Mutation:
     asked_words = set(content_words(question))
     current = (output if key is None else output[key])
     own = [a for agent, _c, _i, a in bank.answers if agent == item["agent"] and a != current]
-    others = [a for agent, _c, _i, a in bank.answers if agent != item["agent"]]
     rng.shuffle(own)
-    rng.shuffle(others)
-    for answer in own[:40] + others[:40]:  # the agent's own answers first, so the voice stays its own
+    for answer in own[:40]:  # the agent's own answers only, so the voice stays its own
         lowered = answer.lower()
         asked = sorted(w for w in asked_words if w not in lowered)
         answered = sorted(w for w in set(content_words(answer)) if w not in question)

@@ -40,6 +40,11 @@ class Rate:
     control: float
     drill: bool  # planted items are revealed at once with their explanation
     week_start: datetime
+    # Below the week's budget (not the hard stop) at the plain budget rate: a plant of the other
+    # kind that has no source may be of this kind instead (projection.PlantPlan.instead). Never
+    # under a boost or a drill, whose canary draws are far above the budget rate.
+    canary_room: bool = False
+    control_room: bool = False
 
 
 def week_start_for(now: datetime, tz: ZoneInfo) -> datetime:
@@ -168,7 +173,9 @@ def current_rate(*, session: Session, reviewer_id: int, now: datetime, settings:
         state.sessions, state.last_activity, now, settings.vigilance.session_gap_minutes
     ):
         return Rate(canary=c.drill_probability, control=control, drill=True, week_start=week_start)
-    return Rate(canary=canary, control=control, drill=False, week_start=week_start)
+    return Rate(canary=canary, control=control, drill=False, week_start=week_start,
+                canary_room=canary > 0 and state.canaries < budget_canaries,
+                control_room=control > 0 and state.controls < budget_controls)
 
 
 def boost_rate(

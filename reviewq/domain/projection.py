@@ -39,7 +39,7 @@ from reviewq.domain.canary_rate import Rate, current_rate
 from reviewq.domain.canary_scoring import may_be_planted
 from reviewq.domain.claims import claim_next, release
 from reviewq.domain.disputes import retired_keys, retired_library_entries, retired_mutators
-from reviewq.domain.projection_bank import bank_for, slot_for
+from reviewq.domain.projection_bank import NotCached, bank_for, slot_for
 from reviewq.domain.projection_warmer import note_served
 from reviewq.lean_sql import Prebuilt, column_values, stored
 from reviewq.models import (
@@ -120,11 +120,12 @@ class PlantPlan:
 
     @property
     def instead(self) -> InjectionKind | None:
-        """The kind to plant if `kind` has no source: the other one, unless its probability is 0
-        (not configured, or its week's budget spent)."""
+        """The kind to plant if `kind` has no source: the other one while it is below its week's
+        budget at the plain rate (Rate.canary_room, control_room), so a stand-in never takes a
+        kind past its budget, nor turns a drill's or a boost's canary draws into controls."""
         if self.kind == InjectionKind.CANARY:
-            return InjectionKind.CONTROL if self.rate.control > 0 else None
-        return InjectionKind.CANARY if self.rate.canary > 0 else None
+            return InjectionKind.CONTROL if self.rate.control_room else None
+        return InjectionKind.CANARY if self.rate.canary_room else None
 
 
 def claim_real(
@@ -186,17 +187,22 @@ def choose(
 ) -> Planted | None:
     """A planted copy to stand in for `served`, or None if nothing fits.
 
-    Of the kind drawn, or else of the kind `instead` (PlantPlan.instead: the other kind, if the
-    reviewer's rate for it is above 0): the claim's draw said a planted item goes here, and
-    dropping it where one kind has no source (few approvals are ever confirmed good) left such
-    slots with fewer planted items than their share of real work, a tell of its own. The week's
-    counts then move the next draws back towards each kind's budget (canary_rate.py).
+    Of the kind drawn, or else of the kind `instead` (PlantPlan.instead: the other kind, while it
+    is below its week's budget): the claim's draw said a planted item goes here, and dropping it
+    where one kind has no source (few approvals are ever confirmed good) left such slots with
+    fewer planted items than their share of real work, a tell of its own. A stand-in counts in
+    its kind's week, so neither kind goes past its budget through them.
+
+    A control stand-in under `cached_only` raises NotCached: the confirmed-good search is what
+    the queue page keeps out of the claim's write transaction (reviewq.web.review).
 
     `cached_only`: raise NotCached (projection_bank) rather than build the agent's value bank or
     the slot's profile here (the caller holds the write transaction).
     """
     retired = retired_keys(session=session)  # VIGILANCE.md §7: upheld disputes retire what made an item
     for wanted in (kind,) if instead is None else (kind, instead):
+        if wanted is not kind and wanted == InjectionKind.CONTROL and cached_only:
+            raise NotCached("a control stand-in searches the confirmed-good pool")
         planted = _choose_kind(session=session, served=served, reviewer_id=reviewer_id, kind=wanted, now=now,
                                settings=settings, rng=rng, library=library, retired=retired,
                                cached_only=cached_only)
