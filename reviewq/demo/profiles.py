@@ -35,7 +35,7 @@ PROFILES: tuple[ReviewerProfile, ...] = (
     ReviewerProfile("ada", "steady and sharp", catch_rate=0.93, false_alarm_rate=0.02, dwell_seconds=150),
     ReviewerProfile("ben", "decays after 20 minutes", catch_rate=0.95, false_alarm_rate=0.03,
                     dwell_seconds=110, decay_after_min=20, decayed_catch_rate=0.30, session_minutes=(55, 85)),
-    ReviewerProfile("cleo", "rubber-stamper: very short dwell, low catch rate", catch_rate=0.30,
+    ReviewerProfile("cleo", "rubber-stamper: very short dwell, low catch rate", catch_rate=0.20,
                     false_alarm_rate=0.01, dwell_seconds=1.5, session_minutes=(3, 5), days=(0, 3)),
     ReviewerProfile("dev", "cautious: many false alarms", catch_rate=0.95, false_alarm_rate=0.30,
                     dwell_seconds=180),
