@@ -12,7 +12,7 @@ from sqlmodel import select
 from reviewq.db import Database
 from reviewq.domain import projection
 from reviewq.domain.items import enqueue
-from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, Verdict, utcnow
+from reviewq.models import Decision, Injection, InjectionKind, Item, ItemStatus, User, Verdict, utcnow
 from reviewq.web import create_app
 from tests.factories import approved_by_two, make_user, output_item, team_with_a_known_good_source
 from tests.support.web import json_headers, login
@@ -255,3 +255,47 @@ def test_a_failure_while_planting_in_the_transaction_keeps_the_decision_and_serv
         assert len(s.exec(select(Injection)).all()) == 1  # only the first copy
         assert len(s.exec(select(Decision).join(Item, Item.id == Decision.item_id)
                           .where(Item.public_id == first["id"])).all()) == 1
+
+
+def test_the_queue_page_plants_a_canary_where_a_drawn_control_has_no_source(database, tmp_path):
+    """Through /queue/next: a control drawn on an approval that nobody confirmed good is chosen after the
+    commit (as every control), finds no source, and a canary stands in rather than no planted item."""
+    from reviewq.domain.approvals import request_approval
+    from reviewq.domain.canary_rate import current_rate
+    from reviewq.domain.decide import decide
+    from reviewq.domain.tokens import create_token
+    from reviewq.models import DecisionCreate, InjectionSource
+    from reviewq.models.approvals import ApprovalCreate
+    from tests.test_projection import Fixed, _approval_body
+
+    now = utcnow()
+    settings = database.settings.replace(canaries={
+        "onboarding_drill": False, "per_reviewer_per_week": 50, "controls_per_reviewer_per_week": 50,
+        "budget_jitter": 0.0, "library": str(tmp_path)})
+    with database.session_scope() as s:
+        make_user(s, "rita", now=now - timedelta(days=20))
+        bob = make_user(s, "bob", now=now - timedelta(days=20))
+        token = create_token(session=s, agent="acme", scopes=("items:write",), now=now, actor="t").token
+        for i in range(3):
+            request_approval(session=s, token=token, data=ApprovalCreate(**_approval_body(i)), idempotency_key=None,
+                             settings=settings, now=now - timedelta(minutes=10 - i))
+        for public_id in s.exec(select(Item.public_id).where(Item.kind == "approval").order_by(Item.id)).all()[:2]:
+            item = s.exec(select(Item).where(Item.public_id == public_id)).one()
+            item.status, item.lease_holder = ItemStatus.LEASED, bob.id
+            item.lease_expires_at = now + timedelta(minutes=5)
+            s.add(item)
+            s.flush()
+            decide(session=s, public_id=public_id, reviewer=bob, settings=settings, now=now - timedelta(minutes=5),
+                   data=DecisionCreate(verdict=Verdict.APPROVE))  # approved once: decided, not confirmed good
+        rita_id = s.exec(select(User.id).where(User.name == "rita")).one()
+        rate = current_rate(session=s, reviewer_id=rita_id, now=now, settings=settings, rng=random.Random(0))
+    assert rate.canary > 0 and rate.control > 0 and rate.canary_room
+    app = create_app(settings, claim_rng=Fixed(rate.canary + rate.control / 2))  # every claim draws a control
+    client = app.test_client()
+    login(client, "rita")
+    served = client.post("/queue/next", headers=json_headers(client)).get_json()["item"]
+    with database.session_scope() as s:
+        copy = s.exec(select(Item).where(Item.public_id == served["id"])).one()
+        injection = s.exec(select(Injection).where(Injection.item_id == copy.id)).one()
+        assert copy.kind.value == "approval"
+        assert injection.kind == InjectionKind.CANARY and injection.source == InjectionSource.MUTATION
