@@ -96,9 +96,6 @@ class Bank:
                 pause()
         return bank
 
-    def add(self, item: dict) -> None:
-        self.apply(contribution(item))
-
     def apply(self, c: Contribution) -> None:
         """Add one item's contribution, in the order it was read: the same sets, iterated alike."""
         self.vocabulary |= c.vocabulary
@@ -118,9 +115,6 @@ class Bank:
             self.refusals[c.refusal[0]].append(c.refusal[1])
         if c.answer is not None:
             self.answers.append(c.answer)
-
-    def values_from_text(self, text: str) -> None:
-        self.apply(_values_of_text(text))
 
     def same_shape(self, value: str, *, avoid: str) -> list[str]:
         """Other values of the same format as `value`, none of them mentioned in `avoid`."""
